@@ -1,0 +1,1 @@
+"""HTTP wiring: routers, dependencies, error mapping, request logging."""

@@ -1,0 +1,148 @@
+"""Case routes: POST /cases registers; POST /cases/{id}/<command> acts; GET reads.
+
+Routes only parse, call the application and shape the answer. The command
+routes are declared from one table so every command gets the same headers
+(Idempotency-Key, If-Match), the same answer and the same errors.
+"""
+
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Response, status
+
+from api import schemas
+from api.dependencies import CasesDep, CommandHeadersDep
+from cases.case import Case
+from cases.vocabulary import STATUS_LABELS
+from commands.cases import CommandResult
+
+router = APIRouter(prefix="/cases", tags=["cases"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "The actor's role may not do this."},
+    404: {"description": "Unknown case."},
+    409: {"description": "The command breaks a rule of the case (stable `code`)."},
+    412: {"description": "If-Match names a version that is no longer current."},
+    422: {"description": "Invalid input: each field with its reason."},
+}
+
+
+def _answer(response: Response, result: CommandResult) -> schemas.CommandOut:
+    response.headers["ETag"] = f'"{result.version}"'
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return schemas.CommandOut(**result.as_dict())
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=ERRORS, summary="Register a petition (登记)")
+def register(
+    body: schemas.RegisterIn, cases: CasesDep, headers: CommandHeadersDep, response: Response
+) -> schemas.CommandOut:
+    fields = body.fields()
+    idempotency = headers.options("register", None, body.model_dump(mode="json"))["idempotency"]
+    result = cases.register(body.actor.to_actor(), **fields, idempotency=idempotency)
+    response.headers["Location"] = f"/cases/{result.case_id}"
+    return _answer(response, result)
+
+
+# path -> (body model, application method, OpenAPI summary)
+COMMANDS: dict[str, tuple[type[schemas.Command], str, str]] = {
+    "classify": (schemas.ClassifyIn, "classify", "Classify: handling type and tier fix the deadlines (分类)"),
+    "assign": (schemas.AssignIn, "assign", "Assign to a grid leader of the case's grid (派单)"),
+    "return": (schemas.ReasonIn, "return_case", "The assignee returns a misrouted case (退单)"),
+    "accept": (schemas.ActorOnlyIn, "accept", "The assignee signs for the case (签收)"),
+    "report-progress": (schemas.ProgressIn, "report_progress", "Report progress (13710: 3)"),
+    "whistle": (schemas.WhistleIn, "whistle", "The township blows the whistle (镇街吹哨)"),
+    "report-in": (schemas.ActorOnlyIn, "report_in", "A whistled department reports in (部门报到)"),
+    "consult": (schemas.ConsultIn, "consult", "Joint consultation held (联动会商)"),
+    "take-lead": (schemas.ActorOnlyIn, "take_lead", "A leader takes a hard case (领导包案)"),
+    "plan-rectification": (schemas.PlanIn, "plan_rectification", "Rectification list (整改清单)"),
+    "extend": (schemas.ExtendIn, "extend", "Extend the limit before it expires (延期)"),
+    "rectify": (schemas.RectifyIn, "rectify", "Rectification done (整改完成)"),
+    "verify": (schemas.VerifyIn, "verify", "The resident checks the fix (居民检验)"),
+    "close": (schemas.CloseIn, "close_case", "Close the case (销号)"),
+    "feedback": (schemas.FeedbackIn, "give_feedback", "Feedback to the resident (反馈)"),
+    "rate": (schemas.RateIn, "rate", "The resident rates the handling (评议打分)"),
+    "supervise": (schemas.SuperviseIn, "supervise", "Supervision notice (督办函)"),
+    "recompute-deadlines": (
+        schemas.ActorOnlyIn,
+        "recompute_deadlines",
+        "Recompute provisional deadlines once the year's official calendar is known",
+    ),
+}
+
+
+def _command_route(path: str, body_model: type[schemas.Command], method: str) -> Callable[..., schemas.CommandOut]:
+    def endpoint(
+        case_id: UUID,
+        body: body_model,  # type: ignore[valid-type]
+        cases: CasesDep,
+        headers: CommandHeadersDep,
+        response: Response,
+    ) -> schemas.CommandOut:
+        options = headers.options(path, case_id, body.model_dump(mode="json"))
+        result = getattr(cases, method)(case_id, body.actor.to_actor(), **body.fields(), **options)
+        return _answer(response, result)
+
+    endpoint.__name__ = method
+    return endpoint
+
+
+for _path, (_model, _method, _summary) in COMMANDS.items():
+    router.add_api_route(
+        f"/{{case_id}}/{_path}",
+        _command_route(_path, _model, _method),
+        methods=["POST"],
+        summary=_summary,
+        responses=ERRORS,
+        response_model=schemas.CommandOut,
+    )
+
+
+@router.get("/{case_id}", summary="The case's current state, with its version as ETag", responses=ERRORS)
+def get_case(case_id: UUID, cases: CasesDep, response: Response) -> dict[str, Any]:
+    case = cases.get_case(case_id)
+    response.headers["ETag"] = f'"{case.version}"'
+    return present(case)
+
+
+def present(case: Case) -> dict[str, Any]:
+    def iso(value: Any) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "id": str(case.id),
+        "number": case.number,
+        "version": case.version,
+        "status": str(case.status),
+        "status_label": STATUS_LABELS[case.status],
+        "channel": case.channel,
+        "category": case.category,
+        "title": case.title,
+        "description": case.description,
+        "location": case.location,
+        "units": case.units,
+        "petitioner": case.petitioner,
+        "registered_at": iso(case.registered_at),
+        "registered_by": case.registered_by,
+        "handling_type": case.handling_type,
+        "tier": case.tier,
+        "policy_version": case.policy_version,
+        "deadlines": case.deadlines,
+        "assignee": case.assignee,
+        "accepted_at": iso(case.accepted_at),
+        "progress_reports": case.progress_reports,
+        "whistles": case.whistles,
+        "lead_department": case.lead_department,
+        "leaders": case.leaders,
+        "rectification": case.rectification,
+        "rectified_at": iso(case.rectified_at),
+        "verifications": case.verifications,
+        "closed_at": iso(case.closed_at),
+        "suggestion_outcome": case.suggestion_outcome,
+        "feedback": case.feedback,
+        "rating": case.rating,
+        "supervision_notices": case.supervision_notices,
+        "modified_at": iso(case.modified_on),
+    }

@@ -1,0 +1,91 @@
+"""One map from errors to HTTP: 422 bad input, 404 unknown case, 403 role,
+409 broken rule, 412 stale version. Every body has a stable code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cases.errors import ActorNotAllowedError, CaseError
+from commands.errors import (
+    CaseNotFoundError,
+    ConcurrentUpdateError,
+    InvalidReferenceError,
+    StaleVersionError,
+)
+
+log = structlog.get_logger()
+
+
+class JSONBody(JSONResponse):
+    """Error bodies, serialised with orjson (Chinese text stays readable UTF-8)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_body(code: str, message: str, fields: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if fields is not None:
+        body["fields"] = fields
+    return {"error": body}
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    # ("body", "actor", "id") -> "actor.id"; keep "header"/"path"/"query" prefixes.
+    parts = [str(p) for p in loc]
+    if parts and parts[0] == "body":
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(_: Request, exc: RequestValidationError) -> JSONBody:
+        fields = [{"field": _field_name(tuple(e["loc"])), "reason": e["msg"]} for e in exc.errors()]
+        return JSONBody(
+            error_body("validation_failed", "请求内容有误，请按字段提示更正后重试。", fields), status_code=422
+        )
+
+    @app.exception_handler(InvalidReferenceError)
+    def invalid_reference(_: Request, exc: InvalidReferenceError) -> JSONBody:
+        return JSONBody(
+            error_body(exc.code, exc.message, [{"field": exc.field, "reason": exc.reason}]), status_code=422
+        )
+
+    @app.exception_handler(CaseNotFoundError)
+    def not_found(_: Request, exc: CaseNotFoundError) -> JSONBody:
+        return JSONBody(error_body(exc.code, exc.message), status_code=404)
+
+    @app.exception_handler(StaleVersionError)
+    def stale(_: Request, exc: StaleVersionError) -> JSONBody:
+        return JSONBody(error_body(exc.code, exc.message), status_code=412, headers={"ETag": f'"{exc.actual}"'})
+
+    @app.exception_handler(CaseError)
+    def rule_broken(_: Request, exc: CaseError) -> JSONBody:
+        status = 403 if isinstance(exc, ActorNotAllowedError) else 409
+        return JSONBody(error_body(exc.code, exc.message), status_code=status)
+
+    @app.exception_handler(ConcurrentUpdateError)
+    def contended(_: Request, exc: ConcurrentUpdateError) -> JSONBody:
+        return JSONBody(error_body(exc.code, exc.message), status_code=409, headers={"Retry-After": "1"})
+
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(_: Request, exc: StarletteHTTPException) -> JSONBody:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        return JSONBody(
+            error_body(codes.get(exc.status_code, "http_error"), str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    def unexpected(_: Request, exc: Exception) -> JSONBody:
+        log.exception("unhandled_error", error=repr(exc))
+        return JSONBody(error_body("internal_error", "服务器内部错误，已记录，请稍后重试。"), status_code=500)

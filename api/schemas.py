@@ -1,0 +1,136 @@
+"""Request and response shapes. Pydantic checks shape and size (422 with the
+field and the reason); the reference data and the case check meaning."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from cases.actor import Actor
+from cases.vocabulary import FeedbackMethod, HandlingType, Role, Satisfaction, SuggestionOutcome, Tier
+
+CODE_PATTERN = r"^[A-Za-z0-9_.-]+$"
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=CODE_PATTERN)]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+# Mainland mobile (1[3-9]xxxxxxxxx) or a landline with area code (0xxx-xxxxxxx).
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ActorIn(Strict):
+    id: Code = Field(description="The acting person's id (工号).")
+    role: Role
+    unit: Code | None = Field(None, description="Street code for a township officer, department code for a department.")
+
+    def to_actor(self) -> Actor:
+        return Actor(self.id, self.role, self.unit)
+
+
+class Command(Strict):
+    actor: ActorIn
+
+    def fields(self) -> dict[str, Any]:
+        """The command's own arguments, without the actor."""
+        return {name: getattr(self, name) for name in type(self).model_fields if name != "actor"}
+
+
+class RegisterIn(Command):
+    channel: Code = Field(examples=["hotline"])
+    category: Code = Field(examples=["housing"])
+    title: Short = Field(examples=["楼顶渗水"])
+    description: Text = Field(examples=["业主违章搭建导致居民住宅楼顶渗水"])
+    location: Short = Field(examples=["胭脂山社区3栋"])
+    grid: Code = Field(description="Grid or micro-grid code from the reference data.")
+    petitioner_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+    petitioner_phone: Phone
+
+
+class ClassifyIn(Command):
+    handling_type: HandlingType
+    tier: Tier
+
+
+class AssignIn(Command):
+    assignee: Code = Field(description="Id of a grid leader (网格长) of the case's grid.")
+
+
+class ReasonIn(Command):
+    reason: Text
+
+
+class ActorOnlyIn(Command):
+    pass
+
+
+class ProgressIn(Command):
+    progress: Text
+
+
+class WhistleIn(Command):
+    departments: list[Code] = Field(min_length=1, max_length=20)
+    reason: Text
+
+
+class ConsultIn(Command):
+    outcome: Text
+    lead_department: Code
+
+
+class PlanIn(Command):
+    measures: Text
+    responsible_unit: Short
+    responsible_person: Short
+    deadline: date
+
+
+class ExtendIn(Command):
+    new_due: date
+    reason: Text
+
+
+class RectifyIn(Command):
+    summary: Text
+
+
+class VerifyIn(Command):
+    passed: bool
+    reason: OptionalText = ""
+
+
+class CloseIn(Command):
+    summary: OptionalText = ""
+    suggestion_outcome: SuggestionOutcome | None = None
+
+
+class FeedbackIn(Command):
+    method: FeedbackMethod
+    content: Text
+
+
+class RateIn(Command):
+    satisfaction: Satisfaction
+    comment: OptionalText = ""
+
+
+class SuperviseIn(Command):
+    responsible_unit: Short
+    new_due: date
+    notice: Text
+
+
+class CommandOut(BaseModel):
+    case_id: str
+    number: str
+    version: int
+    position: int | None = Field(
+        description="Global log position of the command's last event; null on an idempotent replay."
+    )
+    replayed: bool
+    changed: bool

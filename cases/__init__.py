@@ -1,0 +1,1 @@
+"""The case aggregate, its events, rules and deadline policy: pure, no I/O."""

@@ -1,0 +1,625 @@
+"""The petition case (诉求件): every action is an immutable event.
+
+Public methods check the rules and receive every computed value (time, ids,
+deadlines) from the caller; the events' `apply` methods only assign, because
+they run again on every replay. Each event carries its actor, the case number
+and the case's units, so a reader never needs to load the aggregate.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from cases import errors
+from cases.actor import Actor
+from cases.clock import local_date
+from cases.vocabulary import (
+    STATUS_LABELS,
+    FeedbackMethod,
+    HandlingType,
+    Role,
+    Satisfaction,
+    Status,
+    SuggestionOutcome,
+    Tier,
+)
+
+# Who may ask for each command at all; finer rules (the assignee, the
+# township of the case's street, a whistled department) are checked per case.
+ALLOWED_ROLES: dict[str, frozenset[Role]] = {
+    "classify": frozenset({Role.INTAKE_CLERK, Role.TOWNSHIP}),
+    "assign": frozenset({Role.INTAKE_CLERK, Role.TOWNSHIP}),
+    "return": frozenset({Role.GRID_LEADER}),
+    "accept": frozenset({Role.GRID_LEADER}),
+    "whistle": frozenset({Role.TOWNSHIP}),
+    "report_in": frozenset({Role.DEPARTMENT}),
+    "consult": frozenset({Role.TOWNSHIP}),
+    "take_lead": frozenset({Role.LEADER}),
+    "extend": frozenset({Role.TOWNSHIP, Role.LEADER, Role.SUPERVISION}),
+    "verify": frozenset({Role.RESIDENT, Role.INTAKE_CLERK}),
+    "rate": frozenset({Role.RESIDENT, Role.INTAKE_CLERK}),
+    "supervise": frozenset({Role.SUPERVISION}),
+    "recompute_deadlines": frozenset({Role.INTAKE_CLERK, Role.ADMIN}),
+}
+
+ACTION_LABELS = {
+    "classify": "分类",
+    "assign": "派单",
+    "return": "退单",
+    "accept": "签收",
+    "report_progress": "报告进展",
+    "whistle": "吹哨",
+    "report_in": "报到",
+    "consult": "会商",
+    "take_lead": "包案",
+    "plan_rectification": "制定整改清单",
+    "extend": "延期",
+    "rectify": "整改完成",
+    "verify": "居民检验",
+    "close": "销号",
+    "feedback": "反馈",
+    "rate": "评议打分",
+    "supervise": "督办",
+    "recompute_deadlines": "重算时限",
+}
+
+WORKING = (Status.IN_PROGRESS, Status.RECTIFYING, Status.RECTIFIED, Status.VERIFIED)
+OPEN_AFTER_CLASSIFICATION = (
+    Status.CLASSIFIED,
+    Status.ASSIGNED,
+    Status.RETURNED,
+    *WORKING,
+)
+
+
+class Case(Aggregate):
+    class Event(Aggregate.Event):
+        actor: dict[str, Any]
+        number: str
+        units: dict[str, Any]
+
+    class Registered(Aggregate.Created):
+        actor: dict[str, Any]
+        number: str
+        units: dict[str, Any]
+        channel: str
+        category: str
+        title: str
+        description: str
+        location: str
+        petitioner: dict[str, str]
+
+        def apply(self, case: Case) -> None:
+            case.number = self.number
+            case.units = self.units
+            case.channel = self.channel
+            case.category = self.category
+            case.title = self.title
+            case.description = self.description
+            case.location = self.location
+            case.petitioner = self.petitioner
+            case.registered_at = self.timestamp
+            case.registered_by = self.actor
+            case.status = Status.REGISTERED
+            case.handling_type = None
+            case.tier = None
+            case.deadlines = {}
+            case.policy_version = None
+            case.assignee = None
+            case.accepted_at = None
+            case.whistles = []
+            case.lead_department = None
+            case.leaders = []
+            case.rectification = None
+            case.rectified_at = None
+            case.verifications = []
+            case.closed_at = None
+            case.suggestion_outcome = None
+            case.feedback = []
+            case.rating = None
+            case.supervision_notices = []
+            case.progress_reports = 0
+
+    class Classified(Event):
+        handling_type: str
+        tier: str
+        deadlines: dict[str, Any]
+        policy_version: str
+
+        def apply(self, case: Case) -> None:
+            case.handling_type = HandlingType(self.handling_type)
+            case.tier = Tier(self.tier)
+            case.deadlines = self.deadlines
+            case.policy_version = self.policy_version
+            case.status = Status.CLASSIFIED
+
+    class DeadlinesRecomputed(Event):
+        deadlines: dict[str, Any]
+        policy_version: str
+
+        def apply(self, case: Case) -> None:
+            case.deadlines = self.deadlines
+            case.policy_version = self.policy_version
+
+    class Assigned(Event):
+        assignee: str
+        assignee_name: str
+
+        def apply(self, case: Case) -> None:
+            case.assignee = self.assignee
+            case.status = Status.ASSIGNED
+
+    class Returned(Event):
+        reason: str
+
+        def apply(self, case: Case) -> None:
+            case.assignee = None
+            case.status = Status.RETURNED
+
+    class Accepted(Event):
+        def apply(self, case: Case) -> None:
+            case.accepted_at = self.timestamp
+            case.status = Status.IN_PROGRESS
+
+    class ProgressReported(Event):
+        progress: str
+
+        def apply(self, case: Case) -> None:
+            case.progress_reports += 1
+
+    class WhistleBlown(Event):
+        whistle_no: int
+        departments: list[str]
+        reason: str
+
+        def apply(self, case: Case) -> None:
+            case.whistles.append(
+                {
+                    "no": self.whistle_no,
+                    "departments": list(self.departments),
+                    "blown_at": self.timestamp.isoformat(),
+                    "reported": {},
+                }
+            )
+
+    class DepartmentReported(Event):
+        whistle_no: int
+        department: str
+        seconds_to_report: int
+
+        def apply(self, case: Case) -> None:
+            whistle = case.whistles[self.whistle_no - 1]
+            whistle["reported"][self.department] = self.timestamp.isoformat()
+
+    class ConsultationHeld(Event):
+        outcome: str
+        lead_department: str
+        participants: list[str]
+
+        def apply(self, case: Case) -> None:
+            case.lead_department = self.lead_department
+
+    class LeaderTookCase(Event):
+        leader: str
+        leader_name: str
+
+        def apply(self, case: Case) -> None:
+            case.leaders.append(self.leader)
+
+    class RectificationPlanned(Event):
+        measures: str
+        responsible_unit: str
+        responsible_person: str
+        deadline: str
+
+        def apply(self, case: Case) -> None:
+            case.rectification = {
+                "measures": self.measures,
+                "responsible_unit": self.responsible_unit,
+                "responsible_person": self.responsible_person,
+                "deadline": self.deadline,
+            }
+            case.status = Status.RECTIFYING
+
+    class DeadlineExtended(Event):
+        deadline: str
+        previous_deadline: str
+        new_due: str
+        reason: str
+
+        def apply(self, case: Case) -> None:
+            case.deadlines = {
+                **case.deadlines,
+                self.deadline: {**case.deadlines[self.deadline], "due": self.new_due},
+            }
+
+    class Rectified(Event):
+        summary: str
+
+        def apply(self, case: Case) -> None:
+            case.rectified_at = self.timestamp
+            case.status = Status.RECTIFIED
+
+    class ResidentVerified(Event):
+        passed: bool
+        reason: str
+
+        def apply(self, case: Case) -> None:
+            case.verifications.append({"passed": self.passed, "reason": self.reason})
+            case.status = Status.VERIFIED if self.passed else Status.RECTIFYING
+
+    class Closed(Event):
+        handling_type: str
+        suggestion_outcome: str | None
+        summary: str
+
+        def apply(self, case: Case) -> None:
+            case.suggestion_outcome = self.suggestion_outcome
+            case.closed_at = self.timestamp
+            case.status = Status.CLOSED
+
+    class FeedbackGiven(Event):
+        method: str
+        content: str
+
+        def apply(self, case: Case) -> None:
+            case.feedback.append({"method": self.method, "at": self.timestamp.isoformat()})
+
+    class Rated(Event):
+        satisfaction: str
+        comment: str
+
+        def apply(self, case: Case) -> None:
+            case.rating = self.satisfaction
+
+    class SupervisionNoticeIssued(Event):
+        responsible_unit: str
+        new_due: str
+        notice: str
+
+        def apply(self, case: Case) -> None:
+            case.supervision_notices.append(
+                {
+                    "responsible_unit": self.responsible_unit,
+                    "new_due": self.new_due,
+                    "issued_at": self.timestamp.isoformat(),
+                }
+            )
+
+    # State is assigned by Registered.apply and later events (no class-level
+    # annotations: the library would turn them into __init__ parameters).
+
+    @classmethod
+    def register(
+        cls,
+        *,
+        case_id: UUID,
+        number: str,
+        actor: Actor,
+        at: datetime,
+        units: dict[str, Any],
+        channel: str,
+        category: str,
+        title: str,
+        description: str,
+        location: str,
+        petitioner: dict[str, str],
+    ) -> Case:
+        if actor.role not in (Role.INTAKE_CLERK, Role.GRID_LEADER):
+            raise errors.ActorNotAllowedError("只有民情信息员（登记员）或网格长可以登记诉求。")
+        return cls._create(
+            cls.Registered,
+            id=case_id,
+            timestamp=at,
+            actor=actor.as_dict(),
+            number=number,
+            units=units,
+            channel=channel,
+            category=category,
+            title=title,
+            description=description,
+            location=location,
+            petitioner=petitioner,
+        )
+
+    # --- commands -----------------------------------------------------------
+
+    def classify(
+        self,
+        actor: Actor,
+        at: datetime,
+        *,
+        handling_type: HandlingType,
+        tier: Tier,
+        deadlines: dict[str, Any],
+        policy_version: str,
+    ) -> None:
+        self._allow(actor, "classify")
+        self._require_status("classify", Status.REGISTERED)
+        self._emit(
+            self.Classified,
+            actor,
+            at,
+            handling_type=handling_type.value,
+            tier=tier.value,
+            deadlines=deadlines,
+            policy_version=policy_version,
+        )
+
+    def recompute_deadlines(
+        self, actor: Actor, at: datetime, *, deadlines: dict[str, Any], policy_version: str
+    ) -> bool:
+        """Re-derive deadlines once a calendar year is published; False if unchanged."""
+        self._allow(actor, "recompute_deadlines")
+        self._require_status("recompute_deadlines", *OPEN_AFTER_CLASSIFICATION)
+        # Extensions and supervision limits are decisions, not derivations: keep them.
+        merged = {
+            name: deadlines.get(name, current) if not current.get("extended") else current
+            for name, current in self.deadlines.items()
+        }
+        if merged == self.deadlines:
+            return False
+        self._emit(self.DeadlinesRecomputed, actor, at, deadlines=merged, policy_version=policy_version)
+        return True
+
+    def assign(
+        self,
+        actor: Actor,
+        at: datetime,
+        *,
+        assignee: str,
+        assignee_name: str,
+        assignee_grids: frozenset[str],
+    ) -> None:
+        self._allow(actor, "assign")
+        self._require_status("assign", Status.CLASSIFIED, Status.RETURNED)
+        if self.units["grid"] not in assignee_grids:
+            raise errors.AssigneeNotInGridError(
+                f"{assignee_name}不是本案所在网格（{self.units['grid_name']}）的网格长，请改派给该网格的网格长。"
+            )
+        self._emit(self.Assigned, actor, at, assignee=assignee, assignee_name=assignee_name)
+
+    def return_(self, actor: Actor, at: datetime, *, reason: str) -> None:
+        self._allow(actor, "return")
+        self._require_status("return", Status.ASSIGNED)
+        self._require_assignee(actor, "return")
+        self._emit(self.Returned, actor, at, reason=reason)
+
+    def accept(self, actor: Actor, at: datetime) -> None:
+        self._allow(actor, "accept")
+        self._require_status("accept", Status.ASSIGNED)
+        self._require_assignee(actor, "accept")
+        self._emit(self.Accepted, actor, at)
+
+    def report_progress(self, actor: Actor, at: datetime, *, progress: str) -> None:
+        self._require_status("report_progress", *WORKING)
+        self._require_handler(actor, "report_progress")
+        self._emit(self.ProgressReported, actor, at, progress=progress)
+
+    def whistle(self, actor: Actor, at: datetime, *, departments: list[str], reason: str) -> None:
+        self._allow(actor, "whistle")
+        self._require_status("whistle", Status.IN_PROGRESS, Status.RECTIFYING)
+        self._require_own_street(actor)
+        if not departments:
+            raise errors.NoWhistleError("吹哨必须至少召集一个职能部门。")
+        self._emit(
+            self.WhistleBlown,
+            actor,
+            at,
+            whistle_no=len(self.whistles) + 1,
+            departments=sorted(set(departments)),
+            reason=reason,
+        )
+
+    def report_in(self, actor: Actor, at: datetime) -> None:
+        self._allow(actor, "report_in")
+        self._require_status("report_in", *WORKING)
+        department = actor.unit or ""
+        summoned = [w for w in self.whistles if department in w["departments"]]
+        if not summoned:
+            raise errors.NotWhistledError(f"本案没有向部门 {department} 吹哨，无需报到。")
+        whistle = summoned[-1]
+        if department in whistle["reported"]:
+            raise errors.AlreadyReportedError(f"部门 {department} 已就第 {whistle['no']} 次吹哨报到，不能重复报到。")
+        blown_at = datetime.fromisoformat(whistle["blown_at"])
+        self._emit(
+            self.DepartmentReported,
+            actor,
+            at,
+            whistle_no=whistle["no"],
+            department=department,
+            seconds_to_report=max(0, int((at - blown_at).total_seconds())),
+        )
+
+    def consult(self, actor: Actor, at: datetime, *, outcome: str, lead_department: str) -> None:
+        self._allow(actor, "consult")
+        self._require_status("consult", Status.IN_PROGRESS, Status.RECTIFYING)
+        self._require_own_street(actor)
+        if not self.whistles:
+            raise errors.NoWhistleError("联动会商须在吹哨之后召开：请先吹哨召集部门。")
+        whistled = sorted({d for w in self.whistles for d in w["departments"]})
+        if lead_department not in whistled:
+            raise errors.LeadDepartmentNotWhistledError(
+                f"牵头部门 {lead_department} 不在被吹哨的部门（{'、'.join(whistled)}）之中。"
+            )
+        self._emit(
+            self.ConsultationHeld,
+            actor,
+            at,
+            outcome=outcome,
+            lead_department=lead_department,
+            participants=whistled,
+        )
+
+    def take_lead(self, actor: Actor, at: datetime, *, leader_name: str) -> None:
+        self._allow(actor, "take_lead")
+        self._require_status("take_lead", *OPEN_AFTER_CLASSIFICATION)
+        if self.tier != Tier.HARD:
+            raise errors.NotHardCaseError("领导包案只适用于难事（分级为“难事”）的案件。")
+        if actor.id in self.leaders:
+            raise errors.IllegalTransitionError(f"{leader_name}已包案，无需重复。")
+        self._emit(self.LeaderTookCase, actor, at, leader=actor.id, leader_name=leader_name)
+
+    def plan_rectification(
+        self,
+        actor: Actor,
+        at: datetime,
+        *,
+        measures: str,
+        responsible_unit: str,
+        responsible_person: str,
+        deadline: date,
+    ) -> None:
+        self._require_status("plan_rectification", Status.IN_PROGRESS, Status.RECTIFYING)
+        self._require_handler(actor, "plan_rectification")
+        if deadline < local_date(at):
+            raise errors.DeadlinePassedError(f"整改时限 {deadline} 已经过去，请定一个今天或以后的日期。")
+        self._emit(
+            self.RectificationPlanned,
+            actor,
+            at,
+            measures=measures,
+            responsible_unit=responsible_unit,
+            responsible_person=responsible_person,
+            deadline=deadline.isoformat(),
+        )
+
+    def extend(self, actor: Actor, at: datetime, *, new_due: date, reason: str) -> None:
+        self._allow(actor, "extend")
+        self._require_status("extend", *OPEN_AFTER_CLASSIFICATION)
+        current = date.fromisoformat(self.deadlines["resolve"]["due"])
+        if local_date(at) > current:
+            raise errors.DeadlinePassedError(f"办结时限 {current} 已过，延期须在时限届满前申请；请改由督查室发督办函。")
+        if new_due <= current:
+            raise errors.DeadlineNotLaterError(f"新的时限必须晚于现有时限 {current}。")
+        self._emit(
+            self.DeadlineExtended,
+            actor,
+            at,
+            deadline="resolve",
+            previous_deadline=current.isoformat(),
+            new_due=new_due.isoformat(),
+            reason=reason,
+        )
+
+    def rectify(self, actor: Actor, at: datetime, *, summary: str) -> None:
+        self._require_status("rectify", Status.IN_PROGRESS, Status.RECTIFYING)
+        self._require_handler(actor, "rectify")
+        self._emit(self.Rectified, actor, at, summary=summary)
+
+    def verify(self, actor: Actor, at: datetime, *, passed: bool, reason: str) -> None:
+        self._allow(actor, "verify")
+        self._require_status("verify", Status.RECTIFIED)
+        if not passed and not reason.strip():
+            raise errors.IllegalTransitionError("检验不通过时必须写明原因，整改单位才能据此返工。")
+        self._emit(self.ResidentVerified, actor, at, passed=passed, reason=reason)
+
+    def close(
+        self,
+        actor: Actor,
+        at: datetime,
+        *,
+        summary: str,
+        suggestion_outcome: SuggestionOutcome | None = None,
+    ) -> None:
+        self._require_handler(actor, "close")
+        if self.status == Status.CLOSED:
+            raise errors.CaseClosedError(f"案件 {self.number} 已销号。")
+        if self.handling_type == HandlingType.SUGGESTION:
+            self._require_status("close", *WORKING)
+            if suggestion_outcome is None:
+                raise errors.IllegalTransitionError("建议件销号须写明建议被采纳（adopted）还是已答复（answered）。")
+        elif self.status != Status.VERIFIED:
+            raise errors.VerificationRequiredError(
+                f"案件当前状态为“{STATUS_LABELS[self.status]}”：须整改结果达标、居民检验通过后，方可销号。"
+            )
+        self._emit(
+            self.Closed,
+            actor,
+            at,
+            handling_type=str(self.handling_type),
+            suggestion_outcome=suggestion_outcome.value if suggestion_outcome else None,
+            summary=summary,
+        )
+
+    def give_feedback(self, actor: Actor, at: datetime, *, method: FeedbackMethod, content: str) -> None:
+        self._require_status("feedback", *WORKING, Status.CLOSED)
+        if actor.role != Role.INTAKE_CLERK:
+            self._require_handler(actor, "feedback")
+        self._emit(self.FeedbackGiven, actor, at, method=method.value, content=content)
+
+    def rate(self, actor: Actor, at: datetime, *, satisfaction: Satisfaction, comment: str) -> None:
+        self._allow(actor, "rate")
+        self._require_status("rate", Status.CLOSED)
+        if self.rating is not None:
+            raise errors.AlreadyRatedError(f"案件 {self.number} 已经评议过，每件只能评议一次。")
+        self._emit(self.Rated, actor, at, satisfaction=satisfaction.value, comment=comment)
+
+    def supervise(self, actor: Actor, at: datetime, *, responsible_unit: str, new_due: date, notice: str) -> None:
+        self._allow(actor, "supervise")
+        if self.status == Status.CLOSED:
+            raise errors.CaseClosedError(f"案件 {self.number} 已销号，无需督办。")
+        if new_due < local_date(at):
+            raise errors.DeadlinePassedError(f"督办时限 {new_due} 已经过去，请定一个今天或以后的日期。")
+        self._emit(
+            self.SupervisionNoticeIssued,
+            actor,
+            at,
+            responsible_unit=responsible_unit,
+            new_due=new_due.isoformat(),
+            notice=notice,
+        )
+
+    # --- rules shared by commands ------------------------------------------
+
+    def _emit(self, event_class: type[Case.Event], actor: Actor, at: datetime, **fields: Any) -> None:
+        self.trigger_event(
+            event_class,
+            timestamp=at,
+            actor=actor.as_dict(),
+            number=self.number,
+            units=self.units,
+            **fields,
+        )
+
+    def _allow(self, actor: Actor, action: str) -> None:
+        if actor.role not in ALLOWED_ROLES[action]:
+            roles = "、".join(sorted(ALLOWED_ROLES[action]))
+            raise errors.ActorNotAllowedError(f"角色 {actor.role} 不能{ACTION_LABELS[action]}；可以的角色：{roles}。")
+
+    def _require_status(self, action: str, *allowed: Status) -> None:
+        if self.status in allowed:
+            return
+        if self.status == Status.CLOSED:
+            raise errors.CaseClosedError(f"案件 {self.number} 已销号，不能再{ACTION_LABELS[action]}。")
+        raise errors.IllegalTransitionError(
+            f"案件 {self.number} 当前状态为“{STATUS_LABELS[self.status]}”，不能{ACTION_LABELS[action]}。"
+        )
+
+    def _require_assignee(self, actor: Actor, action: str) -> None:
+        if actor.id != self.assignee:
+            raise errors.NotAssigneeError(f"只有被派单的网格长（{self.assignee}）可以{ACTION_LABELS[action]}本案。")
+
+    def _require_own_street(self, actor: Actor) -> None:
+        if actor.unit != self.units["street"]:
+            raise errors.NotInAreaError(f"本案属于{self.units['street_name']}，只有该镇（街道）可以吹哨或会商。")
+
+    def _require_handler(self, actor: Actor, action: str) -> None:
+        """The people working the case: its grid leader, its township, a summoned
+        or lead department, a leader who took it, and the intake clerks."""
+        handlers = {
+            Role.GRID_LEADER: actor.id == self.assignee,
+            Role.TOWNSHIP: actor.unit == self.units["street"],
+            Role.DEPARTMENT: actor.unit == self.lead_department
+            or any(actor.unit in w["departments"] for w in self.whistles),
+            Role.LEADER: actor.id in self.leaders,
+            Role.INTAKE_CLERK: action in ("close", "feedback"),
+        }
+        if not handlers.get(actor.role, False):
+            raise errors.ActorNotAllowedError(
+                f"{actor.id}（{actor.role}）不是本案的承办人，不能{ACTION_LABELS[action]}。"
+            )

@@ -1,0 +1,74 @@
+"""Domain errors: each names a broken rule, with a stable code and a sentence
+a clerk can act on. The HTTP layer maps the families to status codes once."""
+
+
+class CaseError(Exception):
+    """A command broke a rule of the case (HTTP 409)."""
+
+    code = "rule_violated"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class IllegalTransitionError(CaseError):
+    code = "illegal_transition"
+
+
+class NotAssigneeError(CaseError):
+    code = "not_assignee"
+
+
+class AssigneeNotInGridError(CaseError):
+    code = "assignee_not_in_grid"
+
+
+class NotWhistledError(CaseError):
+    code = "department_not_whistled"
+
+
+class AlreadyReportedError(CaseError):
+    code = "department_already_reported"
+
+
+class NoWhistleError(CaseError):
+    code = "no_whistle"
+
+
+class LeadDepartmentNotWhistledError(CaseError):
+    code = "lead_department_not_whistled"
+
+
+class NotHardCaseError(CaseError):
+    code = "not_a_hard_case"
+
+
+class DeadlinePassedError(CaseError):
+    code = "deadline_passed"
+
+
+class DeadlineNotLaterError(CaseError):
+    code = "deadline_not_later"
+
+
+class VerificationRequiredError(CaseError):
+    code = "verification_required"
+
+
+class AlreadyRatedError(CaseError):
+    code = "already_rated"
+
+
+class CaseClosedError(CaseError):
+    code = "case_closed"
+
+
+class NotInAreaError(CaseError):
+    code = "not_in_area"
+
+
+class ActorNotAllowedError(CaseError):
+    """The acting role may never do this (HTTP 403)."""
+
+    code = "actor_not_allowed"

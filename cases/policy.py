@@ -1,0 +1,111 @@
+"""Versioned deadline policy: 13710 and its local variants are data, not code.
+
+A policy version is in force from its `effective_from` date; classifying a case
+picks the version in force that day and records it with each deadline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from cases.calendar import add_months, add_working_days
+from cases.vocabulary import HandlingType, Tier
+
+CHECKPOINTS = ("accept", "progress", "resolve")
+
+
+@dataclass(frozen=True)
+class Limit:
+    working_days: int | None = None
+    months: int | None = None
+
+    @classmethod
+    def parse(cls, raw: dict[str, int]) -> Limit:
+        limit = cls(working_days=raw.get("working_days"), months=raw.get("months"))
+        if (limit.working_days is None) == (limit.months is None):
+            raise ValueError(f"a limit needs exactly one of working_days or months: {raw}")
+        if (limit.working_days or 0) < 0 or (limit.months or 0) < 0:
+            raise ValueError(f"a limit cannot be negative: {raw}")
+        return limit
+
+    def as_dict(self) -> dict[str, int]:
+        return {"working_days": self.working_days} if self.months is None else {"months": self.months}
+
+
+@dataclass(frozen=True)
+class PolicyVersion:
+    version: str
+    name: str
+    effective_from: date
+    default: dict[str, Limit]
+    by_tier: dict[str, dict[str, Limit]]
+    by_type: dict[str, dict[str, Limit]]
+
+    def limits_for(self, handling_type: HandlingType, tier: Tier) -> dict[str, Limit]:
+        # A handling type's own limits (e.g. 即办件 same day) override the tier's.
+        return {
+            **self.default,
+            **self.by_tier.get(tier.value, {}),
+            **self.by_type.get(handling_type.value, {}),
+        }
+
+    def deadlines(self, handling_type: HandlingType, tier: Tier, start: date) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for name, limit in self.limits_for(handling_type, tier).items():
+            due = (
+                add_months(start, limit.months)
+                if limit.months is not None
+                else add_working_days(start, limit.working_days or 0)
+            )
+            result[name] = {
+                "due": due.day.isoformat(),
+                "limit": limit.as_dict(),
+                "calendar": "weekdays-only" if due.provisional else "official",
+                "provisional": due.provisional,
+                "policy_version": self.version,
+            }
+        return result
+
+
+@dataclass(frozen=True)
+class Policy:
+    versions: tuple[PolicyVersion, ...]
+
+    def in_force(self, day: date) -> PolicyVersion:
+        candidates = [v for v in self.versions if v.effective_from <= day]
+        if not candidates:
+            raise LookupError(f"no deadline policy is in force on {day}")
+        return max(candidates, key=lambda v: v.effective_from)
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any]) -> Policy:
+        versions = []
+        for item in raw["versions"]:
+            by_tier = {t: _limits(s) for t, s in item.get("by_tier", {}).items()}
+            by_type = {t: _limits(s) for t, s in item.get("by_type", {}).items()}
+            for t in by_tier:
+                Tier(t)
+            for t in by_type:
+                HandlingType(t)
+            versions.append(
+                PolicyVersion(
+                    version=item["version"],
+                    name=item["name"],
+                    effective_from=date.fromisoformat(item["effective_from"]),
+                    default=_limits(item["default"]),
+                    by_tier=by_tier,
+                    by_type=by_type,
+                )
+            )
+        if len({v.version for v in versions}) != len(versions):
+            raise ValueError("policy versions must be unique")
+        return cls(tuple(versions))
+
+
+def _limits(section: dict[str, Any]) -> dict[str, Limit]:
+    unknown = set(section) - set(CHECKPOINTS)
+    if unknown:
+        raise ValueError(f"unknown checkpoints {sorted(unknown)}; known: {list(CHECKPOINTS)}")
+    return {name: Limit.parse(v) for name, v in section.items()}

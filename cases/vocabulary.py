@@ -1,0 +1,77 @@
+"""The closed vocabularies of a case: values that code branches on.
+
+Channels, categories, units and departments are open reference data an
+operator edits (see `reference/`); these sets change only with the code.
+"""
+
+from enum import StrEnum
+
+
+class HandlingType(StrEnum):
+    IMMEDIATE = "immediate"  # 即办件
+    SUPPLEMENT = "supplement"  # 补办件
+    COMMITTED = "committed"  # 承诺件
+    SUGGESTION = "suggestion"  # 建议件
+    ESCALATED = "escalated"  # 上报件
+
+
+class Tier(StrEnum):
+    SMALL = "small"  # 小事立马办
+    BIG = "big"  # 大事联动会商办
+    HARD = "hard"  # 难事包案重点办
+
+
+class Role(StrEnum):
+    INTAKE_CLERK = "intake_clerk"
+    GRID_LEADER = "grid_leader"
+    TOWNSHIP = "township"
+    DEPARTMENT = "department"
+    LEADER = "leader"
+    SUPERVISION = "supervision"
+    RESIDENT = "resident"
+    ADMIN = "admin"
+
+
+class Status(StrEnum):
+    REGISTERED = "registered"
+    CLASSIFIED = "classified"
+    ASSIGNED = "assigned"
+    RETURNED = "returned"
+    IN_PROGRESS = "in_progress"
+    RECTIFYING = "rectifying"
+    RECTIFIED = "rectified"
+    VERIFIED = "verified"
+    CLOSED = "closed"
+
+
+class FeedbackMethod(StrEnum):
+    HOME_VISIT = "home_visit"  # 上门答复
+    ON_SITE = "on_site"  # 现场咨询
+    ONLINE = "online"  # 网络平台
+    HOTLINE_CALLBACK = "hotline_callback"  # 热线回访
+    WRITTEN_REPLY = "written_reply"  # 书面函复
+    MEETING = "meeting"  # 召集会议
+
+
+class Satisfaction(StrEnum):
+    SATISFIED = "satisfied"
+    BASICALLY_SATISFIED = "basically_satisfied"
+    DISSATISFIED = "dissatisfied"
+
+
+class SuggestionOutcome(StrEnum):
+    ADOPTED = "adopted"
+    ANSWERED = "answered"
+
+
+STATUS_LABELS = {
+    Status.REGISTERED: "已登记",
+    Status.CLASSIFIED: "已分类",
+    Status.ASSIGNED: "已派单",
+    Status.RETURNED: "已退单",
+    Status.IN_PROGRESS: "办理中",
+    Status.RECTIFYING: "整改中",
+    Status.RECTIFIED: "已整改",
+    Status.VERIFIED: "检验通过",
+    Status.CLOSED: "已销号",
+}

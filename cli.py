@@ -1,0 +1,83 @@
+"""The `minqing` command: serve the API, load the demo district, and more."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from commands.settings import Settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service import build_cases
+
+    settings = Settings.from_environ()
+    # Create tables once here; workers then start with CREATE_TABLE=n so that
+    # several processes never race to create them.
+    cases = build_cases(settings)
+    try:
+        if args.demo:
+            from demo.stories import load_demo
+
+            if (cases.recorder.max_notification_id() or 0) == 0:
+                print("Loading the demo district (马尾区) …", file=sys.stderr)
+                summary = load_demo(cases, count=args.demo_cases)
+                print(f"Demo loaded: {summary}", file=sys.stderr)
+            else:
+                print("The store already holds events: demo not reloaded.", file=sys.stderr)
+    finally:
+        cases.close()
+    os.environ["MINQING_CREATE_TABLES"] = "n"
+    where = settings.database_url.split("@")[-1] if settings.database_url else settings.sqlite_path
+    print(f"Minqing on http://{args.host}:{args.port}/docs  (store: {settings.store}, {where})", file=sys.stderr)
+    uvicorn.run(
+        "service:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        http="httptools",
+        loop="uvloop",
+        access_log=False,
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from demo.stories import load_demo
+
+    from service import build_cases
+
+    cases = build_cases(Settings.from_environ())
+    try:
+        print(load_demo(cases, count=args.cases))
+    finally:
+        cases.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="minqing", description="民情 petition case management")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP API (SQLite by default; MINQING_DATABASE_URL for PostgreSQL)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--demo", action="store_true", help="load the demo district first if the store is empty")
+    serve.add_argument("--demo-cases", type=int, default=600)
+    serve.set_defaults(run=_serve)
+
+    demo = sub.add_parser("demo", help="register demo cases through every path of the lifecycle")
+    demo.add_argument("--cases", type=int, default=600)
+    demo.set_defaults(run=_demo)
+
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

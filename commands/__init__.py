@@ -1,0 +1,1 @@
+"""The application service: load a case, let it decide, save, report the result."""

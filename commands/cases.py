@@ -1,0 +1,378 @@
+"""The Cases application: one method per command. Each loads the case, lets the
+aggregate decide, and saves; a conflicting concurrent save reloads and re-runs
+the whole command so no decision is ever taken on a stale view."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import orjson
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from cases.actor import Actor
+from cases.case import Case
+from cases.clock import local_date, utc_now
+from cases.policy import Policy
+from cases.vocabulary import FeedbackMethod, HandlingType, Role, Satisfaction, SuggestionOutcome, Tier
+from commands.errors import (
+    CaseNotFoundError,
+    ConcurrentUpdateError,
+    IdempotencyKeyReusedError,
+    InvalidReferenceError,
+    StaleVersionError,
+)
+from commands.records import CaseNumberIssued, CommandRecorded
+from reference.model import ReferenceData
+
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    case_id: str
+    number: str
+    version: int
+    position: int | None  # global log position of the last event; None when replayed
+    replayed: bool = False
+    changed: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    key: str
+    fingerprint: str
+
+    @classmethod
+    def of(cls, key: str, command: str, case_id: object, payload: dict[str, Any]) -> Idempotency:
+        body = orjson.dumps([command, str(case_id), payload], option=orjson.OPT_SORT_KEYS, default=str)
+        return cls(key, hashlib.sha256(body).hexdigest())
+
+
+class Cases(Application):
+    name = "cases"
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        reference: ReferenceData,
+        policy: Policy,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        super().__init__(env)
+        self.reference = reference
+        self.policy = policy
+        self.clock = clock
+
+    # --- queries ---------------------------------------------------------------
+
+    def get_case(self, case_id: UUID, version: int | None = None) -> Case:
+        try:
+            return self.repository.get(case_id, version=version)
+        except AggregateNotFoundError:
+            raise CaseNotFoundError(case_id) from None
+
+    # --- commands --------------------------------------------------------------
+
+    def register(
+        self,
+        actor: Actor,
+        *,
+        channel: str,
+        category: str,
+        title: str,
+        description: str,
+        location: str,
+        grid: str,
+        petitioner_name: str,
+        petitioner_phone: str,
+        idempotency: Idempotency | None = None,
+    ) -> CommandResult:
+        self._check_actor(actor)
+        self._require_known("channel", channel, self.reference.channels, "未知的受理渠道")
+        self._require_known("category", category, self.reference.categories, "未知的诉求类别")
+        units = self.reference.units_of(grid)
+        if units is None:
+            raise InvalidReferenceError("grid", f"未知的网格或微网格编码 {grid}")
+        for _ in range(MAX_ATTEMPTS):
+            if idempotency and (earlier := self._recorded(idempotency)):
+                return earlier
+            at = self.clock()
+            day = local_date(at).strftime("%Y%m%d")
+            stream = CaseNumberIssued.stream_id(units["street"], day)
+            serial = self._last_version(stream) + 1
+            number = f"{units['street']}-{day}-{serial:04d}"
+            case_id = uuid4()
+            case = Case.register(
+                case_id=case_id,
+                number=number,
+                actor=actor,
+                at=at,
+                units=units,
+                channel=channel,
+                category=category,
+                title=title,
+                description=description,
+                location=location,
+                petitioner={"name": petitioner_name, "phone": petitioner_phone},
+            )
+            issued = CaseNumberIssued(
+                originator_id=stream, originator_version=serial, timestamp=at, number=number, case_id=str(case_id)
+            )
+            result = self._save(case, [issued], idempotency)
+            if result is not None:
+                return result
+        raise ConcurrentUpdateError
+
+    def classify(
+        self, case_id: UUID, actor: Actor, *, handling_type: HandlingType, tier: Tier, **kw: Any
+    ) -> CommandResult:
+        def decide(case: Case, at: datetime) -> None:
+            start = local_date(case.registered_at)
+            version = self.policy.in_force(local_date(at))
+            case.classify(
+                actor,
+                at,
+                handling_type=handling_type,
+                tier=tier,
+                deadlines=version.deadlines(handling_type, tier, start),
+                policy_version=version.version,
+            )
+
+        return self._execute(case_id, actor, decide, **kw)
+
+    def recompute_deadlines(self, case_id: UUID, actor: Actor, **kw: Any) -> CommandResult:
+        def decide(case: Case, at: datetime) -> bool:
+            assert case.handling_type is not None and case.tier is not None and case.policy_version
+            version = next(v for v in self.policy.versions if v.version == case.policy_version)
+            fresh = version.deadlines(case.handling_type, case.tier, local_date(case.registered_at))
+            return case.recompute_deadlines(actor, at, deadlines=fresh, policy_version=version.version)
+
+        return self._execute(case_id, actor, decide, **kw)
+
+    def assign(self, case_id: UUID, actor: Actor, *, assignee: str, **kw: Any) -> CommandResult:
+        leader = self.reference.grid_leaders.get(assignee)
+        if leader is None:
+            raise InvalidReferenceError("assignee", f"{assignee} 不是登记在册的网格长")
+        return self._execute(
+            case_id,
+            actor,
+            lambda case, at: case.assign(
+                actor, at, assignee=leader.id, assignee_name=leader.name, assignee_grids=leader.grids
+            ),
+            **kw,
+        )
+
+    def return_case(self, case_id: UUID, actor: Actor, *, reason: str, **kw: Any) -> CommandResult:
+        return self._execute(case_id, actor, lambda case, at: case.return_(actor, at, reason=reason), **kw)
+
+    def accept(self, case_id: UUID, actor: Actor, **kw: Any) -> CommandResult:
+        return self._execute(case_id, actor, lambda case, at: case.accept(actor, at), **kw)
+
+    def report_progress(self, case_id: UUID, actor: Actor, *, progress: str, **kw: Any) -> CommandResult:
+        return self._execute(case_id, actor, lambda case, at: case.report_progress(actor, at, progress=progress), **kw)
+
+    def whistle(self, case_id: UUID, actor: Actor, *, departments: list[str], reason: str, **kw: Any) -> CommandResult:
+        for i, code in enumerate(departments):
+            self._require_known(f"departments[{i}]", code, self.reference.departments, "未知的职能部门")
+        return self._execute(
+            case_id,
+            actor,
+            lambda case, at: case.whistle(actor, at, departments=departments, reason=reason),
+            **kw,
+        )
+
+    def report_in(self, case_id: UUID, actor: Actor, **kw: Any) -> CommandResult:
+        return self._execute(case_id, actor, lambda case, at: case.report_in(actor, at), **kw)
+
+    def consult(self, case_id: UUID, actor: Actor, *, outcome: str, lead_department: str, **kw: Any) -> CommandResult:
+        self._require_known("lead_department", lead_department, self.reference.departments, "未知的职能部门")
+        return self._execute(
+            case_id,
+            actor,
+            lambda case, at: case.consult(actor, at, outcome=outcome, lead_department=lead_department),
+            **kw,
+        )
+
+    def take_lead(self, case_id: UUID, actor: Actor, **kw: Any) -> CommandResult:
+        leader = self.reference.leaders.get(actor.id)
+        if leader is None:
+            raise InvalidReferenceError("actor.id", f"{actor.id} 不是登记在册的包案领导")
+        return self._execute(case_id, actor, lambda case, at: case.take_lead(actor, at, leader_name=leader.name), **kw)
+
+    def plan_rectification(
+        self,
+        case_id: UUID,
+        actor: Actor,
+        *,
+        measures: str,
+        responsible_unit: str,
+        responsible_person: str,
+        deadline: date,
+        **kw: Any,
+    ) -> CommandResult:
+        return self._execute(
+            case_id,
+            actor,
+            lambda case, at: case.plan_rectification(
+                actor,
+                at,
+                measures=measures,
+                responsible_unit=responsible_unit,
+                responsible_person=responsible_person,
+                deadline=deadline,
+            ),
+            **kw,
+        )
+
+    def extend(self, case_id: UUID, actor: Actor, *, new_due: date, reason: str, **kw: Any) -> CommandResult:
+        return self._execute(
+            case_id, actor, lambda case, at: case.extend(actor, at, new_due=new_due, reason=reason), **kw
+        )
+
+    def rectify(self, case_id: UUID, actor: Actor, *, summary: str, **kw: Any) -> CommandResult:
+        return self._execute(case_id, actor, lambda case, at: case.rectify(actor, at, summary=summary), **kw)
+
+    def verify(self, case_id: UUID, actor: Actor, *, passed: bool, reason: str, **kw: Any) -> CommandResult:
+        return self._execute(
+            case_id, actor, lambda case, at: case.verify(actor, at, passed=passed, reason=reason), **kw
+        )
+
+    def close_case(
+        self,
+        case_id: UUID,
+        actor: Actor,
+        *,
+        summary: str,
+        suggestion_outcome: SuggestionOutcome | None,
+        **kw: Any,
+    ) -> CommandResult:
+        return self._execute(
+            case_id,
+            actor,
+            lambda case, at: case.close(actor, at, summary=summary, suggestion_outcome=suggestion_outcome),
+            **kw,
+        )
+
+    def give_feedback(
+        self, case_id: UUID, actor: Actor, *, method: FeedbackMethod, content: str, **kw: Any
+    ) -> CommandResult:
+        return self._execute(
+            case_id, actor, lambda case, at: case.give_feedback(actor, at, method=method, content=content), **kw
+        )
+
+    def rate(
+        self, case_id: UUID, actor: Actor, *, satisfaction: Satisfaction, comment: str, **kw: Any
+    ) -> CommandResult:
+        return self._execute(
+            case_id,
+            actor,
+            lambda case, at: case.rate(actor, at, satisfaction=satisfaction, comment=comment),
+            **kw,
+        )
+
+    def supervise(
+        self,
+        case_id: UUID,
+        actor: Actor,
+        *,
+        responsible_unit: str,
+        new_due: date,
+        notice: str,
+        **kw: Any,
+    ) -> CommandResult:
+        return self._execute(
+            case_id,
+            actor,
+            lambda case, at: case.supervise(
+                actor, at, responsible_unit=responsible_unit, new_due=new_due, notice=notice
+            ),
+            **kw,
+        )
+
+    # --- the command cycle ---------------------------------------------------
+
+    def _execute(
+        self,
+        case_id: UUID,
+        actor: Actor,
+        decide: Callable[[Case, datetime], bool | None],
+        *,
+        expected_version: int | None = None,
+        idempotency: Idempotency | None = None,
+    ) -> CommandResult:
+        self._check_actor(actor)
+        for _ in range(MAX_ATTEMPTS):
+            if idempotency and (earlier := self._recorded(idempotency)):
+                return earlier
+            case = self.get_case(case_id)
+            if expected_version is not None and case.version != expected_version:
+                raise StaleVersionError(expected_version, case.version)
+            changed = decide(case, self.clock()) is not False
+            if not changed:
+                return CommandResult(str(case.id), case.number, case.version, None, changed=False)
+            result = self._save(case, [], idempotency)
+            if result is not None:
+                return result
+            if expected_version is not None:
+                # The client named the version it decided on; someone got there first.
+                raise StaleVersionError(expected_version, self.get_case(case_id).version)
+        raise ConcurrentUpdateError
+
+    def _save(self, case: Case, extra: list[Any], idempotency: Idempotency | None) -> CommandResult | None:
+        """Saves atomically; None when a concurrent writer won and the command must re-run."""
+        recorded: list[Any] = []
+        result = CommandResult(str(case.id), case.number, case.version, None)
+        if idempotency is not None:
+            recorded.append(
+                CommandRecorded(
+                    originator_id=CommandRecorded.stream_id(idempotency.key),
+                    originator_version=1,
+                    timestamp=self.clock(),
+                    fingerprint=idempotency.fingerprint,
+                    result=result.as_dict(),
+                )
+            )
+        try:
+            recordings = self.save(case, *extra, *recorded)
+        except IntegrityError:
+            return None
+        position = max(r.notification.id for r in recordings if r.domain_event.originator_id == case.id)
+        return CommandResult(str(case.id), case.number, case.version, position)
+
+    def _recorded(self, idempotency: Idempotency) -> CommandResult | None:
+        events = list(self.events.get(CommandRecorded.stream_id(idempotency.key)))
+        if not events:
+            return None
+        record = events[0]
+        if record.fingerprint != idempotency.fingerprint:
+            raise IdempotencyKeyReusedError
+        return CommandResult(**{**record.result, "replayed": True})
+
+    def _last_version(self, stream: UUID) -> int:
+        rows = self.recorder.select_events(stream, desc=True, limit=1)
+        return rows[0].originator_version if rows else 0
+
+    def _check_actor(self, actor: Actor) -> None:
+        """Actors the reference data knows must be who they say (until tokens land)."""
+        ref = self.reference
+        if actor.role == Role.GRID_LEADER and actor.id not in ref.grid_leaders:
+            raise InvalidReferenceError("actor.id", f"{actor.id} 不是登记在册的网格长")
+        if actor.role == Role.TOWNSHIP and actor.unit not in ref.streets:
+            raise InvalidReferenceError("actor.unit", "镇（街道）角色须注明所属镇（街道）编码")
+        if actor.role == Role.DEPARTMENT and actor.unit not in ref.departments:
+            raise InvalidReferenceError("actor.unit", "部门角色须注明所属职能部门编码")
+
+    @staticmethod
+    def _require_known(field: str, code: str, known: dict[str, Any], reason: str) -> None:
+        if code not in known:
+            raise InvalidReferenceError(field, f"{reason}：{code}")

@@ -1,0 +1,66 @@
+"""Where the events live, chosen by environment: SQLite by default, PostgreSQL
+when MINQING_DATABASE_URL names it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from reference.model import DEFAULT_POLICY, DEMO_REFERENCE
+
+TRANSCODER = "commands.transcoder:OrjsonTranscoder"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    sqlite_path: Path = Path("var/minqing.sqlite3")
+    reference_path: Path = DEMO_REFERENCE
+    policy_path: Path = DEFAULT_POLICY
+    create_tables: bool = True
+
+    @classmethod
+    def from_environ(cls) -> Settings:
+        env = os.environ
+        return cls(
+            database_url=env.get("MINQING_DATABASE_URL") or None,
+            sqlite_path=Path(env.get("MINQING_SQLITE_PATH", "var/minqing.sqlite3")),
+            reference_path=Path(env.get("MINQING_REFERENCE", str(DEMO_REFERENCE))),
+            policy_path=Path(env.get("MINQING_POLICY", str(DEFAULT_POLICY))),
+            create_tables=env.get("MINQING_CREATE_TABLES", "y").lower() in ("y", "yes", "1", "true"),
+        )
+
+    @property
+    def store(self) -> str:
+        return "postgres" if self.database_url else "sqlite"
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        env = {
+            "TRANSCODER_TOPIC": TRANSCODER,
+            "CREATE_TABLE": "y" if self.create_tables else "n",
+        }
+        if not self.database_url:
+            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            return {**env, "PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(self.sqlite_path)}
+        url = urlsplit(self.database_url)
+        if url.scheme not in ("postgresql", "postgres"):
+            raise ValueError(f"MINQING_DATABASE_URL must start with postgresql://, got {url.scheme}://")
+        query = parse_qs(url.query)
+        env.update(
+            PERSISTENCE_MODULE="eventsourcing.postgres",
+            POSTGRES_DBNAME=url.path.lstrip("/") or "postgres",
+            POSTGRES_HOST=url.hostname or "127.0.0.1",
+            POSTGRES_PORT=str(url.port or 5432),
+            POSTGRES_USER=unquote(url.username or "postgres"),
+            # The library insists on a password key even with trust auth.
+            POSTGRES_PASSWORD=unquote(url.password or ""),
+            POSTGRES_POOL_SIZE=query.get("pool_size", ["5"])[0],
+            POSTGRES_MAX_OVERFLOW=query.get("max_overflow", ["10"])[0],
+            POSTGRES_LOCK_TIMEOUT=query.get("lock_timeout", ["5"])[0],
+            POSTGRES_CONNECT_TIMEOUT=query.get("connect_timeout", ["10"])[0],
+        )
+        if "schema" in query:
+            env["POSTGRES_SCHEMA"] = query["schema"][0]
+        return env

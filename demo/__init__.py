@@ -1,0 +1,1 @@
+"""The demo district: realistic cases through every path of the lifecycle."""

@@ -1,0 +1,1 @@
+"""Operator-edited reference data and policy files, with the demo district."""
