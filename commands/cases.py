@@ -5,6 +5,8 @@ the whole command so no decision is ever taken on a stale view."""
 from __future__ import annotations
 
 import hashlib
+import random
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
@@ -30,7 +32,13 @@ from commands.errors import (
 from commands.records import CaseNumberIssued, CommandRecorded
 from reference.model import ReferenceData
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 12
+
+
+def _back_off(attempt: int) -> None:
+    # Jitter breaks the lockstep in which racing writers would collide again.
+    if attempt:
+        time.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.2)))
 
 
 @dataclass(frozen=True)
@@ -38,7 +46,7 @@ class CommandResult:
     case_id: str
     number: str
     version: int
-    position: int | None  # global log position of the last event; None when replayed
+    position: int | None  # global log position of the command's last record; None when replayed
     replayed: bool = False
     changed: bool = True
 
@@ -103,7 +111,8 @@ class Cases(Application):
         units = self.reference.units_of(grid)
         if units is None:
             raise InvalidReferenceError("grid", f"未知的网格或微网格编码 {grid}")
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
+            _back_off(attempt)
             if idempotency and (earlier := self._recorded(idempotency)):
                 return earlier
             at = self.clock()
@@ -311,7 +320,8 @@ class Cases(Application):
         idempotency: Idempotency | None = None,
     ) -> CommandResult:
         self._check_actor(actor)
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
+            _back_off(attempt)
             if idempotency and (earlier := self._recorded(idempotency)):
                 return earlier
             case = self.get_case(case_id)
@@ -346,7 +356,7 @@ class Cases(Application):
             recordings = self.save(case, *extra, *recorded)
         except IntegrityError:
             return None
-        position = max(r.notification.id for r in recordings if r.domain_event.originator_id == case.id)
+        position = max(r.notification.id for r in recordings)
         return CommandResult(str(case.id), case.number, case.version, position)
 
     def _recorded(self, idempotency: Idempotency) -> CommandResult | None:

@@ -1,0 +1,91 @@
+"""Every store-backed test runs twice: on a SQLite file and on PostgreSQL.
+
+PostgreSQL tests each get a fresh schema, so they are isolated without
+truncating anything. With MINQING_REQUIRE_POSTGRES=1 (as in CI) an unreachable
+PostgreSQL fails the run instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from commands.cases import Cases
+from commands.settings import Settings
+from service import build_cases, create_app
+
+PG_URL = os.environ.get("MINQING_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_PG = os.environ.get("MINQING_REQUIRE_POSTGRES", "") not in ("", "0", "n", "no")
+
+
+class Clock:
+    """A settable clock: tests decide what time it is."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+# Monday 2026-03-02, 09:00 in China: an ordinary working week.
+MONDAY_MORNING = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(MONDAY_MORNING)
+
+
+def _postgres_schema() -> Iterator[str]:
+    try:
+        conn = psycopg.connect(PG_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as e:
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL is required but unreachable at {PG_URL}: {e}")
+        pytest.skip(f"PostgreSQL unreachable at {PG_URL}")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    with conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+        try:
+            yield schema
+        finally:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    if request.param == "sqlite":
+        yield Settings(sqlite_path=tmp_path / "minqing.sqlite3")
+        return
+    for schema in _postgres_schema():
+        yield Settings(database_url=f"{PG_URL}?schema={schema}&pool_size=4&max_overflow=8")
+
+
+@pytest.fixture
+def cases(settings: Settings, clock: Clock) -> Iterator[Cases]:
+    app = build_cases(settings)
+    app.clock = clock
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
+    app = create_app(settings, log_cache=False)
+    with TestClient(app) as test_client:
+        app.state.cases.clock = clock
+        yield test_client
