@@ -234,7 +234,7 @@ class Case(Aggregate):
         def apply(self, case: Case) -> None:
             case.deadlines = {
                 **case.deadlines,
-                self.deadline: {**case.deadlines[self.deadline], "due": self.new_due},
+                self.deadline: {**case.deadlines[self.deadline], "due": self.new_due, "extended": True},
             }
 
     class Rectified(Event):

@@ -373,3 +373,13 @@ def test_replaying_the_events_rebuilds_the_same_state() -> None:
     for event in events:
         replayed = event.mutate(replayed)
     assert replayed is not None and replayed.__dict__ == case.__dict__
+
+
+def test_recomputing_deadlines_keeps_an_extension() -> None:
+    case = accepted(tier=Tier.SMALL)
+    due = date.fromisoformat(case.deadlines["resolve"]["due"])
+    case.extend(TOWNSHIP, at(2), new_due=due + timedelta(days=5), reason="r")
+    shifted = {name: {**d, "due": "2026-12-31"} for name, d in case.deadlines.items()}
+    assert case.recompute_deadlines(CLERK, at(3), deadlines=shifted, policy_version="13710-v1")
+    assert case.deadlines["resolve"]["due"] == (due + timedelta(days=5)).isoformat()
+    assert case.deadlines["accept"]["due"] == "2026-12-31"

@@ -1,0 +1,76 @@
+"""The `minqing` command as a user runs it: real processes, real HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from commands.settings import Settings
+from tests.factories import CLERK, actor_json, registration
+
+MINQING = [sys.executable, "-m", "cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    env.pop("MINQING_DATABASE_URL", None)
+    if settings.database_url:
+        env["MINQING_DATABASE_URL"] = settings.database_url
+    else:
+        env["MINQING_SQLITE_PATH"] = str(settings.sqlite_path)
+    return env
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [*MINQING, "serve", "--port", str(port), "--workers", "2"],
+        env=environment(settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+        else:
+            pytest.fail("minqing serve did not become healthy within 30 s")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def test_serve_answers_over_real_http_with_json_logs(server: str) -> None:
+    with httpx.Client(base_url=server, timeout=10) as http:
+        created = http.post("/cases", json={"actor": actor_json(CLERK), **registration()})
+        assert created.status_code == 201
+        case = http.get(created.headers["location"])
+        assert case.status_code == 200 and case.json()["title"] == "楼顶渗水"
+        assert http.get("/openapi.json").json()["info"]["title"].startswith("Minqing")
+
+
+def test_the_cli_explains_itself() -> None:
+    result = subprocess.run([*MINQING, "--help"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0 and "serve" in result.stdout and "demo" in result.stdout
