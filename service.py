@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import cases as cases_routes
-from api import errors, health
+from api import errors, figures, health, ledger
 from api.observability import configure_logging, request_log
 from commands.cases import Cases
 from commands.settings import Settings
+from projections.runtime import ReadSide
+from projections.store import open_views
 from reference.model import ReferenceData, load_policy
 
 
@@ -27,10 +29,16 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(cache=log_cache)
-        app.state.cases = build_cases(settings or Settings.from_environ())
+        config = settings or Settings.from_environ()
+        app.state.cases = build_cases(config)
+        app.state.read_side = ReadSide(app.state.cases, open_views(config))
+        if config.projections == "in-process":
+            # The embedded setup; in production `minqing project` runs them apart.
+            app.state.read_side.start_in_process()
         try:
             yield
         finally:
+            app.state.read_side.close()
             app.state.cases.close()
 
     app = FastAPI(
@@ -43,4 +51,6 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
     errors.install(app)
     app.include_router(health.router)
     app.include_router(cases_routes.router)
+    app.include_router(ledger.router)
+    app.include_router(figures.router)
     return app

@@ -19,6 +19,9 @@ from commands.errors import (
     InvalidReferenceError,
     StaleVersionError,
 )
+from projections.ledger_query import InvalidQueryError
+from projections.reports import InvalidPeriodError
+from projections.runtime import ProjectionBehindError
 
 log = structlog.get_logger()
 
@@ -58,6 +61,17 @@ def install(app: FastAPI) -> None:
         return JSONBody(
             error_body(exc.code, exc.message, [{"field": exc.field, "reason": exc.reason}]), status_code=422
         )
+
+    @app.exception_handler(InvalidQueryError)
+    @app.exception_handler(InvalidPeriodError)
+    def invalid_query(_: Request, exc: InvalidQueryError | InvalidPeriodError) -> JSONBody:
+        return JSONBody(
+            error_body("invalid_query", exc.reason, [{"field": exc.field, "reason": exc.reason}]), status_code=422
+        )
+
+    @app.exception_handler(ProjectionBehindError)
+    def behind(_: Request, exc: ProjectionBehindError) -> JSONBody:
+        return JSONBody(error_body(exc.code, exc.message), status_code=504, headers={"Retry-After": "1"})
 
     @app.exception_handler(CaseNotFoundError)
     def not_found(_: Request, exc: CaseNotFoundError) -> JSONBody:

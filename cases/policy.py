@@ -42,6 +42,12 @@ class PolicyVersion:
     default: dict[str, Limit]
     by_tier: dict[str, dict[str, Limit]]
     by_type: dict[str, dict[str, Limit]]
+    # Read-side policy: colour margin of the 13710 board, weights of the three
+    # rates, the time a whistled department has to report in.
+    board_yellow_within_working_days: int = 1
+    score_weights: tuple[float, float, float] = (0.30, 0.35, 0.35)
+    count_basically_satisfied: bool = True
+    report_in_within_hours: int = 24
 
     def limits_for(self, handling_type: HandlingType, tier: Tier) -> dict[str, Limit]:
         # A handling type's own limits (e.g. 即办件 same day) override the tier's.
@@ -89,6 +95,11 @@ class Policy:
                 Tier(t)
             for t in by_type:
                 HandlingType(t)
+            scores = item.get("scores", {})
+            weights = scores.get("weights", {"response": 0.30, "resolution": 0.35, "satisfaction": 0.35})
+            triple = (float(weights["response"]), float(weights["resolution"]), float(weights["satisfaction"]))
+            if abs(sum(triple) - 1) > 1e-9 or min(triple) < 0:
+                raise ValueError(f"score weights must be non-negative and sum to 1: {weights}")
             versions.append(
                 PolicyVersion(
                     version=item["version"],
@@ -97,6 +108,10 @@ class Policy:
                     default=_limits(item["default"]),
                     by_tier=by_tier,
                     by_type=by_type,
+                    board_yellow_within_working_days=int(item.get("board", {}).get("yellow_within_working_days", 1)),
+                    score_weights=triple,
+                    count_basically_satisfied=bool(scores.get("count_basically_satisfied", True)),
+                    report_in_within_hours=int(item.get("whistle", {}).get("report_in_within_hours", 24)),
                 )
             )
         if len({v.version for v in versions}) != len(versions):

@@ -46,7 +46,7 @@ class CommandResult:
     case_id: str
     number: str
     version: int
-    position: int | None  # global log position of the command's last record; None when replayed
+    position: int | None  # global log position of the case's last event; None when replayed
     replayed: bool = False
     changed: bool = True
 
@@ -356,7 +356,8 @@ class Cases(Application):
             recordings = self.save(case, *extra, *recorded)
         except IntegrityError:
             return None
-        position = max(r.notification.id for r in recordings)
+        # The case's own last event: what a case read model must reach to reflect it.
+        position = max(r.notification.id for r in recordings if r.domain_event.originator_id == case.id)
         return CommandResult(str(case.id), case.number, case.version, position)
 
     def _recorded(self, idempotency: Idempotency) -> CommandResult | None:

@@ -20,6 +20,7 @@ class Settings:
     reference_path: Path = DEMO_REFERENCE
     policy_path: Path = DEFAULT_POLICY
     create_tables: bool = True
+    projections: str = "in-process"  # or "external": run by `minqing project` workers
 
     @classmethod
     def from_environ(cls) -> Settings:
@@ -30,6 +31,7 @@ class Settings:
             reference_path=Path(env.get("MINQING_REFERENCE", str(DEMO_REFERENCE))),
             policy_path=Path(env.get("MINQING_POLICY", str(DEFAULT_POLICY))),
             create_tables=env.get("MINQING_CREATE_TABLES", "y").lower() in ("y", "yes", "1", "true"),
+            projections=env.get("MINQING_PROJECTIONS", "in-process"),
         )
 
     @property

@@ -43,7 +43,8 @@ def test_a_registration_is_stored_and_read_back(cases: Cases) -> None:
     assert case.title == "楼顶渗水" and case.petitioner["phone"] == "13812341234"
     assert case.registered_at == datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
     assert case.units["street_name"] == "罗星街道"
-    assert result.position == position(cases)
+    stored = cases.recorder.select_notifications(start=result.position, limit=1)[0]
+    assert stored.originator_id == case.id and stored.topic == "cases.case:Case.Registered"
 
 
 def test_a_micro_grid_resolves_to_its_grid_and_parents(cases: Cases) -> None:

@@ -1,0 +1,120 @@
+"""Supervision figures: the 13710 board, the three rates, the whistle
+evaluation and the periodic reports."""
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from api.ledger import XLSX, _file
+from api.read_dependencies import ReadSideDep
+from projections.board import board
+from projections.evaluation import department_evaluation
+from projections.exports import to_xlsx
+from projections.reports import report
+from projections.scores import GROUPS, scores
+
+router = APIRouter(tags=["supervision"])
+
+Unit = Annotated[
+    str | None, Query(max_length=64, description="A district, street, community, grid or department code.")
+]
+
+
+@router.get("/board", summary="13710 supervision board: checkpoints and colours, judged at query time")
+def supervision_board(
+    read: ReadSideDep,
+    unit: Unit = None,
+    by: Literal["district", "street", "community", "grid", "department"] = "street",
+    colour: Literal["red", "yellow", "green"] | None = None,
+    as_of: Annotated[date | None, Query(description="Judge deadlines as of this day (default: today).")] = None,
+    yellow_within: Annotated[int | None, Query(ge=0, le=30, description="Working days; default from policy.")] = None,
+    include_closed: bool = False,
+    limit: Annotated[int, Query(ge=0, le=1000)] = 100,
+) -> dict[str, Any]:
+    today = as_of or read.today()
+    margin = yellow_within if yellow_within is not None else read.policy(today).board_yellow_within_working_days
+    return board(
+        read.views,
+        today=today,
+        yellow_within=margin,
+        unit=unit,
+        by=by,
+        colour_filter=colour,
+        include_closed=include_closed,
+        limit=limit,
+    )
+
+
+@router.get("/scores", summary="Three rates (响应率/解决率/满意率) and the composite score, with their counts")
+def three_rates(
+    read: ReadSideDep,
+    by: Literal[tuple(GROUPS)] = "street",  # type: ignore[valid-type]
+    unit: Unit = None,
+    month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    registered_from: date | None = None,
+    registered_to: date | None = None,
+) -> dict[str, Any]:
+    where: list[str] = []
+    params: list[Any] = []
+    if unit:
+        where.append("(district = ? OR street = ? OR community = ? OR grid = ? OR lead_department = ?)")
+        params += [unit] * 5
+    if month:
+        where.append("registered_month = ?")
+        params.append(month)
+    if registered_from:
+        where.append("registered_date >= ?")
+        params.append(registered_from.isoformat())
+    if registered_to:
+        where.append("registered_date <= ?")
+        params.append(registered_to.isoformat())
+    return scores(read.views, read.policy(), by=by, where=" AND ".join(where), params=params)
+
+
+@router.get("/departments/evaluation", summary="Whistle evaluation (吹哨报到评价) per department")
+def whistle_evaluation(
+    read: ReadSideDep, month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None
+) -> dict[str, Any]:
+    return department_evaluation(
+        read.views,
+        read.cases.reference.departments,
+        report_in_within_hours=read.policy().report_in_within_hours,
+        month=month,
+    )
+
+
+def _report(read: Any, kind: str, period: str, unit: str | None) -> dict[str, Any]:
+    return report(
+        read.views, read.cases.reference, read.policy(), kind=kind, period=period, unit=unit, today=read.today()
+    )
+
+
+Period = Annotated[str, Query(max_length=10, description="2026-03 (monthly), 2026-Q1 (quarterly) or 2026 (yearly).")]
+Kind = Literal["monthly", "quarterly", "yearly"]
+
+
+@router.get("/reports/{kind}", summary="Monthly bulletin, quarterly public notice (masked) or yearly summary")
+def periodic_report(kind: Kind, read: ReadSideDep, period: Period, unit: Unit = None) -> dict[str, Any]:
+    return _report(read, kind, period, unit)
+
+
+@router.get("/reports/{kind}/export.xlsx", summary="A periodic report as .xlsx")
+def periodic_report_export(kind: Kind, read: ReadSideDep, period: Period, unit: Unit = None) -> Response:
+    body = _report(read, kind, period, unit)
+    summary = [{"item": k, "value": v} for k, v in body["figures"].items()]
+    for key in ("response_rate", "resolution_rate", "satisfaction_rate", "composite_score"):
+        summary.append({"item": key, "value": (body["rates"] or {}).get(key)})
+    ranking = [{"rank": g["rank"], "unit": g["unit"], "name": g["name"], **g["counts"],
+                "composite_score": g["composite_score"]} for g in body["ranking"]]  # fmt: skip
+    sheets: dict[str, Any] = {
+        "概况": (("item", "value"), summary),
+        "排名": (("rank", "unit", "name", "received", "closed", "callbacks", "composite_score"), ranking),
+    }
+    if "cases" in body:
+        sheets["公示"] = (
+            ("number", "title", "community_name", "petitioner", "phone", "status", "closed_date"),
+            body["cases"],
+        )
+    return _file(to_xlsx(sheets), XLSX, f"{kind}-{body['period']}.xlsx")

@@ -1,0 +1,130 @@
+"""Reading the ledger: filters, sorting, cursor pagination, Chinese text
+search, and the three lists (问题 / 责任 / 整改清单) as views of it."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import orjson
+
+from projections.checkpoints import colour, evaluate
+from projections.store import PostgresViews, SqliteViews
+
+EQUALITY_FILTERS = (
+    "number", "status", "handling_type", "tier", "channel", "category", "district", "street", "community", "grid",
+    "assignee", "responsible_unit", "lead_department", "feedback_method", "rating", "policy_version",
+)  # fmt: skip
+SORTS = {"registered_at", "number", "resolve_due", "closed_at", "status"}
+
+LISTS = {
+    # 问题清单: what the problem is and where.
+    "problems": ("number", "registered_date", "channel", "category", "title", "description", "location",
+                 "street_name", "community_name", "grid_name", "status"),
+    # 责任清单: who answers for it.
+    "responsibilities": ("number", "title", "grid_name", "assignee_name", "lead_department", "leader_name",
+                         "responsible_unit", "responsible_person", "resolve_due", "status"),
+    # 整改清单: what is being done, by when, and whether it held.
+    "rectifications": ("number", "title", "measures", "responsible_unit", "responsible_person",
+                       "rectification_deadline", "rectified_at", "failed_verifications", "verified_at",
+                       "closed_date", "status"),
+}  # fmt: skip
+
+
+class InvalidQueryError(ValueError):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@dataclass
+class LedgerQuery:
+    filters: dict[str, str] = field(default_factory=dict)
+    registered_from: date | None = None
+    registered_to: date | None = None
+    overdue: bool | None = None
+    q: str | None = None
+    sort: str = "registered_at"
+    descending: bool = True
+    limit: int = 50
+    cursor: str | None = None
+
+
+def encode_cursor(value: Any, case_id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([value, case_id])).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[Any, str]:
+    try:
+        value, case_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError) as e:
+        raise InvalidQueryError("cursor", "无效的翻页游标，请从第一页重新查询") from e
+    return value, str(case_id)
+
+
+def _where(query: LedgerQuery, today: date) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    for name, value in query.filters.items():
+        if name not in EQUALITY_FILTERS:
+            raise InvalidQueryError(name, "不支持的筛选条件")
+        where.append(f"{name} = ?")
+        params.append(value)
+    if query.registered_from:
+        where.append("registered_date >= ?")
+        params.append(query.registered_from.isoformat())
+    if query.registered_to:
+        where.append("registered_date <= ?")
+        params.append(query.registered_to.isoformat())
+    if query.overdue is not None:
+        overdue = "(status <> 'closed' AND resolve_due IS NOT NULL AND resolve_due < ?)"
+        where.append(overdue if query.overdue else f"NOT {overdue}")
+        params.append(today.isoformat())
+    for term in (query.q or "").split():
+        # Substring match needs no word segmentation, so Chinese matches as typed.
+        where.append("(title LIKE ? OR description LIKE ? OR location LIKE ?)")
+        like = "%" + term.replace("\\", "").replace("%", "").replace("_", "") + "%"
+        params += [like, like, like]
+    return where, params
+
+
+def ledger_page(
+    views: SqliteViews | PostgresViews, query: LedgerQuery, *, today: date, yellow_within: int
+) -> dict[str, Any]:
+    if query.sort not in SORTS:
+        raise InvalidQueryError("sort", f"可排序字段：{', '.join(sorted(SORTS))}")
+    where, params = _where(query, today)
+    total = views.query(f"SELECT COUNT(*) AS n FROM ledger_cases {_clause(where)}", params)[0]["n"]
+    op = "<" if query.descending else ">"
+    order = "DESC" if query.descending else "ASC"
+    # NULL sort values sort as '' so keyset pagination stays total.
+    sort_expr = f"COALESCE({query.sort}, '')"
+    if query.cursor:
+        value, case_id = decode_cursor(query.cursor)
+        where.append(f"({sort_expr} {op} ? OR ({sort_expr} = ? AND case_id {op} ?))")
+        params += [value, value, case_id]
+    rows = views.query(
+        f"SELECT * FROM ledger_cases {_clause(where)} ORDER BY {sort_expr} {order}, case_id {order} LIMIT ?",
+        [*params, query.limit + 1],
+    )
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    items = []
+    for row in rows:
+        checkpoints = evaluate(row, today)
+        items.append({**row, "checkpoints": checkpoints, "colour": colour(checkpoints, today, yellow_within)})
+    next_cursor = encode_cursor(rows[-1][query.sort] or "", rows[-1]["case_id"]) if more and rows else None
+    return {"total": total, "items": items, "next_cursor": next_cursor}
+
+
+def ledger_rows(views: SqliteViews | PostgresViews, query: LedgerQuery, *, today: date) -> list[dict[str, Any]]:
+    """Every matching row, for exports (no pagination)."""
+    where, params = _where(query, today)
+    return views.query(f"SELECT * FROM ledger_cases {_clause(where)} ORDER BY registered_at, case_id", params)
+
+
+def _clause(where: list[str]) -> str:
+    return f"WHERE {' AND '.join(where)}" if where else ""

@@ -1,0 +1,141 @@
+"""Periodic reports: monthly bulletin (一月一通报), quarterly public notice
+(一季一公示, personal data masked) and yearly summary (一年一总结), for any
+unit and period."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import date
+from typing import Any
+
+from cases.policy import PolicyVersion
+from projections.masking import mask_name, mask_phone
+from projections.scores import scores
+from projections.store import PostgresViews, SqliteViews
+from reference.model import ReferenceData
+
+KINDS = {"monthly": "一月一通报", "quarterly": "一季一公示", "yearly": "一年一总结"}
+LEVELS = ("district", "street", "community", "grid")
+CHILD = {"district": "street", "street": "community", "community": "grid", "grid": "grid"}
+MASKING_NOTICE = "本公示已对诉求人姓名、电话等个人信息进行脱敏处理。"
+
+
+class InvalidPeriodError(ValueError):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+def period_bounds(kind: str, period: str) -> tuple[date, date, str]:
+    patterns = {"monthly": r"(\d{4})-(\d{2})", "quarterly": r"(\d{4})-Q([1-4])", "yearly": r"(\d{4})"}
+    match = re.fullmatch(patterns[kind], period)
+    if not match:
+        examples = {"monthly": "2026-03", "quarterly": "2026-Q1", "yearly": "2026"}
+        raise InvalidPeriodError("period", f"{KINDS[kind]}的期间格式应如 {examples[kind]}")
+    year = int(match.group(1))
+    if kind == "yearly":
+        return date(year, 1, 1), date(year, 12, 31), f"{year}年"
+    if kind == "quarterly":
+        q = int(match.group(2))
+        first, last = 3 * q - 2, 3 * q
+        return date(year, first, 1), date(year, last, calendar.monthrange(year, last)[1]), f"{year}年第{q}季度"
+    month = int(match.group(2))
+    if not 1 <= month <= 12:
+        raise InvalidPeriodError("period", "月份应在 01 到 12 之间")
+    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1]), f"{year}年{month}月"
+
+
+def unit_level(reference: ReferenceData, unit: str) -> tuple[str, str]:
+    for units in reference.grids.values():
+        for level in LEVELS:
+            if units[level] == unit:
+                return level, units[f"{level}_name"]
+    raise InvalidPeriodError("unit", f"未知的单位编码 {unit}")
+
+
+def report(
+    views: SqliteViews | PostgresViews,
+    reference: ReferenceData,
+    policy: PolicyVersion,
+    *,
+    kind: str,
+    period: str,
+    unit: str | None,
+    today: date,
+) -> dict[str, Any]:
+    start, end, label = period_bounds(kind, period)
+    district = next(iter(reference.grids.values()))["district"]
+    level, unit_name = unit_level(reference, unit or district)
+    code = unit or district
+    scope = f"{level} = ?"
+    s, e = start.isoformat(), end.isoformat()
+    as_of = min(end, today).isoformat()
+
+    def count(condition: str, *params: Any) -> int:
+        return int(
+            views.query(f"SELECT COUNT(*) AS n FROM ledger_cases WHERE {scope} AND {condition}", [code, *params])[0][
+                "n"
+            ]
+        )
+
+    received_in = "registered_date BETWEEN ? AND ?"
+    figures = {
+        "received": count(received_in, s, e),
+        "closed": count("closed_date BETWEEN ? AND ?", s, e),
+        "closed_on_time": count("closed_date BETWEEN ? AND ? AND closed_date <= resolve_due", s, e),
+        "open_at_end": count("registered_date <= ? AND (closed_date IS NULL OR closed_date > ?)", e, e),
+        "overdue_at_end": count(
+            "registered_date <= ? AND resolve_due < ? AND (closed_date IS NULL OR closed_date > ?)", e, as_of, as_of
+        ),
+        "whistled": count(f"{received_in} AND whistle_count > 0", s, e),
+        "supervised": count(f"{received_in} AND supervision_count > 0", s, e),
+    }
+    where, params = f"{scope} AND {received_in}", [code, s, e]
+    overall = scores(views, policy, by=level, where=where, params=params)["groups"]
+    child = CHILD[level]
+    body: dict[str, Any] = {
+        "kind": kind,
+        "kind_label": KINDS[kind],
+        "title": f"{unit_name}{label}民情诉求办理{KINDS[kind][-2:]}",
+        "unit": code,
+        "unit_name": unit_name,
+        "level": level,
+        "period": period,
+        "from": s,
+        "to": e,
+        "as_of": as_of,
+        "figures": figures,
+        "rates": overall[0] if overall else None,
+        "ranking": scores(views, policy, by=child, where=where, params=params)["groups"],
+        "by_channel": _breakdown(views, "channel", where, params),
+        "by_category": _breakdown(views, "category", where, params),
+    }
+    if kind == "yearly":
+        body["by_month"] = scores(views, policy, by="month", where=where, params=params)["groups"]
+    if kind == "quarterly":
+        body["masking"] = MASKING_NOTICE
+        body["cases"] = [
+            {
+                "number": r["number"],
+                "title": r["title"],
+                "community_name": r["community_name"],
+                "petitioner": mask_name(r["petitioner_name"]),
+                "phone": mask_phone(r["petitioner_phone"]),
+                "status": r["status"],
+                "closed_date": r["closed_date"],
+                "rating": r["rating"],
+            }
+            for r in views.query(
+                "SELECT number, title, community_name, petitioner_name, petitioner_phone, status, closed_date, rating "
+                f"FROM ledger_cases WHERE {where} ORDER BY number",
+                params,
+            )
+        ]
+    return body
+
+
+def _breakdown(views: SqliteViews | PostgresViews, column: str, where: str, params: list[Any]) -> dict[str, int]:
+    rows = views.query(f"SELECT {column} AS k, COUNT(*) AS n FROM ledger_cases WHERE {where} GROUP BY {column}", params)
+    return {r["k"]: int(r["n"]) for r in sorted(rows, key=lambda r: -int(r["n"]))}

@@ -1,0 +1,204 @@
+"""Runs a projection over the event log: batched, tracked, exactly once.
+
+eventsourcing's stock ProjectionRunner commits one event per transaction
+(~1,500-2,200 events/s measured on this machine kind). This runner reads up
+to `batch_size` notifications, folds them, and commits the view rows together
+with the new tracking position in one transaction, guarded by the position
+it started from: a second runner that raced it rolls back and changes nothing.
+
+Only one runner per projection is active at a time (a PostgreSQL advisory
+lock, or a file lock for SQLite); others stand by and take over if it dies.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import threading
+import time
+import zlib
+from pathlib import Path
+from typing import Any, Protocol
+
+import psycopg
+import structlog
+
+from commands.cases import Cases
+from commands.records import CASE_TOPIC_PREFIX
+from projections.store import Cursor, PostgresViews, SqliteViews
+
+log = structlog.get_logger()
+
+TRACKING_TABLE = (
+    "CREATE TABLE IF NOT EXISTS projection_tracking (projection TEXT PRIMARY KEY, position BIGINT NOT NULL)"
+)
+
+
+class Projection(Protocol):
+    name: str
+    tables: list[str]
+
+    def apply_batch(self, cur: Cursor, events: list[tuple[int, Any]]) -> None: ...
+
+
+class TrackingConflictError(RuntimeError):
+    """Another runner advanced this projection first; the batch was rolled back."""
+
+
+def create_tables(views: SqliteViews | PostgresViews, projection: Projection) -> None:
+    with views.transaction() as cur:
+        if isinstance(views, PostgresViews):
+            # Concurrent CREATE TABLE IF NOT EXISTS can still collide in PostgreSQL's catalog.
+            cur.execute("SELECT pg_advisory_xact_lock(?)", [zlib.crc32(b"minqing:projection:ddl")])
+        cur.execute(TRACKING_TABLE)
+        for ddl in projection.tables:
+            cur.execute(ddl)
+        # Insert only when absent: a speculative insert racing a running
+        # runner's UPDATE of the same row can deadlock in PostgreSQL.
+        if not cur.execute("SELECT 1 FROM projection_tracking WHERE projection = ?", [projection.name]):
+            cur.execute(
+                "INSERT INTO projection_tracking (projection, position) VALUES (?, 0) "
+                "ON CONFLICT (projection) DO NOTHING",
+                [projection.name],
+            )
+
+
+def tracked_position(views: SqliteViews | PostgresViews, name: str) -> int:
+    rows = views.query("SELECT position FROM projection_tracking WHERE projection = ?", [name])
+    return int(rows[0]["position"]) if rows else 0
+
+
+class _FileLock:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle: Any = None
+
+    def acquire(self) -> bool:
+        if self.handle is None:
+            handle = self.path.open("a")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                return False
+            self.handle = handle
+        return True
+
+    def release(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+
+class _AdvisoryLock:
+    """Held on a dedicated session: it is released if the process dies."""
+
+    def __init__(self, views: PostgresViews, name: str) -> None:
+        self.views = views
+        self.key = zlib.crc32(f"minqing:projection:{name}".encode())
+        self.conn: psycopg.Connection[Any] | None = None
+
+    def acquire(self) -> bool:
+        if self.conn is not None and not self.conn.closed:
+            return True
+        conn = self.views.pool.getconn()
+        try:
+            got = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+            conn.commit()
+        except Exception:
+            self.views.pool.putconn(conn)
+            raise
+        if got and next(iter(got.values())):
+            self.conn = conn
+            return True
+        self.views.pool.putconn(conn)
+        return False
+
+    def release(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
+                self.conn.commit()
+            finally:
+                self.views.pool.putconn(self.conn)
+                self.conn = None
+
+
+class Runner:
+    def __init__(
+        self,
+        cases: Cases,
+        views: SqliteViews | PostgresViews,
+        projection: Projection,
+        *,
+        batch_size: int = 1000,
+    ) -> None:
+        self.cases = cases
+        self.views = views
+        self.projection = projection
+        self.batch_size = batch_size
+        self.lock = (
+            _AdvisoryLock(views, projection.name)
+            if isinstance(views, PostgresViews)
+            else _FileLock(Path(f"{views.path}.{projection.name}.lock"))
+        )
+        create_tables(views, projection)
+
+    @property
+    def position(self) -> int:
+        return tracked_position(self.views, self.projection.name)
+
+    def run_once(self) -> int:
+        """Apply the next batch; returns how many log records it consumed."""
+        start = self.position
+        notifications = self.cases.recorder.select_notifications(start=start + 1, limit=self.batch_size)
+        if not notifications:
+            return 0
+        mapper = self.cases.mapper
+        events = [(n.id, mapper.to_domain_event(n)) for n in notifications if n.topic.startswith(CASE_TOPIC_PREFIX)]
+        with self.views.transaction() as cur:
+            moved = cur.execute(
+                "UPDATE projection_tracking SET position = ? WHERE projection = ? AND position = ? RETURNING position",
+                [notifications[-1].id, self.projection.name, start],
+            )
+            if not moved:
+                raise TrackingConflictError(f"{self.projection.name} moved past {start} under this runner")
+            self.projection.apply_batch(cur, events)
+        return len(notifications)
+
+    def catch_up(self) -> int:
+        total = 0
+        while n := self.run_once():
+            total += n
+        return total
+
+    def wait(self, position: int, timeout: float) -> bool:
+        """Read-your-writes: block until the view reflects `position`."""
+        deadline = time.monotonic() + timeout
+        while self.position < position:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def run_forever(self, stop: threading.Event, *, idle: float = 0.02) -> None:
+        """Follow the log until `stop` is set; stand by while another runner is active."""
+        standby_logged = False
+        try:
+            while not stop.is_set():
+                try:
+                    if not self.lock.acquire():
+                        if not standby_logged:
+                            log.info("projection_standby", projection=self.projection.name)
+                            standby_logged = True
+                        stop.wait(1.0)
+                        continue
+                    consumed = self.run_once()
+                except Exception as e:  # the runner must outlive a database blip
+                    log.warning("projection_error", projection=self.projection.name, error=repr(e))
+                    self.lock.release()
+                    stop.wait(1.0)
+                    continue
+                if consumed < self.batch_size:
+                    stop.wait(idle)
+        finally:
+            self.lock.release()

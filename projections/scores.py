@@ -1,0 +1,86 @@
+"""The three rates (三率) and the composite score, by unit, person, channel or
+month, with the counts behind each rate. Formulas: docs/scores.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cases.policy import PolicyVersion
+from projections.store import PostgresViews, SqliteViews
+
+GROUPS = {
+    "district": ("district", "district_name"),
+    "street": ("street", "street_name"),
+    "community": ("community", "community_name"),
+    "grid": ("grid", "grid_name"),
+    "department": ("lead_department", "lead_department"),
+    "grid_leader": ("assignee", "assignee_name"),
+    "channel": ("channel", "channel"),
+    "category": ("category", "category"),
+    "month": ("registered_month", "registered_month"),
+}
+
+COUNTS_SQL = """
+    COUNT(*) AS received,
+    SUM(CASE WHEN assigned_at IS NOT NULL THEN 1 ELSE 0 END) AS dispatched,
+    SUM(CASE WHEN accepted_date IS NOT NULL AND accepted_date <= accept_due THEN 1 ELSE 0 END) AS responded,
+    SUM(CASE WHEN status = 'closed' THEN 1 ELSE 0 END) AS closed,
+    SUM(CASE WHEN rating IS NOT NULL THEN 1 ELSE 0 END) AS callbacks,
+    SUM(CASE WHEN rating IS NOT NULL AND (first_verification_passed = 'yes' OR suggestion_outcome IS NOT NULL)
+        THEN 1 ELSE 0 END) AS resolved,
+    SUM(CASE WHEN rating = 'satisfied' THEN 1 ELSE 0 END) AS satisfied,
+    SUM(CASE WHEN rating = 'basically_satisfied' THEN 1 ELSE 0 END) AS basically_satisfied,
+    SUM(CASE WHEN rating = 'dissatisfied' THEN 1 ELSE 0 END) AS dissatisfied
+"""
+
+
+def rates(counts: dict[str, Any], policy: PolicyVersion) -> dict[str, float | None]:
+    def ratio(numerator: int, denominator: int) -> float | None:
+        return round(numerator / denominator, 4) if denominator else None
+
+    satisfied = counts["satisfied"] + (counts["basically_satisfied"] if policy.count_basically_satisfied else 0)
+    response = ratio(counts["responded"], counts["dispatched"])
+    resolution = ratio(counts["resolved"], counts["callbacks"])
+    satisfaction = ratio(satisfied, counts["callbacks"])
+    parts = (response, resolution, satisfaction)
+    composite = (
+        round(100 * sum(w * p for w, p in zip(policy.score_weights, parts, strict=True)), 2)
+        if None not in parts
+        else None
+    )
+    return {
+        "response_rate": response,
+        "resolution_rate": resolution,
+        "satisfaction_rate": satisfaction,
+        "composite_score": composite,
+    }
+
+
+def scores(
+    views: SqliteViews | PostgresViews,
+    policy: PolicyVersion,
+    *,
+    by: str = "street",
+    where: str = "",
+    params: list[Any] | None = None,
+) -> dict[str, Any]:
+    key, label = GROUPS[by]
+    filters = f"WHERE {where}" if where else ""
+    rows = views.query(
+        f"SELECT {key} AS unit, MAX({label}) AS name, {COUNTS_SQL} FROM ledger_cases {filters} GROUP BY {key}",
+        params or [],
+    )
+    groups = []
+    for row in rows:
+        counts = {k: int(v or 0) for k, v in row.items() if k not in ("unit", "name")}
+        groups.append({"unit": row["unit"], "name": row["name"], "counts": counts, **rates(counts, policy)})
+    groups.sort(key=lambda g: (g["composite_score"] is None, -(g["composite_score"] or 0), str(g["unit"])))
+    for rank, group in enumerate(groups, 1):
+        group["rank"] = rank if group["composite_score"] is not None else None
+    return {
+        "by": by,
+        "policy_version": policy.version,
+        "weights": dict(zip(("response", "resolution", "satisfaction"), policy.score_weights, strict=True)),
+        "count_basically_satisfied": policy.count_basically_satisfied,
+        "groups": groups,
+    }
