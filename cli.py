@@ -31,6 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         cases.close()
     os.environ["MINQING_CREATE_TABLES"] = "n"
+    os.environ["MINQING_PROJECTIONS"] = args.projections
     where = settings.database_url.split("@")[-1] if settings.database_url else settings.sqlite_path
     print(f"Minqing on http://{args.host}:{args.port}/docs  (store: {settings.store}, {where})", file=sys.stderr)
     uvicorn.run(
@@ -59,6 +60,55 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _project(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    import structlog
+
+    from api.observability import configure_logging
+    from projections.runtime import ReadSide
+    from projections.store import open_views
+    from service import build_cases
+
+    configure_logging()
+    settings = Settings.from_environ()
+    cases = build_cases(settings)
+    read_side = ReadSide(cases, open_views(settings))
+    log = structlog.get_logger()
+    try:
+        if args.once:
+            for runner in read_side.runners:
+                if not runner.lock.acquire():
+                    print(f"{runner.projection.name}: another runner is active; nothing done", file=sys.stderr)
+                    continue
+                try:
+                    consumed = runner.catch_up()
+                finally:
+                    runner.lock.release()
+                print(f"{runner.projection.name}: caught up {consumed} log records, at {runner.position}")
+            return 0
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        log.info("projection_worker_started", projections=[r.projection.name for r in read_side.runners])
+        threads = [
+            threading.Thread(target=r.run_forever, args=(stop,), name=r.projection.name) for r in read_side.runners
+        ]
+        for thread in threads:
+            thread.start()
+        while not stop.wait(5):
+            for runner in read_side.runners:
+                head = cases.recorder.max_notification_id() or 0
+                log.info("projection_lag", projection=runner.projection.name, lag=head - runner.position)
+        for thread in threads:
+            thread.join()
+        return 0
+    finally:
+        read_side.close()
+        cases.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="minqing", description="民情 petition case management")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -69,7 +119,19 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--demo", action="store_true", help="load the demo district first if the store is empty")
     serve.add_argument("--demo-cases", type=int, default=600)
+    serve.add_argument(
+        "--projections",
+        choices=["in-process", "external"],
+        default=os.environ.get("MINQING_PROJECTIONS", "in-process"),
+        help="in-process (embedded) or external (run `minqing project` workers)",
+    )
     serve.set_defaults(run=_serve)
+
+    project = sub.add_parser(
+        "project", help="run the projections as a separate worker (run several: one is active, the rest stand by)"
+    )
+    project.add_argument("--once", action="store_true", help="catch up to the head of the log and exit")
+    project.set_defaults(run=_project)
 
     demo = sub.add_parser("demo", help="register demo cases through every path of the lifecycle")
     demo.add_argument("--cases", type=int, default=600)

@@ -74,3 +74,50 @@ def test_serve_answers_over_real_http_with_json_logs(server: str) -> None:
 def test_the_cli_explains_itself() -> None:
     result = subprocess.run([*MINQING, "--help"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0 and "serve" in result.stdout and "demo" in result.stdout
+
+
+def test_projection_workers_run_apart_and_only_one_is_active(settings: Settings) -> None:
+    from commands.cases import Cases
+    from projections.runner import tracked_position
+    from projections.store import open_views
+    from service import build_cases
+
+    cases: Cases = build_cases(settings)
+    try:
+        for i in range(3):
+            cases.register(CLERK, **registration(title=f"第{i}件"))
+        head = cases.recorder.max_notification_id()
+    finally:
+        cases.close()
+    env = {**environment(settings), "MINQING_PROJECTIONS": "external"}
+    workers = [
+        subprocess.Popen([*MINQING, "project"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for _ in range(2)
+    ]
+    views = open_views(settings)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if tracked_position(views, "ledger") == head:
+                    break
+            except Exception:  # the tables may not exist yet
+                pass
+            time.sleep(0.2)
+        assert tracked_position(views, "ledger") == head
+        assert len(views.query("SELECT case_id FROM ledger_cases")) == 3
+    finally:
+        views.close()
+        for worker in workers:
+            worker.terminate()
+        logs = b"".join(worker.communicate(timeout=15)[0] for worker in workers).decode()
+    assert all(worker.returncode == 0 for worker in workers), logs
+    assert logs.count("projection_standby") == 1, logs
+
+
+def test_project_once_catches_up_and_exits(settings: Settings) -> None:
+    result = subprocess.run(
+        [*MINQING, "project", "--once"], env=environment(settings), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ledger: caught up" in result.stdout
