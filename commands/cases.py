@@ -77,6 +77,9 @@ class Cases(Application):
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         super().__init__(env)
+        # Last case-number serial this process issued per (street, day) stream:
+        # saves a read per registration; a conflict drops it and re-reads.
+        self._serials: dict[UUID, int] = {}
         self.reference = reference
         self.policy = policy
         self.clock = clock
@@ -118,7 +121,8 @@ class Cases(Application):
             at = self.clock()
             day = local_date(at).strftime("%Y%m%d")
             stream = CaseNumberIssued.stream_id(units["street"], day)
-            serial = self._last_version(stream) + 1
+            last = self._serials.get(stream)
+            serial = (last if last is not None else self._last_version(stream)) + 1
             number = f"{units['street']}-{day}-{serial:04d}"
             case_id = uuid4()
             case = Case.register(
@@ -139,7 +143,9 @@ class Cases(Application):
             )
             result = self._save(case, [issued], idempotency)
             if result is not None:
+                self._serials[stream] = serial
                 return result
+            self._serials.pop(stream, None)
         raise ConcurrentUpdateError
 
     def classify(
