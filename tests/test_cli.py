@@ -76,7 +76,7 @@ def test_the_cli_explains_itself() -> None:
     assert result.returncode == 0 and "serve" in result.stdout and "demo" in result.stdout
 
 
-def test_projection_workers_run_apart_and_only_one_is_active(settings: Settings) -> None:
+def test_projection_workers_run_apart_and_only_one_is_active(settings: Settings, tmp_path: Path) -> None:
     from commands.cases import Cases
     from projections.runner import tracked_position
     from projections.store import open_views
@@ -90,19 +90,25 @@ def test_projection_workers_run_apart_and_only_one_is_active(settings: Settings)
     finally:
         cases.close()
     env = {**environment(settings), "MINQING_PROJECTIONS": "external"}
+    logs = [tmp_path / f"worker-{i}.log" for i in range(2)]
     workers = [
-        subprocess.Popen([*MINQING, "project"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        for _ in range(2)
+        subprocess.Popen([*MINQING, "project"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        for log in logs
     ]
+
+    def output() -> str:
+        return "".join(log.read_text() for log in logs)
+
     views = open_views(settings)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if tracked_position(views, "ledger") == head:
-                    break
-            except Exception:  # the tables may not exist yet
-                pass
+        deadline = time.monotonic() + 60
+        # Both workers up: one follows the log, the other says it stands by.
+        while time.monotonic() < deadline and not (
+            output().count("projection_worker_started") == 2 and "projection_standby" in output()
+        ):
+            assert all(w.poll() is None for w in workers), output()
+            time.sleep(0.2)
+        while time.monotonic() < deadline and tracked_position(views, "ledger") < head:
             time.sleep(0.2)
         assert tracked_position(views, "ledger") == head
         assert len(views.query("SELECT case_id FROM ledger_cases")) == 3
@@ -110,9 +116,9 @@ def test_projection_workers_run_apart_and_only_one_is_active(settings: Settings)
         views.close()
         for worker in workers:
             worker.terminate()
-        logs = b"".join(worker.communicate(timeout=15)[0] for worker in workers).decode()
-    assert all(worker.returncode == 0 for worker in workers), logs
-    assert logs.count("projection_standby") == 1, logs
+            worker.wait(timeout=15)
+    assert all(worker.returncode == 0 for worker in workers), output()
+    assert output().count("projection_standby") == 1, output()
 
 
 def test_project_once_catches_up_and_exits(settings: Settings) -> None:
