@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -371,3 +372,26 @@ def test_the_service_runs_its_projection_in_process(settings: Settings) -> None:
         assert views.query("SELECT 1 AS one")[0]["one"] == 1
     finally:
         views.close()
+
+
+def test_the_demo_district_shows_a_lit_board_rates_per_street_and_a_masked_notice(
+    client: TestClient, clock: Clock
+) -> None:
+    from datetime import UTC, datetime
+
+    from demo.stories import load_demo
+
+    now = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
+    cases: Cases = client.app.state.cases  # type: ignore[attr-defined]
+    load_demo(cases, count=200, now=now)
+    cases.clock = clock
+    clock.now = now
+    head = cases.recorder.max_notification_id()
+    board = client.get("/board", params={"wait_for": head, "wait_timeout": 30}).json()
+    assert min(board["totals"][c] for c in ("red", "yellow", "green")) > 0, board["totals"]
+    streets = client.get("/scores", params={"by": "street"}).json()["groups"]
+    assert len(streets) == 4 and all(g["satisfaction_rate"] is not None for g in streets)
+    notice = client.get("/reports/quarterly", params={"period": "2026-Q4"})
+    body = notice.json()
+    assert body["cases"] and all(re.fullmatch(r"1\d\d\*{4}\d{4}", c["phone"]) for c in body["cases"])
+    assert all(c["petitioner"][1:] == "*" * (len(c["petitioner"]) - 1) for c in body["cases"])
