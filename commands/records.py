@@ -12,15 +12,15 @@ NAMESPACE = uuid5(NAMESPACE_URL, "https://minqing.example/")
 
 
 class CaseNumberIssued(DomainEvent):
-    """One per case number in a (street, day) sequence: the stream's version
-    is the serial, so two writers racing for one number conflict on save."""
+    """Reserves a case number: its stream is named by the number, so a second
+    case given the same number conflicts on save instead of sharing it."""
 
     number: str
     case_id: str
 
     @staticmethod
-    def stream_id(street: str, day: str) -> UUID:
-        return uuid5(NAMESPACE, f"case-number/{street}/{day}")
+    def stream_id(number: str) -> UUID:
+        return uuid5(NAMESPACE, f"case-number/{number}")
 
 
 class CommandRecorded(DomainEvent):

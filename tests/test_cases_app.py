@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, date, datetime
 from uuid import UUID
@@ -9,9 +10,11 @@ from uuid import UUID
 import chinese_calendar
 import pytest
 
+import commands.cases
 from cases.vocabulary import HandlingType, Tier
 from commands.cases import Cases, Idempotency
 from commands.errors import IdempotencyKeyReusedError, InvalidReferenceError, StaleVersionError
+from commands.records import CaseNumberIssued
 from tests.conftest import Clock
 from tests.factories import CLERK, GRID, GRID_LEADER, LEADER_OF_GRID, OTHER_STREET_GRID, TOWNSHIP, registration
 
@@ -28,13 +31,23 @@ def accepted_case(cases: Cases) -> UUID:
     return case_id
 
 
-def test_case_numbers_run_per_street_and_day(cases: Cases) -> None:
+def test_case_numbers_name_the_street_and_day_and_are_reserved(cases: Cases) -> None:
     first = cases.register(CLERK, **registration())
-    second = cases.register(CLERK, **registration())
     elsewhere = cases.register(CLERK, **registration(grid=OTHER_STREET_GRID))
-    assert first.number == "350105001-20260302-0001"
-    assert second.number == "350105001-20260302-0002"
-    assert elsewhere.number == "350105002-20260302-0001"
+    assert re.fullmatch(r"350105001-20260302-[0-9A-HJKMNP-TV-Z]{5}", first.number)
+    assert elsewhere.number.startswith("350105002-20260302-")
+    reservation = cases.recorder.select_events(CaseNumberIssued.stream_id(first.number))
+    assert len(reservation) == 1
+
+
+def test_a_number_already_taken_is_never_given_twice(cases: Cases, monkeypatch: pytest.MonkeyPatch) -> None:
+    taken = cases.register(CLERK, **registration()).number
+    suffixes = iter([taken[-5:], "ZZZZZ"])
+    monkeypatch.setattr(
+        commands.cases, "case_number", lambda street, day, rng: f"{street}-{day:%Y%m%d}-{next(suffixes)}"
+    )
+    second = cases.register(CLERK, **registration())
+    assert second.number.endswith("-ZZZZZ") and second.number != taken
 
 
 def test_a_registration_is_stored_and_read_back(cases: Cases) -> None:
