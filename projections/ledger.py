@@ -67,7 +67,10 @@ class Ledger:
     tables = TABLES
 
     def apply_batch(self, cur: Cursor, events: list[tuple[int, Any]]) -> None:
-        case_ids = sorted({str(e.originator_id) for _, e in events})
+        # A case registered in this batch has no rows yet: only older cases are
+        # read back (while catching up that is a handful per batch, not all).
+        born_here = {str(e.originator_id) for _, e in events if isinstance(e, Case.Registered)}
+        case_ids = sorted({str(e.originator_id) for _, e in events} - born_here)
         rows = self._load(cur, "ledger_cases", case_ids)
         whistles = {
             (r["case_id"], r["whistle_no"], r["department"]): r
