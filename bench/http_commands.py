@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from bench.projections import PG, drop, machine, schema  # noqa: E402
 from cases.actor import Actor  # noqa: E402
 from cases.vocabulary import HandlingType, Role, Tier  # noqa: E402
 from commands.settings import Settings  # noqa: E402
+from tests.serving import free_port, wait_healthy  # noqa: E402
 
 CLERK = Actor("CL001", Role.INTAKE_CLERK)
 LEADER = Actor("GL0001", Role.GRID_LEADER)
@@ -84,12 +84,6 @@ def in_process(commands: int, transcoder: str) -> dict[str, float]:
         drop(name)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def http(requests: int, clients: int) -> dict[str, float]:
     name = schema()
     port = free_port()
@@ -102,13 +96,7 @@ def http(requests: int, clients: int) -> dict[str, float]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        wait_healthy(base, server)
         latencies: dict[str, list[float]] = {"register": [], "classify": []}
         ids: list[str] = []
         lock = threading.Lock()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,14 +14,9 @@ import pytest
 
 from commands.settings import Settings
 from tests.factories import CLERK, actor_json, registration
+from tests.serving import free_port, wait_healthy
 
 MINQING = [sys.executable, "-m", "cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def environment(settings: Settings) -> dict[str, str]:
@@ -46,16 +40,7 @@ def server(settings: Settings) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-        else:
-            pytest.fail("minqing serve did not become healthy within 30 s")
+        wait_healthy(base, process, timeout=60)
         yield base
     finally:
         process.terminate()
