@@ -49,7 +49,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from demo.stories import load_demo
-
     from service import build_cases
 
     cases = build_cases(Settings.from_environ())
