@@ -136,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--cases", type=int, default=600)
     demo.set_defaults(run=_demo)
 
+    from replay.cli import add_commands
+
+    add_commands(sub)
+
     args = parser.parse_args(argv)
     return int(args.run(args))
 

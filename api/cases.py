@@ -6,16 +6,20 @@ routes are declared from one table so every command gets the same headers
 """
 
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from api import schemas
 from api.dependencies import CasesDep, CommandHeadersDep
 from cases.case import Case
+from cases.clock import in_china
 from cases.vocabulary import STATUS_LABELS
 from commands.cases import CommandResult
+from projections.ledger_query import InvalidQueryError
+from replay.history import case_at, history
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
@@ -100,11 +104,39 @@ for _path, (_model, _method, _summary) in COMMANDS.items():
     )
 
 
-@router.get("/{case_id}", summary="The case's current state, with its version as ETag", responses=ERRORS)
-def get_case(case_id: UUID, cases: CasesDep, response: Response) -> dict[str, Any]:
-    case = cases.get_case(case_id)
+@router.get(
+    "/{case_id}",
+    summary="The case's state: current, or as it stood at a version or a moment (replayed)",
+    responses=ERRORS,
+)
+def get_case(
+    case_id: UUID,
+    cases: CasesDep,
+    response: Response,
+    as_of: Annotated[
+        datetime | None,
+        Query(description="ISO time; the case as it stood then. Without a zone it is China time (UTC+8)."),
+    ] = None,
+    version: Annotated[int | None, Query(ge=1, description="The case as it stood after this version.")] = None,
+) -> dict[str, Any]:
+    if as_of is not None and version is not None:
+        raise InvalidQueryError("as_of", "as_of 与 version 只能指定其一")
+    if as_of is None and version is None:
+        case = cases.get_case(case_id)
+    else:
+        case = case_at(cases, case_id, version=version, as_of=in_china(as_of) if as_of else None)
+        response.headers["Cache-Control"] = "max-age=31536000, immutable"  # the past does not change
     response.headers["ETag"] = f'"{case.version}"'
     return present(case)
+
+
+@router.get(
+    "/{case_id}/history",
+    summary="Every event of the case in order (Chinese labels), and time spent per state and per holder",
+    responses={404: ERRORS[404]},
+)
+def case_history(case_id: UUID, cases: CasesDep) -> dict[str, Any]:
+    return history(cases, case_id)
 
 
 def present(case: Case) -> dict[str, Any]:

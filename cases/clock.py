@@ -12,3 +12,8 @@ def utc_now() -> datetime:
 
 def local_date(moment: datetime) -> date:
     return moment.astimezone(CHINA).date()
+
+
+def in_china(moment: datetime) -> datetime:
+    """A moment given without a zone is read as China time, as a clerk means it."""
+    return moment.replace(tzinfo=CHINA) if moment.tzinfo is None else moment

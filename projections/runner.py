@@ -153,8 +153,12 @@ class Runner:
         notifications = self.cases.recorder.select_notifications(start=start + 1, limit=self.batch_size)
         if not notifications:
             return 0
-        mapper = self.cases.mapper
-        events = [(n.id, mapper.to_domain_event(n)) for n in notifications if n.topic.startswith(CASE_TOPIC_PREFIX)]
+        if getattr(self.projection, "raw", False):
+            # A raw projection (the audit chain) takes every stored row as stored.
+            events: list[tuple[int, Any]] = [(n.id, n) for n in notifications]
+        else:
+            mapper = self.cases.mapper
+            events = [(n.id, mapper.to_domain_event(n)) for n in notifications if n.topic.startswith(CASE_TOPIC_PREFIX)]
         with self.views.transaction() as cur:
             moved = cur.execute(
                 "UPDATE projection_tracking SET position = ? WHERE projection = ? AND position = ? RETURNING position",

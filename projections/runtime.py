@@ -4,6 +4,7 @@ keep them, and (in the embedded setup) a thread that runs those projections."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import date
 
 from cases.clock import local_date
@@ -12,6 +13,7 @@ from commands.cases import Cases
 from projections.ledger import Ledger
 from projections.runner import Runner
 from projections.store import PostgresViews, SqliteViews
+from replay.chain import AuditChain
 
 
 class ProjectionBehindError(TimeoutError):
@@ -26,7 +28,7 @@ class ReadSide:
     def __init__(self, cases: Cases, views: SqliteViews | PostgresViews) -> None:
         self.cases = cases
         self.views = views
-        self.runners = [Runner(cases, views, Ledger())]
+        self.runners = [Runner(cases, views, Ledger()), Runner(cases, views, AuditChain())]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -41,8 +43,12 @@ class ReadSide:
         return self.cases.policy.in_force(day or self.today())
 
     def wait(self, position: int | None, timeout: float) -> None:
-        if position is not None and not self.ledger.wait(position, timeout):
-            raise ProjectionBehindError(position, self.ledger.position)
+        if position is None:
+            return
+        deadline = time.monotonic() + timeout
+        for runner in self.runners:
+            if not runner.wait(position, max(0.0, deadline - time.monotonic())):
+                raise ProjectionBehindError(position, runner.position)
 
     def start_in_process(self) -> None:
         for runner in self.runners:

@@ -1,0 +1,192 @@
+"""A case's full history: every event with its position, version, type, actor,
+time and payload, and the time the case spent in each state and with each
+holder (dwell time). Also the case as it stood at a version or a moment."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from cases.case import Case
+from cases.vocabulary import STATUS_LABELS, Status
+from commands.cases import Cases
+from commands.errors import CaseNotFoundError
+from projections.masking import mask_name, mask_phone
+from replay.records import Record, stream_records
+
+EVENT_LABELS: dict[str, str] = {
+    "Registered": "登记",
+    "Classified": "分类定时限",
+    "DeadlinesRecomputed": "重算时限",
+    "Assigned": "派单",
+    "Returned": "退单",
+    "Accepted": "签收",
+    "ProgressReported": "报告进展",
+    "WhistleBlown": "镇街吹哨",
+    "DepartmentReported": "部门报到",
+    "ConsultationHeld": "联动会商",
+    "LeaderTookCase": "领导包案",
+    "RectificationPlanned": "制定整改清单",
+    "DeadlineExtended": "延期",
+    "Rectified": "整改完成",
+    "ResidentVerified": "居民检验",
+    "Closed": "销号",
+    "FeedbackGiven": "反馈",
+    "Rated": "评议打分",
+    "SupervisionNoticeIssued": "督办",
+}
+
+# Fields every event carries; the payload is what is particular to the event.
+COMMON = {"originator_id", "originator_version", "timestamp", "originator_topic", "actor", "number", "units"}
+INTAKE = "intake"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One event with the case as it stood right after it."""
+
+    record: Record
+    event: Case.Event
+    case: Case
+
+
+def replay_steps(cases: Cases, case_id: UUID) -> list[Step]:
+    records = stream_records(cases, case_id)
+    if not records:
+        raise CaseNotFoundError(case_id)
+    steps: list[Step] = []
+    case: Case | None = None
+    for record in records:
+        event = cases.mapper.to_domain_event(record.stored)
+        case = event.mutate(case)
+        # Events mutate the aggregate in place (lists too): keep a copy per step.
+        steps.append(Step(record, event, copy.deepcopy(case)))
+    return steps
+
+
+def holder(case: Case) -> str | None:
+    """Who holds the case: the intake centre until a grid leader has it, then
+    the grid leader, the lead department after consultation, a leader who took
+    it (包案). Nobody once it is closed."""
+    if case.status == Status.CLOSED:
+        return None
+    if case.status in (Status.REGISTERED, Status.CLASSIFIED, Status.RETURNED):
+        return INTAKE
+    if case.leaders:
+        return f"leader:{case.leaders[-1]}"
+    if case.lead_department:
+        return f"department:{case.lead_department}"
+    if case.assignee:
+        return f"grid_leader:{case.assignee}"
+    return INTAKE
+
+
+def payload(event: Case.Event) -> dict[str, Any]:
+    """The event's own fields; the petitioner's personal data is masked here,
+    the one place a history is shaped for display."""
+    fields = {k: v for k, v in event.__dict__.items() if k not in COMMON}
+    petitioner = fields.get("petitioner")
+    if isinstance(petitioner, dict):
+        fields["petitioner"] = {
+            **petitioner,
+            "name": mask_name(petitioner.get("name")),
+            "phone": mask_phone(petitioner.get("phone")),
+        }
+    return fields
+
+
+def history(cases: Cases, case_id: UUID, *, now: datetime | None = None) -> dict[str, Any]:
+    steps = replay_steps(cases, case_id)
+    now = now or cases.clock()
+    last = steps[-1].case
+    events = []
+    for step in steps:
+        name = type(step.event).__name__
+        events.append(
+            {
+                "position": step.record.position,
+                "version": step.event.originator_version,
+                "type": name,
+                "label": EVENT_LABELS.get(name, name),
+                "schema_version": getattr(type(step.event), "class_version", 1),
+                "at": step.event.timestamp.isoformat(),
+                "actor": step.event.actor,
+                "status": str(step.case.status),
+                "status_label": STATUS_LABELS[step.case.status],
+                "holder": holder(step.case),
+                "payload": payload(step.event),
+            }
+        )
+    return {
+        "case_id": str(case_id),
+        "number": last.number,
+        "version": last.version,
+        "status": str(last.status),
+        "events": events,
+        "dwell": dwell(steps, now),
+    }
+
+
+def dwell(steps: list[Step], now: datetime) -> dict[str, Any]:
+    """Seconds in each state and with each holder, from one event to the next;
+    the last open stretch runs to `now` and is marked ongoing."""
+    by_status: dict[str, float] = {}
+    by_holder: dict[str, float] = {}
+    stretches = []
+    for step, following in zip(steps, [*steps[1:], None], strict=True):
+        start = step.event.timestamp
+        if step.case.status == Status.CLOSED:
+            continue
+        end = following.event.timestamp if following else now
+        seconds = max(0.0, (end - start).total_seconds())
+        status = str(step.case.status)
+        by_status[status] = by_status.get(status, 0.0) + seconds
+        who = holder(step.case) or ""
+        by_holder[who] = by_holder.get(who, 0.0) + seconds
+        if stretches and stretches[-1]["status"] == status and stretches[-1]["holder"] == who:
+            stretches[-1]["until"] = end.isoformat()
+            stretches[-1]["seconds"] += seconds
+        else:
+            stretches.append(
+                {
+                    "status": status,
+                    "holder": who,
+                    "from": start.isoformat(),
+                    "until": end.isoformat(),
+                    "seconds": seconds,
+                }
+            )
+    if stretches and steps[-1].case.status != Status.CLOSED:
+        stretches[-1]["ongoing"] = True
+    return {
+        "by_status": [
+            {"status": s, "label": STATUS_LABELS[Status(s)], "seconds": round(v, 3)} for s, v in by_status.items()
+        ],
+        "by_holder": [{"holder": h, "seconds": round(v, 3)} for h, v in by_holder.items()],
+        "stretches": stretches,
+    }
+
+
+def case_at(cases: Cases, case_id: UUID, *, version: int | None = None, as_of: datetime | None = None) -> Case:
+    """The case as it stood at a version, or at a moment (its last event at or
+    before it). A moment before the case existed is 'not found'."""
+    if as_of is None:
+        case = cases.get_case(case_id, version=version)
+        if version is not None and case.version < version:
+            raise CaseNotFoundError(f"{case_id} 的第 {version} 版（当前只到第 {case.version} 版）")
+        return case
+    records = stream_records(cases, case_id)
+    if not records:
+        raise CaseNotFoundError(case_id)
+    case: Case | None = None
+    for record in records:
+        event = cases.mapper.to_domain_event(record.stored)
+        if event.timestamp > as_of:
+            break
+        case = event.mutate(case)
+    if case is None:
+        raise CaseNotFoundError(f"{case_id}（{as_of.isoformat()} 时尚未登记）")
+    return case

@@ -1,0 +1,73 @@
+"""Stored event rows as they sit in the log, with their global positions.
+
+eventsourcing reads a case's events without their notification ids, and an
+audit needs the stored bytes as well as the decoded event, so these few
+queries go to the recorder's own tables, on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+from commands.errors import CaseNotFoundError
+from commands.records import CaseNumberIssued
+
+
+@dataclass(frozen=True)
+class Record:
+    position: int
+    stored: StoredEvent
+
+
+def _sql(recorder: Any) -> tuple[str, str, str]:
+    """(position column, table, placeholder) for the recorder's dialect."""
+    if isinstance(recorder, PostgresApplicationRecorder):
+        return "notification_id", f'"{recorder.datastore.schema}"."{recorder.events_table_name}"', "%s"
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        return "rowid", recorder.events_table_name, "?"
+    raise TypeError(f"unsupported recorder {type(recorder).__name__}")
+
+
+def stream_records(app: Application, originator_id: UUID) -> list[Record]:
+    """Every stored event of one stream in version order, with its position."""
+    recorder = app.recorder
+    column, table, mark = _sql(recorder)
+    key: Any = originator_id if isinstance(recorder, PostgresApplicationRecorder) else originator_id.hex
+    statement = (
+        f"SELECT {column} AS position, originator_version, topic, state FROM {table} "
+        f"WHERE originator_id = {mark} ORDER BY originator_version"
+    )
+    with recorder.datastore.transaction(commit=False) as cur:
+        cur.execute(statement, (key,))
+        rows = cur.fetchall()
+    return [
+        Record(
+            int(row["position"]),
+            StoredEvent(originator_id, int(row["originator_version"]), row["topic"], bytes(row["state"])),
+        )
+        for row in rows
+    ]
+
+
+def notifications(app: Application, start: int, limit: int, stop: int | None = None) -> list[Notification]:
+    return list(app.recorder.select_notifications(start=start, limit=limit, stop=stop))
+
+
+def resolve_case(app: Application, reference: str) -> UUID:
+    """A case id, or a case number as printed on the receipt (罗星街道-…)."""
+    try:
+        return UUID(reference)
+    except ValueError:
+        pass
+    stored = app.recorder.select_events(CaseNumberIssued.stream_id(reference.strip().upper()), limit=1)
+    if not stored:
+        raise CaseNotFoundError(reference)
+    issued = app.mapper.to_domain_event(stored[0])
+    return UUID(str(issued.case_id))
