@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api import audit, errors, figures, health, ledger
 from api import cases as cases_routes
-from api import errors, figures, health, ledger
 from api.observability import configure_logging, request_log
 from commands.cases import Cases
 from commands.settings import Settings
@@ -53,4 +53,5 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
     app.include_router(cases_routes.router)
     app.include_router(ledger.router)
     app.include_router(figures.router)
+    app.include_router(audit.router)
     return app

@@ -147,11 +147,16 @@ class Runner:
     def position(self) -> int:
         return tracked_position(self.views, self.projection.name)
 
-    def run_once(self) -> int:
-        """Apply the next batch; returns how many log records it consumed."""
+    def run_once(self, stop: int | None = None) -> int:
+        """Apply the next batch (not past `stop`); returns how many log records it consumed."""
         start = self.position
-        notifications = self.cases.recorder.select_notifications(start=start + 1, limit=self.batch_size)
+        if stop is not None and start >= stop:
+            return 0
+        notifications = self.cases.recorder.select_notifications(start=start + 1, limit=self.batch_size, stop=stop)
         if not notifications:
+            if stop is not None:
+                # Nothing up to `stop` (a gap left by rolled-back inserts): the view is at `stop`.
+                self._advance(start, stop, [])
             return 0
         if getattr(self.projection, "raw", False):
             # A raw projection (the audit chain) takes every stored row as stored.
@@ -159,19 +164,23 @@ class Runner:
         else:
             mapper = self.cases.mapper
             events = [(n.id, mapper.to_domain_event(n)) for n in notifications if n.topic.startswith(CASE_TOPIC_PREFIX)]
+        self._advance(start, notifications[-1].id, events)
+        return len(notifications)
+
+    def _advance(self, start: int, to: int, events: list[tuple[int, Any]]) -> None:
         with self.views.transaction() as cur:
             moved = cur.execute(
                 "UPDATE projection_tracking SET position = ? WHERE projection = ? AND position = ? RETURNING position",
-                [notifications[-1].id, self.projection.name, start],
+                [to, self.projection.name, start],
             )
             if not moved:
                 raise TrackingConflictError(f"{self.projection.name} moved past {start} under this runner")
-            self.projection.apply_batch(cur, events)
-        return len(notifications)
+            if events:
+                self.projection.apply_batch(cur, events)
 
-    def catch_up(self) -> int:
+    def catch_up(self, stop: int | None = None) -> int:
         total = 0
-        while n := self.run_once():
+        while n := self.run_once(stop):
             total += n
         return total
 
