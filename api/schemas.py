@@ -112,6 +112,7 @@ class CloseIn(Command):
 class FeedbackIn(Command):
     method: FeedbackMethod
     content: Text
+    reached: bool = Field(True, description="False when the petitioner could not be reached (回访未接通).")
 
 
 class RateIn(Command):

@@ -263,11 +263,21 @@ class Case(Aggregate):
             case.status = Status.CLOSED
 
     class FeedbackGiven(Event):
+        """v2 records whether the petitioner was reached (回访未接通 is feedback
+        attempted, not given). Every v1 feedback was delivered, so v1 reads as reached."""
+
+        class_version = 2
+
         method: str
         content: str
+        reached: bool
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["reached"] = True
 
         def apply(self, case: Case) -> None:
-            case.feedback.append({"method": self.method, "at": self.timestamp.isoformat()})
+            case.feedback.append({"method": self.method, "at": self.timestamp.isoformat(), "reached": self.reached})
 
     class Rated(Event):
         satisfaction: str
@@ -546,11 +556,13 @@ class Case(Aggregate):
             summary=summary,
         )
 
-    def give_feedback(self, actor: Actor, at: datetime, *, method: FeedbackMethod, content: str) -> None:
+    def give_feedback(
+        self, actor: Actor, at: datetime, *, method: FeedbackMethod, content: str, reached: bool = True
+    ) -> None:
         self._require_status("feedback", *WORKING, Status.CLOSED)
         if actor.role != Role.INTAKE_CLERK:
             self._require_handler(actor, "feedback")
-        self._emit(self.FeedbackGiven, actor, at, method=method.value, content=content)
+        self._emit(self.FeedbackGiven, actor, at, method=method.value, content=content, reached=reached)
 
     def rate(self, actor: Actor, at: datetime, *, satisfaction: Satisfaction, comment: str) -> None:
         self._allow(actor, "rate")

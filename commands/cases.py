@@ -284,11 +284,12 @@ class Cases(Application):
         )
 
     def give_feedback(
-        self, case_id: UUID, actor: Actor, *, method: FeedbackMethod, content: str, **kw: Any
+        self, case_id: UUID, actor: Actor, *, method: FeedbackMethod, content: str, reached: bool = True, **kw: Any
     ) -> CommandResult:
-        return self._execute(
-            case_id, actor, lambda case, at: case.give_feedback(actor, at, method=method, content=content), **kw
-        )
+        def decide(case: Case, at: datetime) -> None:
+            case.give_feedback(actor, at, method=method, content=content, reached=reached)
+
+        return self._execute(case_id, actor, decide, **kw)
 
     def rate(
         self, case_id: UUID, actor: Actor, *, satisfaction: Satisfaction, comment: str, **kw: Any

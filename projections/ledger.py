@@ -182,7 +182,7 @@ class Ledger:
                 )
                 row["resolved_date"] = row["resolved_date"] or _day(at)
                 row["progress_date"] = row["progress_date"] or _day(at)
-            case Case.FeedbackGiven():
+            case Case.FeedbackGiven() if e.reached:
                 row.update(feedback_method=e.method, feedback_at=_iso(at))
             case Case.Rated():
                 row.update(rating=e.satisfaction, rated_at=_iso(at))
