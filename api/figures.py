@@ -1,7 +1,7 @@
 """Supervision figures: the 13710 board, the three rates, the whistle
 evaluation and the periodic reports."""
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -9,11 +9,14 @@ from fastapi.responses import Response
 
 from api.ledger import XLSX, _file
 from api.read_dependencies import ReadSideDep
+from cases.clock import in_china
 from projections.board import board
 from projections.evaluation import department_evaluation
 from projections.exports import to_xlsx
+from projections.ledger_query import InvalidQueryError
 from projections.reports import report
 from projections.scores import GROUPS, scores
+from replay.board_at import board_at
 
 router = APIRouter(tags=["supervision"])
 
@@ -32,7 +35,22 @@ def supervision_board(
     yellow_within: Annotated[int | None, Query(ge=0, le=30, description="Working days; default from policy.")] = None,
     include_closed: bool = False,
     limit: Annotated[int, Query(ge=0, le=1000)] = 100,
+    at: Annotated[
+        datetime | None,
+        Query(
+            description="The board as it stood at this past moment, rebuilt from the events up to then "
+            "(no zone: China time). Replays the log, so it is slower than the live board."
+        ),
+    ] = None,
 ) -> dict[str, Any]:
+    if at is not None:
+        if as_of is not None:
+            raise InvalidQueryError("at", "at 与 as_of 只能指定其一")
+        moment = in_china(at)
+        if moment > read.cases.clock():
+            raise InvalidQueryError("at", "at 须为过去的时刻；查看未来某日的预警请用 as_of")
+        options = {"unit": unit, "by": by, "colour_filter": colour, "include_closed": include_closed, "limit": limit}
+        return board_at(read.cases, moment, yellow_within=yellow_within, **options)
     today = as_of or read.today()
     margin = yellow_within if yellow_within is not None else read.policy(today).board_yellow_within_working_days
     return board(

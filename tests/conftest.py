@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from commands.cases import Cases
 from commands.settings import Settings
 from service import build_cases, create_app
+from tests.api_steps import Driver
 
 PG_URL = os.environ.get("MINQING_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("MINQING_REQUIRE_POSTGRES", "") not in ("", "0", "n", "no")
@@ -89,3 +90,8 @@ def client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
     with TestClient(app) as test_client:
         app.state.cases.clock = clock
         yield test_client
+
+
+@pytest.fixture
+def driver(client: TestClient) -> Driver:
+    return Driver(client)

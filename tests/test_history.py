@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from cases.case import Case
 from replay.history import EVENT_LABELS
-from tests.api_steps import accepted, act, register
+from tests.api_steps import Driver, accepted, act, register
 from tests.conftest import Clock
 from tests.factories import CLERK, GRID_LEADER, LEADER_OF_GRID
 
@@ -86,3 +86,35 @@ def test_as_of_and_version_are_validated(client: TestClient) -> None:
     assert client.get(f"/cases/{case_id}", params={"version": 0}).status_code == 422
     assert client.get(f"/cases/{case_id}", params={"as_of": "yesterday"}).status_code == 422
     assert client.get(f"/cases/{case_id}", params={"version": 9}).status_code == 404
+
+
+def test_the_board_as_it_stood_at_a_past_moment(driver: Driver, clock: Clock) -> None:
+    late = driver.register(title="逾期未签收")
+    driver.act(late, "classify", CLERK, handling_type="committed", tier="small")
+    clock.advance(days=3)  # Thursday 09:00: `late` missed its accept limit (Tuesday)
+    thursday_morning = clock.now
+    clock.advance(hours=2)
+    driver.act(late, "assign", CLERK, assignee=LEADER_OF_GRID)
+    driver.act(late, "accept", GRID_LEADER)
+    driver.act(late, "report-progress", GRID_LEADER, progress="已联系物业")
+    newer = driver.register(title="周四新登记")
+    driver.act(newer, "classify", CLERK, handling_type="committed", tier="small")
+
+    live = driver.get("/board")
+    assert {c["case_id"] for c in live["cases"]} == {late, newer}
+    then = driver.get("/board", at=thursday_morning.isoformat())
+    assert [c["case_id"] for c in then["cases"]] == [late]  # `newer` did not exist yet
+    was = then["cases"][0]
+    assert was["status"] == "classified" and was["colour"] == "red"
+    assert then["at"] == thursday_morning.isoformat() and then["replayed_events"] == 2
+    # Before the first limit passed, the same case was not red.
+    monday = driver.get("/board", at=(thursday_morning - timedelta(days=3)).isoformat())
+    assert monday["totals"]["red"] == 0 and monday["totals"]["cases"] == 1
+
+
+def test_the_board_at_a_moment_is_validated(client: TestClient, clock: Clock) -> None:
+    future = (clock.now + timedelta(days=1)).isoformat()
+    response = client.get("/board", params={"at": future})
+    assert response.status_code == 422 and response.json()["error"]["fields"][0]["field"] == "at"
+    both = client.get("/board", params={"at": clock.now.isoformat(), "as_of": "2026-03-02"})
+    assert both.status_code == 422

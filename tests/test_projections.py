@@ -22,6 +22,7 @@ from commands.settings import Settings
 from projections.ledger import Ledger
 from projections.runner import Runner, TrackingConflictError
 from projections.store import PostgresViews, SqliteViews, open_views
+from tests.api_steps import Driver
 from tests.conftest import PG_URL, Clock
 from tests.factories import (
     CLERK,
@@ -32,60 +33,8 @@ from tests.factories import (
     RESIDENT,
     TOWNSHIP,
     URBAN,
-    actor_json,
     registration,
 )
-
-OTHER_STREET_LEADER = "GL0016"
-
-
-class Driver:
-    """Sends commands through the API and remembers the last position."""
-
-    def __init__(self, client: TestClient) -> None:
-        self.client = client
-        self.position = 0
-
-    def register(self, **overrides: Any) -> str:
-        response = self.client.post("/cases", json={"actor": actor_json(CLERK), **registration(**overrides)})
-        assert response.status_code == 201, response.text
-        self.position = response.json()["position"]
-        return response.json()["case_id"]
-
-    def act(self, case_id: str, command: str, actor: Actor, **body: Any) -> None:
-        response = self.client.post(f"/cases/{case_id}/{command}", json={"actor": actor_json(actor), **body})
-        assert response.status_code == 200, response.text
-        self.position = response.json()["position"]
-
-    def accepted(self, tier: str = "small", **overrides: Any) -> str:
-        case_id = self.register(**overrides)
-        leader = OTHER_STREET_LEADER if overrides.get("grid") == OTHER_STREET_GRID else LEADER_OF_GRID
-        self.act(case_id, "classify", CLERK, handling_type="committed", tier=tier)
-        self.act(case_id, "assign", CLERK, assignee=leader)
-        self.act(case_id, "accept", Actor(leader, GRID_LEADER.role))
-        return case_id
-
-    def closed(self, satisfaction: str = "satisfied", fail_first: bool = False) -> str:
-        case_id = self.accepted()
-        self.act(case_id, "rectify", GRID_LEADER, summary="已修复")
-        if fail_first:
-            self.act(case_id, "verify", RESIDENT, passed=False, reason="仍漏水")
-            self.act(case_id, "rectify", GRID_LEADER, summary="再次修复")
-        self.act(case_id, "verify", RESIDENT, passed=True)
-        self.act(case_id, "close", GRID_LEADER, summary="销号")
-        self.act(case_id, "feedback", GRID_LEADER, method="hotline_callback", content="回访")
-        self.act(case_id, "rate", RESIDENT, satisfaction=satisfaction)
-        return case_id
-
-    def get(self, path: str, **params: Any) -> Any:
-        response = self.client.get(path, params={"wait_for": self.position, **params})
-        assert response.status_code == 200, response.text
-        return response.json()
-
-
-@pytest.fixture
-def driver(client: TestClient) -> Driver:
-    return Driver(client)
 
 
 def test_the_ledger_shows_each_case_with_its_deadlines_and_filters(driver: Driver) -> None:
