@@ -4,7 +4,6 @@ holder (dwell time). Also the case as it stood at a version or a moment."""
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -46,14 +45,15 @@ INTAKE = "intake"
 
 @dataclass(frozen=True)
 class Step:
-    """One event with the case as it stood right after it."""
+    """One event with where the case stood right after it."""
 
     record: Record
     event: Case.Event
-    case: Case
+    status: Status
+    holder: str | None
 
 
-def replay_steps(cases: Cases, case_id: UUID) -> list[Step]:
+def replay_steps(cases: Cases, case_id: UUID) -> tuple[list[Step], Case]:
     records = stream_records(cases, case_id)
     if not records:
         raise CaseNotFoundError(case_id)
@@ -62,9 +62,10 @@ def replay_steps(cases: Cases, case_id: UUID) -> list[Step]:
     for record in records:
         event = cases.mapper.to_domain_event(record.stored)
         case = event.mutate(case)
-        # Events mutate the aggregate in place (lists too): keep a copy per step.
-        steps.append(Step(record, event, copy.deepcopy(case)))
-    return steps
+        assert case is not None
+        steps.append(Step(record, event, case.status, holder(case)))
+    assert case is not None
+    return steps, case
 
 
 def holder(case: Case) -> str | None:
@@ -99,9 +100,8 @@ def payload(event: Case.Event) -> dict[str, Any]:
 
 
 def history(cases: Cases, case_id: UUID, *, now: datetime | None = None) -> dict[str, Any]:
-    steps = replay_steps(cases, case_id)
+    steps, last = replay_steps(cases, case_id)
     now = now or cases.clock()
-    last = steps[-1].case
     events = []
     for step in steps:
         name = type(step.event).__name__
@@ -114,9 +114,9 @@ def history(cases: Cases, case_id: UUID, *, now: datetime | None = None) -> dict
                 "schema_version": getattr(type(step.event), "class_version", 1),
                 "at": step.event.timestamp.isoformat(),
                 "actor": step.event.actor,
-                "status": str(step.case.status),
-                "status_label": STATUS_LABELS[step.case.status],
-                "holder": holder(step.case),
+                "status": str(step.status),
+                "status_label": STATUS_LABELS[step.status],
+                "holder": step.holder,
                 "payload": payload(step.event),
             }
         )
@@ -138,13 +138,13 @@ def dwell(steps: list[Step], now: datetime) -> dict[str, Any]:
     stretches = []
     for step, following in zip(steps, [*steps[1:], None], strict=True):
         start = step.event.timestamp
-        if step.case.status == Status.CLOSED:
+        if step.status == Status.CLOSED:
             continue
         end = following.event.timestamp if following else now
         seconds = max(0.0, (end - start).total_seconds())
-        status = str(step.case.status)
+        status = str(step.status)
         by_status[status] = by_status.get(status, 0.0) + seconds
-        who = holder(step.case) or ""
+        who = step.holder or ""
         by_holder[who] = by_holder.get(who, 0.0) + seconds
         if stretches and stretches[-1]["status"] == status and stretches[-1]["holder"] == who:
             stretches[-1]["until"] = end.isoformat()
@@ -159,7 +159,7 @@ def dwell(steps: list[Step], now: datetime) -> dict[str, Any]:
                     "seconds": seconds,
                 }
             )
-    if stretches and steps[-1].case.status != Status.CLOSED:
+    if stretches and steps[-1].status != Status.CLOSED:
         stretches[-1]["ongoing"] = True
     return {
         "by_status": [
