@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import audit, errors, figures, health, ledger
+from api import audit, errors, events, figures, health, ledger
 from api import cases as cases_routes
 from api.observability import configure_logging, request_log
 from commands.cases import Cases
@@ -15,6 +15,8 @@ from commands.settings import Settings
 from projections.runtime import ReadSide
 from projections.store import open_views
 from reference.model import ReferenceData, load_policy
+from streams.feed import Feed
+from streams.tail import Tail
 
 
 def build_cases(settings: Settings) -> Cases:
@@ -32,12 +34,15 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
         config = settings or Settings.from_environ()
         app.state.cases = build_cases(config)
         app.state.read_side = ReadSide(app.state.cases, open_views(config))
+        app.state.feed = Feed(app.state.cases)
+        app.state.tail = Tail(app.state.feed)
         if config.projections == "in-process":
             # The embedded setup; in production `minqing project` runs them apart.
             app.state.read_side.start_in_process()
         try:
             yield
         finally:
+            await app.state.tail.stop()
             app.state.read_side.close()
             app.state.cases.close()
 
@@ -54,4 +59,5 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
     app.include_router(ledger.router)
     app.include_router(figures.router)
     app.include_router(audit.router)
+    app.include_router(events.router)
     return app

@@ -21,6 +21,7 @@ from commands.cases import Cases
 from commands.settings import Settings
 from service import build_cases, create_app
 from tests.api_steps import Driver
+from tests.serving import serve
 
 PG_URL = os.environ.get("MINQING_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("MINQING_REQUIRE_POSTGRES", "") not in ("", "0", "n", "no")
@@ -95,3 +96,9 @@ def client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
 @pytest.fixture
 def driver(client: TestClient) -> Driver:
     return Driver(client)
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[str]:
+    """`minqing serve` in a subprocess with two workers: real HTTP."""
+    yield from serve(settings, "--workers", "2")

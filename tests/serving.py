@@ -2,11 +2,48 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
+
+from commands.settings import Settings
+
+MINQING = [sys.executable, "-m", "cli"]
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    """The environment of a `minqing` subprocess on the test's store."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    env.pop("MINQING_DATABASE_URL", None)
+    if settings.database_url:
+        env["MINQING_DATABASE_URL"] = settings.database_url
+    else:
+        env["MINQING_SQLITE_PATH"] = str(settings.sqlite_path)
+    return env
+
+
+def serve(settings: Settings, *args: str, **extra_env: str) -> Iterator[str]:
+    """A real `minqing serve` on a free port; yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [*MINQING, "serve", "--port", str(port), *args],
+        env={**environment(settings), **extra_env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, process, timeout=60)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
 
 
 def free_port() -> int:

@@ -2,49 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from commands.settings import Settings
 from tests.factories import CLERK, actor_json, registration
-from tests.serving import free_port, wait_healthy
-
-MINQING = [sys.executable, "-m", "cli"]
-
-
-def environment(settings: Settings) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
-    env.pop("MINQING_DATABASE_URL", None)
-    if settings.database_url:
-        env["MINQING_DATABASE_URL"] = settings.database_url
-    else:
-        env["MINQING_SQLITE_PATH"] = str(settings.sqlite_path)
-    return env
-
-
-@pytest.fixture
-def server(settings: Settings) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [*MINQING, "serve", "--port", str(port), "--workers", "2"],
-        env=environment(settings),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base, process, timeout=60)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+from tests.serving import MINQING, environment
 
 
 def test_serve_answers_over_real_http_with_json_logs(server: str) -> None:

@@ -14,8 +14,8 @@ from commands.settings import Settings
 from replay.records import _sql
 from tests.conftest import Clock
 from tests.factories import CLERK, GRID_LEADER, LEADER_OF_GRID, registration
+from tests.serving import MINQING, environment
 from tests.test_audit import mark
-from tests.test_cli import MINQING, environment
 
 
 def run(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,1 @@
+"""Publishing case events to integrators: CloudEvents, the feed, the live tail, webhooks."""

@@ -1,0 +1,63 @@
+"""A case event as a CloudEvents 1.0 JSON object, the one shape every stream
+(feed, live stream, webhooks) publishes. Personal data is masked here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from eventsourcing.utils import get_topic
+
+from cases.case import Case
+from replay.history import EVENT_LABELS, payload
+
+SPECVERSION = "1.0"
+TYPE_PREFIX = "cn.minqing.case."
+DEFAULT_SOURCE = "urn:minqing:cases"
+
+# Every stored topic of a case event: the feed reads only these rows, never the
+# bookkeeping records (case numbers, idempotency) that share the log.
+EVENT_CLASSES: dict[str, type[Case.Event]] = {
+    name: cls
+    for name in EVENT_LABELS
+    if isinstance(cls := getattr(Case, name, None), type) and issubclass(cls, Case.Registered | Case.Event)
+}
+CASE_TOPICS: tuple[str, ...] = tuple(get_topic(cls) for cls in EVENT_CLASSES.values())
+TOPIC_BY_NAME: dict[str, str] = {name: get_topic(cls) for name, cls in EVENT_CLASSES.items()}
+
+
+def event_type(name: str) -> str:
+    return TYPE_PREFIX + name
+
+
+def sequence(position: int) -> str:
+    # The CloudEvents sequence extension is a string that must sort in order:
+    # zero-padded, it sorts as text exactly as the positions sort as numbers.
+    return f"{position:020d}"
+
+
+def to_cloud_event(position: int, event: Case.Event, source: str = DEFAULT_SOURCE) -> dict[str, Any]:
+    name = type(event).__name__
+    return {
+        "specversion": SPECVERSION,
+        "id": f"{event.originator_id}/{event.originator_version}",
+        "source": source,
+        "type": event_type(name),
+        "subject": f"cases/{event.originator_id}",
+        "time": event.timestamp.isoformat(),
+        "datacontenttype": "application/json",
+        "sequence": sequence(position),
+        "casenumber": event.number,
+        "caseversion": event.originator_version,
+        "data": {
+            "label": EVENT_LABELS.get(name, name),
+            "schema_version": getattr(type(event), "class_version", 1),
+            "actor": event.actor,
+            "units": event.units,
+            **payload(event),
+        },
+    }
+
+
+def encode(cloud_event: dict[str, Any]) -> bytes:
+    return orjson.dumps(cloud_event)

@@ -1,0 +1,92 @@
+"""One reader of the log's head per process, shared by every live subscriber.
+
+A hundred SSE clients must not mean a hundred database polls: the tail polls
+once, decodes once, serialises once, and keeps the most recent events in a
+ring. A subscriber behind the ring (resuming from an old Last-Event-ID) reads
+pages from the log itself until it reaches the ring, then follows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from dataclasses import dataclass
+
+import anyio
+import structlog
+
+from cases.case import Case
+from streams.cloudevents import CASE_TOPICS, encode, to_cloud_event
+from streams.feed import Feed
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True)
+class Item:
+    position: int
+    event: Case.Event
+    body: bytes  # the CloudEvent, serialised once for every subscriber
+
+
+class Tail:
+    def __init__(self, feed: Feed, *, poll: float = 0.05, keep: int = 20_000, batch: int = 1000) -> None:
+        self.feed = feed
+        self.poll = poll
+        self.batch = batch
+        self.items: deque[Item] = deque(maxlen=keep)
+        self.head = 0  # every case event at or before `head` has been read
+        self.floor = 0  # the ring holds every case event after `floor`, up to `head`
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self._task is None:
+            self.head = self.floor = await anyio.to_thread.run_sync(self.feed.head)
+            self._task = asyncio.create_task(self._run(), name="event-tail")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def since(self, after: int) -> list[Item] | None:
+        """Events after `after` from the ring, or None if the ring no longer reaches back that far."""
+        if after < self.floor:
+            return None
+        return [item for item in self.items if item.position > after]
+
+    def changed(self) -> asyncio.Event:
+        """Set when the head next moves. Take it before reading, then wait on it."""
+        return self._changed
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                items, head = await anyio.to_thread.run_sync(self._read)
+            except Exception as e:  # a database blip must not end every stream
+                log.warning("event_tail_error", error=repr(e))
+                await asyncio.sleep(1.0)
+                continue
+            if head > self.head:
+                if self.items.maxlen and len(self.items) + len(items) > self.items.maxlen:
+                    dropped = len(self.items) + len(items) - self.items.maxlen
+                    self.floor = (list(self.items) + items)[dropped - 1].position
+                self.items.extend(items)
+                self.head = head
+                changed, self._changed = self._changed, asyncio.Event()
+                changed.set()
+            if len(items) < self.batch:
+                await asyncio.sleep(self.poll)
+
+    def _read(self) -> tuple[list[Item], int]:
+        cases = self.feed.cases
+        notifications = cases.recorder.select_notifications(start=self.head + 1, limit=self.batch, topics=CASE_TOPICS)
+        items = []
+        for n in notifications:
+            event = cases.mapper.to_domain_event(n)
+            items.append(Item(n.id, event, encode(to_cloud_event(n.id, event, self.feed.source))))
+        return items, (notifications[-1].id if notifications else self.head)

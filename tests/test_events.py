@@ -1,0 +1,180 @@
+"""The feed and the live stream: every case event, in log order, exactly once."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from cases.vocabulary import HandlingType, Tier
+from commands.cases import Cases
+from streams.cloudevents import CASE_TOPICS
+from tests.api_steps import Driver
+from tests.factories import CLERK, OTHER_STREET_GRID, STREET, TOWNSHIP, actor_json, registration
+from tests.sse import messages
+
+
+def log_positions(cases: Cases) -> list[int]:
+    """Every case event's position, read from the recorder itself."""
+    return [n.id for n in cases.recorder.select_notifications(start=1, limit=1_000_000, topics=CASE_TOPICS)]
+
+
+def read_all(client: TestClient, limit: int, **params: Any) -> tuple[list[dict], int]:
+    events: list[dict] = []
+    after = 0
+    while True:
+        page = client.get("/events", params={"after": after, "limit": limit, **params})
+        assert page.status_code == 200, page.text
+        body = page.json()
+        events += body["events"]
+        assert body["next_after"] >= after
+        after = body["next_after"]
+        if not body["more"] and not body["events"]:
+            return events, after
+
+
+def test_feed_pages_are_cloud_events_in_log_order(driver: Driver, client: TestClient) -> None:
+    first = driver.closed()
+    driver.register(grid=OTHER_STREET_GRID)
+    whole, _ = read_all(client, 1000)
+    paged, _ = read_all(client, 3)
+    assert [e["sequence"] for e in paged] == [e["sequence"] for e in whole]
+    assert len({e["id"] for e in whole}) == len(whole)
+    event = whole[0]
+    assert {"specversion", "id", "source", "type", "subject", "time", "data", "sequence"} <= set(event)
+    assert event["specversion"] == "1.0"
+    assert (event["type"], event["subject"]) == ("cn.minqing.case.Registered", f"cases/{first}")
+    assert event["data"]["petitioner"] == {"name": "张**", "phone": "138****1234"}
+    sequences = [e["sequence"] for e in whole]
+    assert sequences == sorted(sequences) and [int(s) for s in sequences] == sorted(int(s) for s in sequences)
+    # Only case events: the number reservations and idempotency records stay private.
+    assert all(e["type"].startswith("cn.minqing.case.") for e in whole)
+
+
+def test_feed_filters_by_type_case_and_unit(driver: Driver, client: TestClient) -> None:
+    here = driver.accepted()
+    elsewhere = driver.accepted(grid=OTHER_STREET_GRID)
+    driver.act(here, "whistle", TOWNSHIP, departments=["zhujian"], reason="违建需住建部门处置")
+    driver.act(here, "report-progress", TOWNSHIP, progress="住建已到场")
+
+    registered, _ = read_all(client, 10, type="Registered")
+    assert [e["subject"] for e in registered] == [f"cases/{here}", f"cases/{elsewhere}"]
+    street, _ = read_all(client, 10, unit=STREET)
+    assert {e["subject"] for e in street} == {f"cases/{here}"}
+    # A department sees a case from the whistle on, not its earlier history.
+    housing, _ = read_all(client, 10, unit="zhujian")
+    assert [e["type"].rsplit(".", 1)[1] for e in housing] == ["WhistleBlown", "ProgressReported"]
+    one, _ = read_all(client, 2, case=elsewhere)
+    assert {e["subject"] for e in one} == {f"cases/{elsewhere}"} and len(one) == 4
+    wrong = client.get("/events", params={"type": "Teleported"})
+    assert wrong.status_code == 422 and wrong.json()["error"]["fields"][0]["field"] == "type"
+    assert client.get("/events", params={"limit": 5000}).status_code == 422
+
+
+def test_feed_read_while_writers_are_busy_loses_nothing(client: TestClient, cases: Cases) -> None:
+    writers, per_writer = 4, 15
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            for i in range(per_writer):
+                result = cases.register(CLERK, **registration(title=f"并发{i}"))
+                cases.classify(UUID(result.case_id), CLERK, handling_type=HandlingType.COMMITTED, tier=Tier.SMALL)
+        except BaseException as e:  # surfaced below
+            errors.append(e)
+
+    threads = [threading.Thread(target=write) for _ in range(writers)]
+    for t in threads:
+        t.start()
+    seen: list[int] = []
+    after = 0
+    while not done.is_set():
+        finished = all(not t.is_alive() for t in threads)
+        body = client.get("/events", params={"after": after, "limit": 7}).json()
+        seen += [int(e["sequence"]) for e in body["events"]]
+        after = body["next_after"]
+        if finished and not body["events"] and not body["more"]:
+            done.set()
+    assert not errors
+    assert len(seen) == len(set(seen)) == writers * per_writer * 2
+    assert seen == log_positions(cases)
+
+
+def test_feed_next_after_moves_past_bookkeeping_records(driver: Driver, client: TestClient) -> None:
+    driver.register()
+    body = client.get("/events", params={"after": 0}).json()
+    # The registration also reserved its number: the page is complete up to the head.
+    assert body["next_after"] >= int(body["events"][-1]["sequence"])
+    again = client.get("/events", params={"after": body["next_after"]}).json()
+    assert again["events"] == [] and again["next_after"] == body["next_after"]
+
+
+def _register_over_http(http: httpx.Client, n: int, tag: str) -> None:
+    for i in range(n):
+        response = http.post("/cases", json={"actor": actor_json(CLERK), **registration(title=f"{tag}{i}")})
+        assert response.status_code == 201, response.text
+
+
+def _collect(base: str, n: int, headers: dict[str, str] | None = None, **params: Any) -> list[Any]:
+    got = []
+    with (
+        httpx.Client(base_url=base, timeout=httpx.Timeout(10, read=20)) as http,
+        http.stream("GET", "/events/stream", params={"heartbeat": 1, **params}, headers=headers or {}) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for message in messages(response):
+            if message is not None:
+                got.append(message)
+            if len(got) == n:
+                break
+    return got
+
+
+@pytest.mark.e2e
+def test_sse_client_that_disconnects_and_resumes_gets_every_event_once(server: str, cases: Cases) -> None:
+    with httpx.Client(base_url=server, timeout=10) as http:
+        _register_over_http(http, 5, "前")
+        first = _collect(server, 3, after=0)
+        # Events arrive while the client is away; it resumes with Last-Event-ID.
+        _register_over_http(http, 4, "后")
+        rest_expected = len(log_positions(cases)) - 3
+        rest = _collect(server, rest_expected, headers={"Last-Event-ID": first[-1].id})
+    ids = [int(m.id) for m in first + rest]
+    assert ids == log_positions(cases)
+    assert all(m.data["sequence"] == f"{int(m.id):020d}" for m in first + rest)
+
+
+@pytest.mark.e2e
+def test_sse_follows_live_writes_with_heartbeats(server: str) -> None:
+    received: list[Any] = []
+    heartbeats = 0
+
+    def listen() -> None:
+        nonlocal heartbeats
+        with (
+            httpx.Client(base_url=server, timeout=httpx.Timeout(10, read=20)) as http,
+            http.stream("GET", "/events/stream", params={"heartbeat": 0.5, "type": "Registered"}) as response,
+        ):
+            for message in messages(response):
+                if message is None:
+                    heartbeats += 1
+                else:
+                    received.append(message)
+                if len(received) == 3:
+                    return
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    with httpx.Client(base_url=server, timeout=10) as http:
+        threading.Event().wait(1.5)  # heartbeats while nothing happens
+        _register_over_http(http, 3, "实时")
+    listener.join(timeout=30)
+    assert not listener.is_alive()
+    assert [m.data["data"]["title"] for m in received] == ["实时0", "实时1", "实时2"]
+    assert heartbeats >= 1
