@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
-from api import audit, errors, events, figures, health, ledger
+from api import audit, errors, events, figures, health, ledger, open311, webhooks
 from api import cases as cases_routes
 from api.observability import configure_logging, request_log
 from commands.cases import Cases
@@ -15,8 +16,10 @@ from commands.settings import Settings
 from projections.runtime import ReadSide
 from projections.store import open_views
 from reference.model import ReferenceData, load_policy
+from streams.delivery import BACKOFF, Deliverer
 from streams.feed import Feed
 from streams.tail import Tail
+from streams.webhooks import Webhooks
 
 
 def build_cases(settings: Settings) -> Cases:
@@ -25,6 +28,10 @@ def build_cases(settings: Settings) -> Cases:
         reference=ReferenceData.load(settings.reference_path),
         policy=load_policy(settings.policy_path),
     )
+
+
+def build_deliverer(feed: Feed, hooks: Webhooks, settings: Settings, **options: Any) -> Deliverer:
+    return Deliverer(feed, hooks, backoff=settings.webhook_backoff or BACKOFF, lease=settings.webhook_lease, **options)
 
 
 def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> FastAPI:
@@ -36,12 +43,18 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
         app.state.read_side = ReadSide(app.state.cases, open_views(config))
         app.state.feed = Feed(app.state.cases)
         app.state.tail = Tail(app.state.feed)
+        app.state.webhooks = Webhooks(app.state.read_side.views)
+        app.state.open311_keys = config.api_keys()
+        stop_delivery = None
         if config.projections == "in-process":
-            # The embedded setup; in production `minqing project` runs them apart.
+            # The embedded setup; in production `minqing project` and `minqing deliver` run apart.
             app.state.read_side.start_in_process()
+            stop_delivery = build_deliverer(app.state.feed, app.state.webhooks, config).start_in_thread()
         try:
             yield
         finally:
+            if stop_delivery is not None:
+                stop_delivery()
             await app.state.tail.stop()
             app.state.read_side.close()
             app.state.cases.close()
@@ -60,4 +73,6 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
     app.include_router(figures.router)
     app.include_router(audit.router)
     app.include_router(events.router)
+    app.include_router(webhooks.router)
+    app.include_router(open311.router)
     return app

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from reference.model import DEFAULT_POLICY, DEMO_REFERENCE
 
 TRANSCODER = "commands.transcoder:OrjsonTranscoder"
+DEMO_OPEN311_KEY = "demo-open311-key"
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,11 @@ class Settings:
     policy_path: Path = DEFAULT_POLICY
     create_tables: bool = True
     projections: str = "in-process"  # or "external": run by `minqing project` workers
+    webhook_backoff: tuple[float, ...] | None = None  # seconds before each retry; None: the standard schedule
+    # Open311 api_key -> the channel its requests are registered under. Unset on
+    # the embedded store: the documented demo key; on PostgreSQL: none.
+    open311_keys: dict[str, str] | None = None
+    webhook_lease: float = 30.0  # seconds a delivery worker holds a subscription without renewing it
 
     @classmethod
     def from_environ(cls) -> Settings:
@@ -32,7 +38,15 @@ class Settings:
             policy_path=Path(env.get("MINQING_POLICY", str(DEFAULT_POLICY))),
             create_tables=env.get("MINQING_CREATE_TABLES", "y").lower() in ("y", "yes", "1", "true"),
             projections=env.get("MINQING_PROJECTIONS", "in-process"),
+            webhook_backoff=_seconds(env.get("MINQING_WEBHOOK_BACKOFF")),
+            webhook_lease=float(env.get("MINQING_WEBHOOK_LEASE", "30")),
+            open311_keys=_pairs(env.get("MINQING_OPEN311_KEYS")),
         )
+
+    def api_keys(self) -> dict[str, str]:
+        if self.open311_keys is not None:
+            return self.open311_keys
+        return {DEMO_OPEN311_KEY: "online"} if not self.database_url else {}
 
     @property
     def store(self) -> str:
@@ -66,3 +80,22 @@ class Settings:
         if "schema" in query:
             env["POSTGRES_SCHEMA"] = query["schema"][0]
         return env
+
+
+def _seconds(value: str | None) -> tuple[float, ...] | None:
+    if not value:
+        return None
+    try:
+        return tuple(float(part) for part in value.split(","))
+    except ValueError:
+        raise ValueError(f"MINQING_WEBHOOK_BACKOFF must be seconds separated by commas, got {value!r}") from None
+
+
+def _pairs(value: str | None) -> dict[str, str] | None:
+    """`key=channel,key2=channel2` (MINQING_OPEN311_KEYS)."""
+    if value is None:
+        return None
+    pairs = [item.split("=", 1) for item in value.split(",") if item.strip()]
+    if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
+        raise ValueError("MINQING_OPEN311_KEYS must be key=channel pairs separated by commas")
+    return {key.strip(): channel.strip() for key, channel in pairs}
