@@ -178,3 +178,20 @@ def test_sse_follows_live_writes_with_heartbeats(server: str) -> None:
     assert not listener.is_alive()
     assert [m.data["data"]["title"] for m in received] == ["实时0", "实时1", "实时2"]
     assert heartbeats >= 1
+
+
+@pytest.mark.e2e
+def test_the_documented_consumer_resumes_from_its_saved_position(server: str, cases: Cases, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    example = [sys.executable, "docs/examples/follow_events.py", server, "--state", str(tmp_path / "position")]
+    with httpx.Client(base_url=server, timeout=10) as http:
+        _register_over_http(http, 3, "文档")
+    first = subprocess.run([*example, "--max", "2"], capture_output=True, text=True, timeout=60)
+    with httpx.Client(base_url=server, timeout=10) as http:
+        _register_over_http(http, 2, "文档后")
+    rest = subprocess.run([*example, "--max", "3"], capture_output=True, text=True, timeout=60)
+    assert first.returncode == rest.returncode == 0, first.stderr + rest.stderr
+    printed = [int(line.split()[0]) for line in (first.stdout + rest.stdout).splitlines()]
+    assert printed == log_positions(cases)
