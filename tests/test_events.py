@@ -195,3 +195,28 @@ def test_the_documented_consumer_resumes_from_its_saved_position(server: str, ca
     assert first.returncode == rest.returncode == 0, first.stderr + rest.stderr
     printed = [int(line.split()[0]) for line in (first.stdout + rest.stdout).splitlines()]
     assert printed == log_positions(cases)
+
+
+@pytest.mark.e2e
+def test_feed_over_real_http_while_writers_post_loses_nothing(server: str, cases: Cases) -> None:
+    writers, per_writer = 4, 12
+
+    def write(tag: str) -> None:
+        with httpx.Client(base_url=server, timeout=10) as http:
+            _register_over_http(http, per_writer, tag)
+
+    threads = [threading.Thread(target=write, args=(f"写{i}-",)) for i in range(writers)]
+    for t in threads:
+        t.start()
+    seen: list[int] = []
+    after = 0
+    with httpx.Client(base_url=server, timeout=10) as http:
+        while True:
+            finished = all(not t.is_alive() for t in threads)
+            body = http.get("/events", params={"after": after, "limit": 7}).json()
+            seen += [int(e["sequence"]) for e in body["events"]]
+            after = body["next_after"]
+            if finished and not body["events"] and not body["more"]:
+                break
+    assert len(seen) == len(set(seen)) == writers * per_writer
+    assert seen == log_positions(cases)
