@@ -144,13 +144,16 @@ def request_list(request: Request, fmt: Format) -> Response:
     start = _moment("start_date", params.get("start_date"))
     if not ids and start is None:
         # The spec's default window: the last 90 days (or up to end_date).
-        start = (end or _cases(request).clock()) - timedelta(days=DEFAULT_DAYS)
+        try:
+            start = (end or _cases(request).clock()) - timedelta(days=DEFAULT_DAYS)
+        except OverflowError:
+            raise Open311Error(400, "end_date: 超出可表示的日期范围") from None
     if start is not None:
         where.append("registered_at >= ?")
-        args.append(start.astimezone(UTC).isoformat())
+        args.append(start.isoformat())
     if end is not None:
         where.append("registered_at <= ?")
-        args.append(end.astimezone(UTC).isoformat())
+        args.append(end.isoformat())
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     rows = request.app.state.read_side.views.query(
         f"SELECT * FROM ledger_cases {clause} ORDER BY registered_at DESC, case_id LIMIT ?", [*args, MAX_RESULTS]
@@ -186,4 +189,7 @@ def _moment(name: str, value: str | None) -> datetime | None:
         raise Open311Error(400, f"{name}: 须为 W3C 日期时间，如 2026-03-02T09:00:00+08:00") from None
     if moment.tzinfo is None:
         raise Open311Error(400, f"{name}: 须带时区（Z 或 +08:00）")
-    return moment
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise Open311Error(400, f"{name}: 超出可表示的日期范围") from None

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import Field, HttpUrl
 
 from api.schemas import Code, Short, Strict
-from streams.feed import EventFilter, Feed
+from streams.feed import MAX_POSITION, EventFilter, Feed
 from streams.webhooks import Webhooks
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -28,13 +28,18 @@ class SubscriptionIn(Strict):
     unit: Code | None = Field(None, description="A grid, community, street, district or department code.")
     case: UUID | None = Field(None, description="Only this case's events.")
     after: int | None = Field(
-        None, ge=0, description="Deliver events after this log position; without it, from now on (0: the whole log)."
+        None,
+        ge=0,
+        le=MAX_POSITION,
+        description="Deliver events after this log position; without it, from now on (0: the whole log).",
     )
     description: Short | None = None
 
 
 class ResumeIn(Strict):
-    after: int | None = Field(None, ge=0, description="Move the position first: replay from or skip to here.")
+    after: int | None = Field(
+        None, ge=0, le=MAX_POSITION, description="Move the position first: replay from or skip to here."
+    )
 
 
 def _webhooks(request: Request) -> Webhooks:
