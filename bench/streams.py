@@ -153,10 +153,14 @@ def live(base: str, count: int, rate: float, seconds: float) -> dict[str, float]
     done = [out.get(timeout=seconds + 180) for _ in processes]
     for p in [*senders, *processes]:
         p.join(timeout=30)
-    delays, from_send, missing = [], [], 0
+    delays, from_send, missing, repeated, unasked = [], [], 0, 0, 0
     for message in done:
         for seen in message[2]:
-            got = {subject: at for subject, at in seen}
+            got: dict[str, float] = {}
+            for subject, at in seen:
+                got.setdefault(subject, at)
+            repeated += len(seen) - len(got)
+            unasked += len(got.keys() - acked.keys())
             for case_id, (sent, ack) in acked.items():
                 if case_id in got:
                     delays.append(got[case_id] - ack)
@@ -170,7 +174,8 @@ def live(base: str, count: int, rate: float, seconds: float) -> dict[str, float]
         return round(values[min(len(values) - 1, int(p * len(values)))] * 1000, 1)
 
     return {"subscribers": count, "commands_per_s": round(len(acked) / seconds, 1),
-            "events_per_s_delivered": round(len(delays) / seconds), "missing": missing,
+            "events_per_s_delivered": round(len(delays) / seconds),
+            "missing": missing, "repeated": repeated, "not_acked": unasked,
             "delay_after_ack_p50_ms": pct(delays, 0.5), "delay_after_ack_p95_ms": pct(delays, 0.95),
             "delay_after_ack_p99_ms": pct(delays, 0.99), "delay_after_ack_max_ms": pct(delays, 1.0),
             "delay_from_send_p50_ms": pct(from_send, 0.5), "delay_from_send_p99_ms": pct(from_send, 0.99)}  # fmt: skip

@@ -41,12 +41,14 @@ class Tail:
         self.head = 0  # every case event at or before `head` has been read
         self.floor = 0  # the ring holds every case event after `floor`, up to `head`
         self._changed = asyncio.Event()
+        self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """Idempotent, also for many subscribers arriving at once: one reader, started once."""
         if self._task is None:
-            self.head = self.floor = await anyio.to_thread.run_sync(self.feed.head)
             self._task = asyncio.create_task(self._run(), name="event-tail")
+        await self._ready.wait()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -66,6 +68,13 @@ class Tail:
         return self._changed
 
     async def _run(self) -> None:
+        while not self._ready.is_set():
+            try:
+                self.head = self.floor = await anyio.to_thread.run_sync(self.feed.head)
+                self._ready.set()
+            except Exception as e:
+                log.warning("event_tail_error", error=repr(e))
+                await asyncio.sleep(1.0)
         while True:
             try:
                 items, head = await anyio.to_thread.run_sync(self._read)

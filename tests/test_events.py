@@ -255,3 +255,27 @@ def test_a_subscriber_behind_the_ring_reads_the_log_then_follows_the_ring(cases:
         return ids
 
     assert asyncio.run(scenario()) == log_positions(cases)
+
+
+def test_many_subscribers_arriving_at_once_start_one_tail(cases: Cases) -> None:
+    import asyncio
+
+    from streams.feed import Feed
+    from streams.tail import Tail
+
+    async def scenario() -> list[int]:
+        tail = Tail(Feed(cases), poll=0.01)
+        await asyncio.gather(*(tail.start() for _ in range(50)))
+        for i in range(5):
+            await asyncio.to_thread(cases.register, CLERK, **registration(title=f"同时{i}"))
+        last = log_positions(cases)[-1]
+        for _ in range(500):
+            if tail.head >= last:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        await tail.stop()
+        return list(tail.positions)
+
+    # Two readers would each append every event: the ring would hold them twice.
+    assert asyncio.run(scenario()) == log_positions(cases)
