@@ -1,5 +1,5 @@
-"""One map from errors to HTTP: 422 bad input, 404 unknown case, 403 role,
-409 broken rule, 412 stale version. Every body has a stable code."""
+"""One map from errors to HTTP: 401 no valid token, 403 not allowed, 422 bad
+input, 404 unknown case, 409 broken rule, 412 stale version, 429 too many. Every body has a stable code."""
 
 from __future__ import annotations
 
@@ -49,6 +49,9 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 
 
 def install(app: FastAPI) -> None:
+    from api.access import AccessDeniedError, AuthenticationError
+    from api.limits import RateLimitedError
+
     @app.exception_handler(RequestValidationError)
     def invalid_request(_: Request, exc: RequestValidationError) -> JSONBody:
         fields = [{"field": _field_name(tuple(e["loc"])), "reason": e["msg"]} for e in exc.errors()]
@@ -89,6 +92,22 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ConcurrentUpdateError)
     def contended(_: Request, exc: ConcurrentUpdateError) -> JSONBody:
         return JSONBody(error_body(exc.code, exc.message), status_code=409, headers={"Retry-After": "1"})
+
+    @app.exception_handler(AuthenticationError)
+    def unauthenticated(_: Request, exc: AuthenticationError) -> JSONBody:
+        return JSONBody(
+            error_body(exc.code, exc.message), status_code=401, headers={"WWW-Authenticate": exc.www_authenticate}
+        )
+
+    @app.exception_handler(AccessDeniedError)
+    def denied(_: Request, exc: AccessDeniedError) -> JSONBody:
+        return JSONBody(error_body(exc.code, exc.message), status_code=403)
+
+    @app.exception_handler(RateLimitedError)
+    def limited(_: Request, exc: RateLimitedError) -> JSONBody:
+        return JSONBody(
+            error_body(exc.code, exc.message), status_code=429, headers={"Retry-After": str(exc.retry_after)}
+        )
 
     @app.exception_handler(StarletteHTTPException)
     def http_error(_: Request, exc: StarletteHTTPException) -> JSONBody:

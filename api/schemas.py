@@ -34,7 +34,8 @@ class ActorIn(Strict):
 
 
 class Command(Strict):
-    actor: ActorIn
+    # Deprecated: the actor is the bearer token's. If sent, it must be the same (else 403 actor_mismatch).
+    actor: ActorIn | None = Field(None, description="Deprecated: the token decides; if given it must match it.")
 
     def fields(self) -> dict[str, Any]:
         """The command's own arguments, without the actor."""
@@ -50,6 +51,9 @@ class RegisterIn(Command):
     grid: Code = Field(description="Grid or micro-grid code from the reference data.")
     petitioner_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
     petitioner_phone: Phone
+    petitioner_address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = Field(
+        None, description="The petitioner's own address, if it differs from the location: encrypted like the name."
+    )
 
 
 class ClassifyIn(Command):
@@ -135,3 +139,6 @@ class CommandOut(BaseModel):
     )
     replayed: bool
     changed: bool
+    resident_token: str | None = Field(
+        None, description="On registration only: the petitioner's per-case token, to print on the receipt."
+    )

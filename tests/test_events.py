@@ -14,7 +14,7 @@ from cases.vocabulary import HandlingType, Tier
 from commands.cases import Cases
 from streams.cloudevents import CASE_TOPICS
 from tests.api_steps import Driver
-from tests.factories import CLERK, OTHER_STREET_GRID, STREET, TOWNSHIP, actor_json, registration
+from tests.factories import AUDITOR, CLERK, OTHER_STREET_GRID, STREET, TOWNSHIP, auth, registration
 from tests.sse import messages
 
 
@@ -116,14 +116,14 @@ def test_feed_next_after_moves_past_bookkeeping_records(driver: Driver, client: 
 
 def _register_over_http(http: httpx.Client, n: int, tag: str) -> None:
     for i in range(n):
-        response = http.post("/cases", json={"actor": actor_json(CLERK), **registration(title=f"{tag}{i}")})
+        response = http.post("/cases", json=registration(title=f"{tag}{i}"), headers=auth(CLERK))
         assert response.status_code == 201, response.text
 
 
 def _collect(base: str, n: int, headers: dict[str, str] | None = None, **params: Any) -> list[Any]:
     got = []
     with (
-        httpx.Client(base_url=base, timeout=httpx.Timeout(10, read=20)) as http,
+        httpx.Client(base_url=base, timeout=httpx.Timeout(10, read=20), headers=auth(AUDITOR)) as http,
         http.stream("GET", "/events/stream", params={"heartbeat": 1, **params}, headers=headers or {}) as response,
     ):
         assert response.status_code == 200
@@ -138,7 +138,7 @@ def _collect(base: str, n: int, headers: dict[str, str] | None = None, **params:
 
 @pytest.mark.e2e
 def test_sse_client_that_disconnects_and_resumes_gets_every_event_once(server: str, cases: Cases) -> None:
-    with httpx.Client(base_url=server, timeout=10) as http:
+    with httpx.Client(base_url=server, timeout=10, headers=auth(AUDITOR)) as http:
         _register_over_http(http, 5, "前")
         first = _collect(server, 3, after=0)
         # Events arrive while the client is away; it resumes with Last-Event-ID.
@@ -158,7 +158,7 @@ def test_sse_follows_live_writes_with_heartbeats(server: str) -> None:
     def listen() -> None:
         nonlocal heartbeats
         with (
-            httpx.Client(base_url=server, timeout=httpx.Timeout(10, read=20)) as http,
+            httpx.Client(base_url=server, timeout=httpx.Timeout(10, read=20), headers=auth(AUDITOR)) as http,
             http.stream("GET", "/events/stream", params={"heartbeat": 0.5, "type": "Registered"}) as response,
         ):
             for message in messages(response):
@@ -171,7 +171,7 @@ def test_sse_follows_live_writes_with_heartbeats(server: str) -> None:
 
     listener = threading.Thread(target=listen)
     listener.start()
-    with httpx.Client(base_url=server, timeout=10) as http:
+    with httpx.Client(base_url=server, timeout=10, headers=auth(AUDITOR)) as http:
         threading.Event().wait(1.5)  # heartbeats while nothing happens
         _register_over_http(http, 3, "实时")
     listener.join(timeout=30)
