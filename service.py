@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api import audit, errors, events, figures, health, ledger, persons
 from api import cases as cases_routes
 from api.access import authorize
-from api.limits import BodyLimit, RateLimiter
+from api.limits import InputGuard, RateLimiter
 from api.observability import configure_logging, request_log
 from commands.cases import Cases
 from commands.settings import Settings
@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
         dependencies=[Depends(access)],
     )
     app.middleware("http")(request_log)
-    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(InputGuard, max_bytes=config.max_body_bytes)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(cases_routes.router)

@@ -249,3 +249,28 @@ def acting(principal: Principal, claimed: Any) -> Actor:
     if claimed is not None and claimed.to_actor() != principal.actor:
         raise AccessDeniedError("actor_mismatch", "请求体中的 actor 与令牌身份不一致；actor 可省略，以令牌为准。")
     return principal.actor
+
+
+MATRIX_ROLES = (
+    R.INTAKE_CLERK, R.GRID_LEADER, R.TOWNSHIP, R.DEPARTMENT, R.LEADER, R.SUPERVISION,
+    R.RESIDENT, R.AUDITOR, R.INTEGRATOR, R.ADMIN,
+)  # fmt: skip
+SCOPE_MARKS = {Scope.CASE: "¹", Scope.REGISTER: "²", Scope.AREA: "³"}
+
+
+def roles_matrix() -> str:
+    """The roles matrix of docs/security.md, generated from RULES (a test keeps the doc in step)."""
+    head = "| route | " + " | ".join(str(r) for r in MATRIX_ROLES) + " |"
+    lines = [head, "|---|" + "---|" * len(MATRIX_ROLES)]
+    for key, found in RULES.items():
+        if found.scope == Scope.PUBLIC:
+            cells = ["public"] * len(MATRIX_ROLES)
+        else:
+            mark = SCOPE_MARKS.get(found.scope, "")
+            cells = [("✓" + mark if r in found.roles else "") for r in MATRIX_ROLES]
+        lines.append(f"| `{key}` {found.why} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(roles_matrix())

@@ -177,6 +177,8 @@ def present(case: Case, *, clear: bool = False, vault: Vault | None = None) -> d
         "location": case.location,
         "units": case.units,
         "petitioner": reveal(case.petitioner, clear=clear, vault=vault),
+        # Pseudonymous: what an administrator needs to erase the person, without seeing who it is.
+        "petitioner_id": case.petitioner.get("person") if isinstance(case.petitioner, dict) else None,
         "registered_at": iso(case.registered_at),
         "registered_by": case.registered_by,
         "handling_type": case.handling_type,

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cases.errors import ActorNotAllowedError, CaseError
+from cases.policy import NoPolicyInForceError
 from commands.errors import (
     CaseNotFoundError,
     ConcurrentUpdateError,
@@ -71,6 +72,10 @@ def install(app: FastAPI) -> None:
         return JSONBody(
             error_body("invalid_query", exc.reason, [{"field": exc.field, "reason": exc.reason}]), status_code=422
         )
+
+    @app.exception_handler(NoPolicyInForceError)
+    def no_policy(_: Request, exc: NoPolicyInForceError) -> JSONBody:
+        return JSONBody(error_body(exc.code, exc.message), status_code=422)
 
     @app.exception_handler(ProjectionBehindError)
     def behind(_: Request, exc: ProjectionBehindError) -> JSONBody:

@@ -10,6 +10,8 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,15 +52,22 @@ class RateLimiter:
             self._buckets[key] = (tokens - 1, now)
 
 
-class BodyLimit:
-    """Refuses a body over `max_bytes` before any route parses it, whatever
-    Content-Length claims (chunked bodies are counted as they arrive)."""
+class InputGuard:
+    """Before any route parses anything: refuses a body over `max_bytes`
+    whatever Content-Length claims (chunked bodies are counted as they arrive),
+    and a NUL byte in the path or query (PostgreSQL text cannot hold one, so
+    it could only ever fail deeper down)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope["path"] or b"\x00" in unquote_to_bytes(scope.get("query_string", b""))
+        ):
+            await _answer(send, 422, error_body("invalid_characters", "路径或查询参数含有不允许的控制字符（NUL）。"))
+            return
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
@@ -93,12 +102,11 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
-        body = orjson.dumps(error_body("body_too_large", f"请求体过大：上限为 {self.max_bytes // 1024} KiB。"))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _answer(send, 413, error_body("body_too_large", f"请求体过大：上限为 {self.max_bytes // 1024} KiB。"))
+
+
+async def _answer(send: Send, status: int, content: dict[str, Any]) -> None:
+    body = orjson.dumps(content)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

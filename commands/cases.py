@@ -188,7 +188,9 @@ class Cases(Application):
 
     def recompute_deadlines(self, case_id: UUID, actor: Actor, **kw: Any) -> CommandResult:
         def decide(case: Case, at: datetime) -> bool:
-            assert case.handling_type is not None and case.tier is not None and case.policy_version
+            if case.handling_type is None or case.tier is None or not case.policy_version:
+                # Not classified yet: the case itself refuses, with its own reason (409, not a 500).
+                return case.recompute_deadlines(actor, at, deadlines={}, policy_version="")
             version = next(v for v in self.policy.versions if v.version == case.policy_version)
             fresh = version.deadlines(case.handling_type, case.tier, local_date(case.registered_at))
             return case.recompute_deadlines(actor, at, deadlines=fresh, policy_version=version.version)

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import hmac
 import os
+import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +42,20 @@ TABLES = [
 
 class VaultError(Exception):
     pass
+
+
+class _SqliteKeys(SqliteViews):
+    """The events' own SQLite file, already in WAL mode (eventsourcing sets it):
+    no journal-mode pragma here, which would need a lock a busy writer holds."""
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
 
 
 @dataclass(frozen=True)
@@ -92,7 +107,7 @@ class Vault:
             store = PostgresViews(settings.database_url, max_size=2)
         else:
             settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-            store = SqliteViews(settings.sqlite_path)  # the events' own file
+            store = _SqliteKeys(settings.sqlite_path)  # the events' own file
         return cls(store, settings.master_key or DEV_MASTER_KEY, settings.previous_master_keys)
 
     def close(self) -> None:

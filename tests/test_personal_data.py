@@ -80,7 +80,7 @@ def test_erasure_destroys_the_key_but_keeps_history_figures_and_the_hash_chain(c
     driver = Driver(client)
     first = driver.closed()
     second = driver.register(title="同一人的第二件诉求")  # the same phone: the same person
-    person = client.get(f"/cases/{first}", headers=auth(CLERK)).json()["petitioner"]["person"]
+    person = client.get(f"/cases/{first}", headers=auth(ADMIN)).json()["petitioner_id"]  # masked, but erasable
     assert client.get(f"/cases/{second}", headers=auth(CLERK)).json()["petitioner"]["person"] == person
     scores_before = driver.get("/scores", by="street")
     history_before = client.get(f"/cases/{first}/history", headers=auth(CLERK)).json()
@@ -100,6 +100,8 @@ def test_erasure_destroys_the_key_but_keeps_history_figures_and_the_hash_chain(c
     rows = driver.get("/ledger")["items"]
     assert {(r["petitioner_name"], r["petitioner_phone"]) for r in rows} == {("[已删除]", "[已删除]")}
     assert driver.get("/scores", by="street") == scores_before
+    notice = driver.get("/reports/quarterly", period="2026-Q1")
+    assert {c["phone"] for c in notice["cases"]} == {"[已删除]"}
     verified = client.get("/audit/verify", headers=auth(SUPERVISOR)).json()
     assert verified["ok"] is True, verified
     stream = client.get("/events", headers=auth(ADMIN)).json()["events"]
