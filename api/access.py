@@ -149,9 +149,15 @@ async def authorize(request: Request) -> None:
     found = RULES.get(key)
     if found is not None and found.scope == Scope.PUBLIC:
         return
-    principal = authenticate(request)
+    limiter = request.app.state.rate_limiter
+    try:
+        principal = authenticate(request)
+    except AuthenticationError:
+        # Guessing tokens costs the guesser's address its budget too.
+        limiter.check("ip:" + (request.client.host if request.client else "?"))
+        raise
     request.state.principal = principal
-    request.app.state.rate_limiter.check(principal.token_id)
+    limiter.check(principal.token_id)
     if found is None:
         raise AccessDeniedError("no_rule", "此接口尚未配置访问规则，默认拒绝。")
     if principal.role not in found.roles:

@@ -19,4 +19,4 @@ PersonId = Annotated[str, Path(pattern=r"^P[0-9a-f]{32}$", description="The peti
 
 @router.post("/{person_id}/erase", summary="Erase a petitioner's personal data by destroying their key (删除个人信息)")
 def erase(person_id: PersonId, cases: CasesDep, principal: PrincipalDep, request: Request) -> dict[str, Any]:
-    return erase_person(cases, request.app.state.read_side.views, person_id, by=principal.actor.id)
+    return erase_person(cases, request.app.state.read_side.views, person_id, by=principal.actor)

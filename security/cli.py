@@ -70,6 +70,7 @@ def _dev(args: argparse.Namespace) -> int:
 
 
 def _erase(args: argparse.Namespace) -> int:
+    from cases.actor import Actor
     from projections.store import open_views
     from security.erasure import PersonNotFoundError, erase_person
     from service import build_cases
@@ -78,7 +79,8 @@ def _erase(args: argparse.Namespace) -> int:
     cases = build_cases(settings)
     views = open_views(settings)
     try:
-        print(erase_person(cases, views, args.person, by=os.environ.get("USER", "cli")))
+        operator = Actor(os.environ.get("USER", "cli"), Role.ADMIN, "cli")
+        print(erase_person(cases, views, args.person, by=operator))
     except PersonNotFoundError as e:
         print(e.message, file=sys.stderr)
         return 1

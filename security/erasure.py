@@ -3,12 +3,15 @@ side keeps (the ledger rows). The events are never touched."""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 import structlog
+from eventsourcing.persistence import IntegrityError
 
 from commands.cases import Cases
 from commands.errors import CaseNotFoundError
+from commands.records import PersonErased
 from projections.store import PostgresViews, SqliteViews
 from security.personal import ERASED
 
@@ -28,8 +31,20 @@ def erase_person(cases: Cases, views: SqliteViews | PostgresViews | None, person
     if vault is None or not vault.knows(person_id):
         raise PersonNotFoundError(person_id)
     destroyed = vault.erase(person_id)
+    position = None
+    if destroyed:
+        # After the key is gone, so the log never claims an erasure that did not happen.
+        erased = PersonErased(
+            originator_id=PersonErased.stream_id(person_id),
+            originator_version=1,
+            timestamp=cases.clock(),
+            person_id=person_id,
+            by=by.as_dict(),
+        )
+        with suppress(IntegrityError):  # erased before: the first record stands
+            position = cases.save(erased)[0].notification.id
     scrubbed = 0
-    if views is not None:
+    if views is not None and _has_ledger(views):
         with views.transaction() as cur:
             rows = cur.execute("SELECT case_id FROM ledger_cases WHERE petitioner_id = ?", (person_id,))
             cur.execute(
@@ -37,5 +52,18 @@ def erase_person(cases: Cases, views: SqliteViews | PostgresViews | None, person
                 (ERASED, ERASED, person_id),
             )
             scrubbed = len(rows)
-    log.info("person_erased", person=person_id, by=by, key_destroyed=destroyed, ledger_rows=scrubbed)
-    return {"person_id": person_id, "erased": True, "key_destroyed": destroyed, "ledger_rows_scrubbed": scrubbed}
+    log.info("person_erased", person=person_id, by=by.id, key_destroyed=destroyed, ledger_rows=scrubbed)
+    return {
+        "person_id": person_id,
+        "erased": True,
+        "key_destroyed": destroyed,
+        "ledger_rows_scrubbed": scrubbed,
+        "position": position,
+    }
+
+
+def _has_ledger(views: SqliteViews | PostgresViews) -> bool:
+    """The read side may not exist yet (projections not run): nothing to scrub then."""
+    if views.dialect == "sqlite":
+        return bool(views.query("SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = 'ledger_cases'"))
+    return views.query("SELECT to_regclass('ledger_cases') IS NOT NULL AS x")[0]["x"]

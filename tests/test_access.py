@@ -258,3 +258,50 @@ def test_development_mode_works_out_of_the_box_with_dev_tokens(tmp_path: Any) ->
     assert Settings(database_url="postgresql://x@h/db").production
     assert not Settings(database_url="postgresql://x@h/db", environment="development").production
     assert Scope.PUBLIC in {r.scope for r in RULES.values()}
+
+
+def test_the_request_log_names_who_asked_but_never_the_token(client: TestClient) -> None:
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logs:
+        client.get("/board", headers=auth(SUPERVISOR))
+    line = next(e for e in logs if e["event"] == "request")
+    assert line["actor"] == SUPERVISOR.id and line["role"] == "supervision"
+    assert auth(SUPERVISOR)["Authorization"].split()[1] not in repr(logs)
+
+
+def test_tokens_from_an_identity_provider_verify_with_its_public_key(settings: Settings) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    claims = {"iss": "minqing", "sub": "SV001", "role": "supervision", "exp": int(time.time()) + 600}
+    signed = jwt.encode(claims, private, algorithm="RS256")
+    rs = dataclasses.replace(settings, jwt_public_key=public_pem, jwt_algorithm="RS256")
+    with TestClient(create_app(rs, log_cache=False)) as client:
+        assert client.get("/board", headers={"Authorization": f"Bearer {signed}"}).status_code == 200
+        # An HS256 token "signed" with the public key (algorithm confusion) is refused.
+        forged = _hs256_with(public_pem, claims)
+        response = client.get("/board", headers={"Authorization": f"Bearer {forged}"})
+        assert response.status_code == 401 and response.json()["error"]["code"] == "token_invalid"
+        # This service only verifies such tokens: no resident token on the receipt.
+        created = client.post("/cases", json=registration(), headers={"Authorization": f"Bearer {signed}"})
+        assert created.status_code == 403
+
+
+def _hs256_with(secret: str, claims: dict[str, Any]) -> str:
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + "." + b64(json.dumps(claims).encode())
+    return head + "." + b64(hmac.new(secret.encode(), head.encode(), hashlib.sha256).digest())

@@ -11,6 +11,7 @@ import psycopg
 from fastapi.testclient import TestClient
 from structlog.testing import capture_logs
 
+from commands.records import PersonErased
 from commands.settings import Settings
 from security.vault import Vault
 from tests.api_steps import Driver, act, register
@@ -90,6 +91,10 @@ def test_erasure_destroys_the_key_but_keeps_history_figures_and_the_hash_chain(c
     erased = client.post(f"/persons/{person}/erase", headers=auth(ADMIN))
     assert erased.status_code == 200, erased.text
     assert erased.json()["key_destroyed"] and erased.json()["ledger_rows_scrubbed"] == 2
+    # The erasure itself is in the hash-chained log: who, when, which pseudonym; nothing personal.
+    cases = client.app.state.cases  # type: ignore[attr-defined]
+    record = next(iter(cases.events.get(PersonErased.stream_id(person))))
+    assert record.by["id"] == ADMIN.id and record.person_id == person
 
     for case_id in (first, second):
         shown = client.get(f"/cases/{case_id}", headers=auth(CLERK)).json()["petitioner"]
