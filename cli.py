@@ -115,6 +115,42 @@ def _project(args: argparse.Namespace) -> int:
         cases.close()
 
 
+def _deliver(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    import structlog
+
+    from api.observability import configure_logging
+    from projections.store import open_views
+    from service import build_cases, build_deliverer
+    from streams.feed import Feed
+    from streams.webhooks import Webhooks
+
+    configure_logging()
+    settings = Settings.from_environ()
+    cases = build_cases(settings)
+    views = open_views(settings)
+    deliverer = build_deliverer(Feed(cases), Webhooks(views), settings, concurrency=args.concurrency)
+    try:
+        if args.once:
+            total = 0
+            while delivered := deliverer.run_once():
+                total += delivered
+            print(f"delivered {total} messages")
+            return 0
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        structlog.get_logger().info("webhook_worker_started", owner=deliverer.owner)
+        deliverer.run_forever(stop)
+        return 0
+    finally:
+        deliverer.close()
+        views.close()
+        cases.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="minqing", description="民情 petition case management")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -138,6 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     project.add_argument("--once", action="store_true", help="catch up to the head of the log and exit")
     project.set_defaults(run=_project)
+
+    deliver = sub.add_parser(
+        "deliver", help="deliver webhook subscriptions (run several: each subscription is leased to one at a time)"
+    )
+    deliver.add_argument("--once", action="store_true", help="deliver what is due now and exit")
+    deliver.add_argument("--concurrency", type=int, default=8, help="subscriptions served in parallel")
+    deliver.set_defaults(run=_deliver)
 
     demo = sub.add_parser("demo", help="register demo cases through every path of the lifecycle")
     demo.add_argument("--cases", type=int, default=600)

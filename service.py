@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api import audit, errors, events, figures, health, ledger, persons
+from api import audit, errors, events, figures, health, ledger, open311, persons, webhooks
 from api import cases as cases_routes
 from api.access import authorize
 from api.limits import InputGuard, RateLimiter
@@ -21,8 +21,10 @@ from projections.store import open_views
 from reference.model import ReferenceData, load_policy
 from security.tokens import TokenKeys
 from security.vault import Vault
+from streams.delivery import BACKOFF, Deliverer
 from streams.feed import Feed
 from streams.tail import Tail
+from streams.webhooks import Webhooks
 
 # Declares the scheme in OpenAPI (the Authorize button in /docs); `authorize` does the checking.
 bearer = HTTPBearer(auto_error=False, description="`minqing token issue --role …` (docs/security.md)")
@@ -44,6 +46,10 @@ def build_cases(settings: Settings) -> Cases:
     )
 
 
+def build_deliverer(feed: Feed, hooks: Webhooks, settings: Settings, **options: Any) -> Deliverer:
+    return Deliverer(feed, hooks, backoff=settings.webhook_backoff or BACKOFF, lease=settings.webhook_lease, **options)
+
+
 def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> FastAPI:
     config = settings or Settings.from_environ()
 
@@ -56,12 +62,18 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
         app.state.read_side = ReadSide(app.state.cases, open_views(config))
         app.state.feed = Feed(app.state.cases)
         app.state.tail = Tail(app.state.feed)
+        app.state.webhooks = Webhooks(app.state.read_side.views)
+        app.state.open311_keys = config.api_keys()
+        stop_delivery = None
         if config.projections == "in-process":
-            # The embedded setup; in production `minqing project` runs them apart.
+            # The embedded setup; in production `minqing project` and `minqing deliver` run apart.
             app.state.read_side.start_in_process()
+            stop_delivery = build_deliverer(app.state.feed, app.state.webhooks, config).start_in_thread()
         try:
             yield
         finally:
+            if stop_delivery is not None:
+                stop_delivery()
             await app.state.tail.stop()
             app.state.read_side.close()
             app.state.cases.close()
@@ -83,4 +95,6 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
     app.include_router(audit.router)
     app.include_router(events.router)
     app.include_router(persons.router)
+    app.include_router(webhooks.router)
+    app.include_router(open311.router)
     return app

@@ -33,6 +33,7 @@ PII_GRANT = "pii"
 
 class Scope(StrEnum):
     PUBLIC = "public"  # no token at all
+    OWN_AUTH = "own_auth"  # no bearer token: the route checks its own credential (Open311's api_key)
     ANY = "any"  # the role is enough
     CASE = "case"  # the case in the path must be within the caller's area (a resident: their one case)
     REGISTER = "register"  # a grid leader registers only in their own grids
@@ -51,6 +52,8 @@ def rule(roles: set[Role] | frozenset[Role], scope: Scope, why: str) -> Rule:
 
 
 PUBLIC = rule(set(), Scope.PUBLIC, "liveness probe")
+OPEN311 = rule(set(), Scope.OWN_AUTH, "Open311 GeoReport v2 (api_key)")
+HOOKS = frozenset({R.ADMIN, R.INTEGRATOR})  # webhook subscriptions: the integrator's own, and the operator
 CMD = "POST /cases/{case_id}/"
 
 RULES: dict[str, Rule] = {
@@ -92,6 +95,20 @@ RULES: dict[str, Rule] = {
     "GET /events": rule({R.AUDITOR, R.INTEGRATOR, R.SUPERVISION, R.ADMIN}, Scope.ANY, "事件流（个人信息已遮蔽）"),
     "GET /events/stream": rule({R.AUDITOR, R.INTEGRATOR, R.SUPERVISION, R.ADMIN}, Scope.ANY, "实时事件流"),
     "POST /persons/{person_id}/erase": rule({R.ADMIN}, Scope.ANY, "删除个人信息（销毁密钥）"),
+    "GET /webhooks": rule(HOOKS, Scope.ANY, "查看订阅"),
+    "POST /webhooks": rule(HOOKS, Scope.ANY, "订阅事件"),
+    "GET /webhooks/{subscription_id}": rule(HOOKS, Scope.ANY, "查看订阅"),
+    "DELETE /webhooks/{subscription_id}": rule(HOOKS, Scope.ANY, "取消订阅"),
+    "POST /webhooks/{subscription_id}/pause": rule(HOOKS, Scope.ANY, "暂停推送"),
+    "POST /webhooks/{subscription_id}/resume": rule(HOOKS, Scope.ANY, "恢复推送"),
+    "GET /webhooks/{subscription_id}/deliveries": rule(HOOKS, Scope.ANY, "推送记录"),
+    # Open311 GeoReport v2 authenticates with its own api_key, as the spec says; only the rate limit applies.
+    "GET /open311/v2/discovery.{fmt}": OPEN311,
+    "GET /open311/v2/services.{fmt}": OPEN311,
+    "GET /open311/v2/services/{service_code}.{fmt}": OPEN311,
+    "POST /open311/v2/requests.{fmt}": OPEN311,
+    "GET /open311/v2/requests.{fmt}": OPEN311,
+    "GET /open311/v2/requests/{request_id}.{fmt}": OPEN311,
 }
 
 ROLE_LABELS = {
@@ -147,9 +164,12 @@ async def authorize(request: Request) -> None:
     route = request.scope.get("route")
     key = f"{request.method} {getattr(route, 'path', request.url.path)}"
     found = RULES.get(key)
+    limiter = request.app.state.rate_limiter
     if found is not None and found.scope == Scope.PUBLIC:
         return
-    limiter = request.app.state.rate_limiter
+    if found is not None and found.scope == Scope.OWN_AUTH:
+        limiter.check("ip:" + (request.client.host if request.client else "?"))
+        return
     try:
         principal = authenticate(request)
     except AuthenticationError:
@@ -269,8 +289,8 @@ def roles_matrix() -> str:
     head = "| route | " + " | ".join(str(r) for r in MATRIX_ROLES) + " |"
     lines = [head, "|---|" + "---|" * len(MATRIX_ROLES)]
     for key, found in RULES.items():
-        if found.scope == Scope.PUBLIC:
-            cells = ["public"] * len(MATRIX_ROLES)
+        if found.scope in (Scope.PUBLIC, Scope.OWN_AUTH):
+            cells = ["public" if found.scope == Scope.PUBLIC else "api_key"] * len(MATRIX_ROLES)
         else:
             mark = SCOPE_MARKS.get(found.scope, "")
             cells = [("✓" + mark if r in found.roles else "") for r in MATRIX_ROLES]

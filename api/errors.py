@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.open311 import error_response as open311_error
 from cases.errors import ActorNotAllowedError, CaseError
 from cases.policy import NoPolicyInForceError
 from commands.errors import (
@@ -20,9 +21,11 @@ from commands.errors import (
     InvalidReferenceError,
     StaleVersionError,
 )
+from open311.georeport import Open311Error
 from projections.ledger_query import InvalidQueryError
 from projections.reports import InvalidPeriodError
 from projections.runtime import ProjectionBehindError
+from streams.webhooks import SubscriptionNotFoundError
 
 log = structlog.get_logger()
 
@@ -83,6 +86,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(CaseNotFoundError)
     def not_found(_: Request, exc: CaseNotFoundError) -> JSONBody:
+        return JSONBody(error_body(exc.code, exc.message), status_code=404)
+
+    app.exception_handler(Open311Error)(open311_error)
+
+    @app.exception_handler(SubscriptionNotFoundError)
+    def no_subscription(_: Request, exc: SubscriptionNotFoundError) -> JSONBody:
         return JSONBody(error_body(exc.code, exc.message), status_code=404)
 
     @app.exception_handler(StaleVersionError)

@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 
 from projections.ledger_query import InvalidQueryError
 from streams.cloudevents import encode
-from streams.feed import EventFilter, Feed
+from streams.feed import MAX_POSITION, EventFilter, Feed
 from streams.tail import Item, Tail
 
 router = APIRouter(tags=["events"])
@@ -45,7 +45,9 @@ def get_feed(request: Request) -> Feed:
 def events_page(
     request: Request,
     response: Response,
-    after: Annotated[int, Query(ge=0, description="Return events after this log position (0: from the start).")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_POSITION, description="Return events after this log position (0: from the start).")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     types: TypeQuery = None,
     unit: UnitQuery = None,
@@ -70,14 +72,15 @@ async def events_stream(
     unit: UnitQuery = None,
     case: CaseQuery = None,
     after: Annotated[
-        int | None, Query(ge=0, description="Start after this position; without it (and no Last-Event-ID), from now.")
+        int | None,
+        Query(ge=0, le=MAX_POSITION, description="Start after this position; without it (or Last-Event-ID), from now."),
     ] = None,
     heartbeat: Annotated[float, Query(ge=0.5, le=300, description="Seconds between keep-alive comments.")] = 15.0,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> StreamingResponse:
     flt = EventFilter.parse(types, unit, case)
     if last_event_id is not None:
-        if not last_event_id.strip().isdigit():
+        if not last_event_id.strip().isdigit() or int(last_event_id) > MAX_POSITION:
             raise InvalidQueryError("Last-Event-ID", "Last-Event-ID 须为上次收到的事件 id（日志位置，整数）")
         after = int(last_event_id)
     tail: Tail = request.app.state.tail

@@ -84,12 +84,12 @@ def drop(name: str) -> None:
         conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
-def lifecycle(cases, i: int, at: datetime) -> Case:  # type: ignore[no-untyped-def]
-    """A whistled case through to its rating: 12 events, built in memory."""
+def accepted_case(cases, number: str, at: datetime) -> Case:  # type: ignore[no-untyped-def]
+    """A case registered, classified, assigned and signed for: 4 events, built in memory."""
     units = cases.reference.units_of(GRID)
     case = Case.register(
-        case_id=uuid4(), number=f"B-{i:07d}", actor=CLERK, at=at, units=units, channel="hotline",
-        category="housing", title=f"楼顶渗水 {i}", description="违章搭建导致楼顶渗水", location="3栋",
+        case_id=uuid4(), number=number, actor=CLERK, at=at, units=units, channel="hotline",
+        category="housing", title=f"楼顶渗水 {number}", description="违章搭建导致楼顶渗水", location="3栋",
         petitioner={"name": "张秀英", "phone": "13812341234"},
     )  # fmt: skip
     version = cases.policy.in_force(at.date())
@@ -99,6 +99,12 @@ def lifecycle(cases, i: int, at: datetime) -> Case:  # type: ignore[no-untyped-d
     leader = cases.reference.grid_leaders["GL0001"]
     case.assign(CLERK, at, assignee=leader.id, assignee_name=leader.name, assignee_grids=leader.grids)
     case.accept(LEADER, at)
+    return case
+
+
+def lifecycle(cases, i: int, at: datetime) -> Case:  # type: ignore[no-untyped-def]
+    """A whistled case through to its rating: 12 events, built in memory."""
+    case = accepted_case(cases, f"B-{i:07d}", at)
     case.whistle(TOWNSHIP, at, departments=["zhujian", "chengguan"], reason="违建")
     case.report_in(HOUSING, at + timedelta(hours=2))
     case.consult(TOWNSHIP, at, outcome="住建牵头", lead_department="zhujian")

@@ -21,14 +21,12 @@ import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from uuid import uuid4
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.projections import CLERK, GRID, LEADER, PG, drop, fill, machine, schema  # noqa: E402
+from bench.projections import LEADER, PG, accepted_case, drop, fill, machine, schema  # noqa: E402
 from cases.case import Case  # noqa: E402
-from cases.vocabulary import HandlingType, Tier  # noqa: E402
 from commands.settings import Settings  # noqa: E402
 from projections.ledger import Ledger  # noqa: E402
 from projections.runner import Runner  # noqa: E402
@@ -42,18 +40,7 @@ from service import build_cases  # noqa: E402
 
 def thirty_events(cases) -> Case:  # type: ignore[no-untyped-def]
     at = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
-    case = Case.register(
-        case_id=uuid4(), number="B-30", actor=CLERK, at=at, units=cases.reference.units_of(GRID), channel="hotline",
-        category="housing", title="楼顶渗水", description="违章搭建导致楼顶渗水", location="3栋",
-        petitioner={"name": "张秀英", "phone": "13812341234"},
-    )  # fmt: skip
-    version = cases.policy.in_force(at.date())
-    deadlines = version.deadlines(HandlingType.COMMITTED, Tier.BIG, at.date())
-    case.classify(CLERK, at, handling_type=HandlingType.COMMITTED, tier=Tier.BIG, deadlines=deadlines,
-                  policy_version=version.version)  # fmt: skip
-    leader = cases.reference.grid_leaders["GL0001"]
-    case.assign(CLERK, at, assignee=leader.id, assignee_name=leader.name, assignee_grids=leader.grids)
-    case.accept(LEADER, at)
+    case = accepted_case(cases, "B-30", at)
     for i in range(26):
         case.report_progress(LEADER, at + timedelta(hours=i + 1), progress=f"第{i + 1}次进展：已联系物业与施工方")
     cases.save(case)

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from reference.model import DEFAULT_POLICY, DEMO_REFERENCE
 
 TRANSCODER = "commands.transcoder:OrjsonTranscoder"
+DEMO_OPEN311_KEY = "demo-open311-key"
 
 
 class InsecureConfigurationError(RuntimeError):
@@ -41,6 +42,11 @@ class Settings:
     previous_master_keys: tuple[str, ...] = ()  # still unwrap, until `minqing keys rotate`
     rate_limit_per_minute: int = 600  # per token, per process
     max_body_bytes: int = 64 * 1024
+    webhook_backoff: tuple[float, ...] | None = None  # seconds before each retry; None: the standard schedule
+    # Open311 api_key -> the channel its requests are registered under. Unset on
+    # the embedded store: the documented demo key; on PostgreSQL: none.
+    open311_keys: dict[str, str] | None = None
+    webhook_lease: float = 30.0  # seconds a delivery worker holds a subscription without renewing it
 
     @classmethod
     def from_environ(cls) -> Settings:
@@ -60,7 +66,15 @@ class Settings:
             previous_master_keys=tuple(k for k in env.get("MINQING_MASTER_KEY_PREVIOUS", "").split(",") if k),
             rate_limit_per_minute=int(env.get("MINQING_RATE_LIMIT_PER_MINUTE", "600")),
             max_body_bytes=int(env.get("MINQING_MAX_BODY_BYTES", str(64 * 1024))),
+            webhook_backoff=_seconds(env.get("MINQING_WEBHOOK_BACKOFF")),
+            webhook_lease=float(env.get("MINQING_WEBHOOK_LEASE", "30")),
+            open311_keys=_pairs(env.get("MINQING_OPEN311_KEYS")),
         )
+
+    def api_keys(self) -> dict[str, str]:
+        if self.open311_keys is not None:
+            return self.open311_keys
+        return {DEMO_OPEN311_KEY: "online"} if not self.database_url else {}
 
     @property
     def production(self) -> bool:
@@ -116,3 +130,22 @@ class Settings:
         if "schema" in query:
             env["POSTGRES_SCHEMA"] = query["schema"][0]
         return env
+
+
+def _seconds(value: str | None) -> tuple[float, ...] | None:
+    if not value:
+        return None
+    try:
+        return tuple(float(part) for part in value.split(","))
+    except ValueError:
+        raise ValueError(f"MINQING_WEBHOOK_BACKOFF must be seconds separated by commas, got {value!r}") from None
+
+
+def _pairs(value: str | None) -> dict[str, str] | None:
+    """`key=channel,key2=channel2` (MINQING_OPEN311_KEYS)."""
+    if value is None:
+        return None
+    pairs = [item.split("=", 1) for item in value.split(",") if item.strip()]
+    if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
+        raise ValueError("MINQING_OPEN311_KEYS must be key=channel pairs separated by commas")
+    return {key.strip(): channel.strip() for key, channel in pairs}

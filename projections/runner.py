@@ -24,7 +24,7 @@ import structlog
 
 from commands.cases import Cases
 from commands.records import CASE_TOPIC_PREFIX
-from projections.store import Cursor, PostgresViews, SqliteViews
+from projections.store import Cursor, PostgresViews, SqliteViews, create_schema
 
 log = structlog.get_logger()
 
@@ -46,12 +46,7 @@ class TrackingConflictError(RuntimeError):
 
 def create_tables(views: SqliteViews | PostgresViews, projection: Projection) -> None:
     with views.transaction() as cur:
-        if isinstance(views, PostgresViews):
-            # Concurrent CREATE TABLE IF NOT EXISTS can still collide in PostgreSQL's catalog.
-            cur.execute("SELECT pg_advisory_xact_lock(?)", [zlib.crc32(b"minqing:projection:ddl")])
-        cur.execute(TRACKING_TABLE)
-        for ddl in projection.tables:
-            cur.execute(ddl)
+        create_schema(views, [TRACKING_TABLE, *projection.tables], cur)
         # Insert only when absent: a speculative insert racing a running
         # runner's UPDATE of the same row can deadlock in PostgreSQL.
         if not cur.execute("SELECT 1 FROM projection_tracking WHERE projection = ?", [projection.name]):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -139,6 +140,19 @@ class PostgresViews:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def create_schema(views: SqliteViews | PostgresViews, statements: Sequence[str], cur: Cursor | None = None) -> None:
+    """Run CREATE … IF NOT EXISTS statements; on PostgreSQL under a lock,
+    because concurrent CREATE TABLE IF NOT EXISTS can still collide in its catalog."""
+    if cur is None:
+        with views.transaction() as cur:
+            create_schema(views, statements, cur)
+        return
+    if isinstance(views, PostgresViews):
+        cur.execute("SELECT pg_advisory_xact_lock(?)", [zlib.crc32(b"minqing:projection:ddl")])
+    for statement in statements:
+        cur.execute(statement)
 
 
 def open_views(settings: Settings) -> SqliteViews | PostgresViews:

@@ -21,7 +21,7 @@ from commands.cases import Cases
 from commands.settings import Settings
 from service import build_cases, create_app
 from tests.api_steps import Driver
-from tests.factories import AUDITOR, SECURITY, auth
+from tests.factories import SECURITY, DefaultReader
 from tests.serving import serve
 
 PG_URL = os.environ.get("MINQING_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -91,8 +91,9 @@ def client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
     app = create_app(settings, log_cache=False)
     with TestClient(app) as test_client:
         app.state.cases.clock = clock
-        # Reads go as an auditor (everything, personal data masked); commands send their actor's token.
-        test_client.headers.update(auth(AUDITOR))
+        # A request without its own Authorization goes as a reader: an auditor (everything, personal
+        # data masked), or an integrator for its webhook subscriptions. Commands send their actor's token.
+        test_client.auth = DefaultReader()
         yield test_client
 
 

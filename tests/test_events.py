@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 from uuid import UUID
@@ -14,7 +15,18 @@ from cases.vocabulary import HandlingType, Tier
 from commands.cases import Cases
 from streams.cloudevents import CASE_TOPICS
 from tests.api_steps import Driver
-from tests.factories import AUDITOR, CLERK, OTHER_STREET_GRID, STREET, TOWNSHIP, auth, registration
+from tests.factories import (
+    AUDITOR,
+    CLERK,
+    INTEGRATOR,
+    OTHER_STREET_GRID,
+    STREET,
+    TOWNSHIP,
+    DefaultReader,
+    auth,
+    registration,
+    token,
+)
 from tests.sse import messages
 
 
@@ -178,3 +190,46 @@ def test_sse_follows_live_writes_with_heartbeats(server: str) -> None:
     assert not listener.is_alive()
     assert [m.data["data"]["title"] for m in received] == ["实时0", "实时1", "实时2"]
     assert heartbeats >= 1
+
+
+@pytest.mark.e2e
+def test_the_documented_consumer_resumes_from_its_saved_position(server: str, cases: Cases, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    example = [sys.executable, "docs/examples/follow_events.py", server, "--state", str(tmp_path / "position")]
+    with httpx.Client(base_url=server, timeout=10, auth=DefaultReader()) as http:
+        _register_over_http(http, 3, "文档")
+    env = {**os.environ, "MINQING_TOKEN": token(INTEGRATOR)}
+    first = subprocess.run([*example, "--max", "2"], capture_output=True, text=True, timeout=60, env=env)
+    with httpx.Client(base_url=server, timeout=10, auth=DefaultReader()) as http:
+        _register_over_http(http, 2, "文档后")
+    rest = subprocess.run([*example, "--max", "3"], capture_output=True, text=True, timeout=60, env=env)
+    assert first.returncode == rest.returncode == 0, first.stderr + rest.stderr
+    printed = [int(line.split()[0]) for line in (first.stdout + rest.stdout).splitlines()]
+    assert printed == log_positions(cases)
+
+
+@pytest.mark.e2e
+def test_feed_over_real_http_while_writers_post_loses_nothing(server: str, cases: Cases) -> None:
+    writers, per_writer = 4, 12
+
+    def write(tag: str) -> None:
+        with httpx.Client(base_url=server, timeout=10, auth=DefaultReader()) as http:
+            _register_over_http(http, per_writer, tag)
+
+    threads = [threading.Thread(target=write, args=(f"写{i}-",)) for i in range(writers)]
+    for t in threads:
+        t.start()
+    seen: list[int] = []
+    after = 0
+    with httpx.Client(base_url=server, timeout=10, auth=DefaultReader()) as http:
+        while True:
+            finished = all(not t.is_alive() for t in threads)
+            body = http.get("/events", params={"after": after, "limit": 7}).json()
+            seen += [int(e["sequence"]) for e in body["events"]]
+            after = body["next_after"]
+            if finished and not body["events"] and not body["more"]:
+                break
+    assert len(seen) == len(set(seen)) == writers * per_writer
+    assert seen == log_positions(cases)

@@ -166,7 +166,8 @@ def test_fuzzing_the_whole_openapi_surface_finds_no_server_error(client: TestCli
             assert response.status_code < 500, (case.operation.label, kwargs, response.text)
             if response.status_code >= 400:
                 assert position(client) == before, (case.operation.label, response.status_code, response.text)
-                assert response.json()["error"]["code"]
+                if "/open311/" not in case.operation.label:  # Open311 answers in its own (spec) error format
+                    assert response.json()["error"]["code"], (case.operation.label, response.text)
 
         check()
         fuzzed += 1

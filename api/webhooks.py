@@ -1,0 +1,93 @@
+"""Webhook subscriptions: create, list, read, pause, resume (from any position), delete, and the delivery log.
+Deliveries themselves run in `minqing deliver` (or in-process in the embedded setup)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Query, Request, Response, status
+from pydantic import Field, HttpUrl
+
+from api.schemas import Code, Short, Strict
+from streams.feed import MAX_POSITION, EventFilter, Feed
+from streams.webhooks import Webhooks
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+SubscriptionId = Annotated[str, Path(max_length=36, description="The subscription's id.")]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown or deleted subscription."},
+    422: {"description": "Invalid input: each field with its reason."},
+}
+
+
+class SubscriptionIn(Strict):
+    url: HttpUrl = Field(description="Where to POST each event (http or https).")
+    types: list[Code] = Field(default_factory=list, max_length=30, description="Event types; empty: all.")
+    unit: Code | None = Field(None, description="A grid, community, street, district or department code.")
+    case: UUID | None = Field(None, description="Only this case's events.")
+    after: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_POSITION,
+        description="Deliver events after this log position; without it, from now on (0: the whole log).",
+    )
+    description: Short | None = None
+
+
+class ResumeIn(Strict):
+    after: int | None = Field(
+        None, ge=0, le=MAX_POSITION, description="Move the position first: replay from or skip to here."
+    )
+
+
+def _webhooks(request: Request) -> Webhooks:
+    return request.app.state.webhooks
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=ERRORS, summary="Subscribe a URL to case events")
+def create(body: SubscriptionIn, request: Request, response: Response) -> dict[str, Any]:
+    flt = EventFilter.parse(body.types, body.unit, body.case)
+    feed: Feed = request.app.state.feed
+    after = feed.head() if body.after is None else body.after
+    created = _webhooks(request).create(str(body.url), flt, after, body.description)
+    response.headers["Location"] = f"/webhooks/{created['id']}"
+    return created
+
+
+@router.get("", summary="Every subscription with its position and state (secrets are never listed)")
+def list_all(request: Request) -> dict[str, Any]:
+    return {"items": _webhooks(request).list()}
+
+
+@router.get("/{subscription_id}", responses=ERRORS, summary="One subscription")
+def read(subscription_id: SubscriptionId, request: Request) -> dict[str, Any]:
+    return _webhooks(request).get(subscription_id)
+
+
+@router.post("/{subscription_id}/pause", responses=ERRORS, summary="Stop delivering; the position is kept")
+def pause(subscription_id: SubscriptionId, request: Request) -> dict[str, Any]:
+    return _webhooks(request).pause(subscription_id)
+
+
+@router.post(
+    "/{subscription_id}/resume",
+    responses=ERRORS,
+    summary="Deliver again (also out of dead_letter), optionally from another position",
+)
+def resume(subscription_id: SubscriptionId, request: Request, body: ResumeIn | None = None) -> dict[str, Any]:
+    return _webhooks(request).resume(subscription_id, body.after if body else None)
+
+
+@router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS, summary="Unsubscribe")
+def delete(subscription_id: SubscriptionId, request: Request) -> Response:
+    _webhooks(request).delete(subscription_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{subscription_id}/deliveries", responses=ERRORS, summary="The delivery log, newest first")
+def deliveries(
+    subscription_id: SubscriptionId, request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> dict[str, Any]:
+    return {"items": _webhooks(request).deliveries(subscription_id, limit)}

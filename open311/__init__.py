@@ -1,0 +1,1 @@
+"""Open311 GeoReport v2: the standard civic-issue API, mapped onto cases."""

@@ -1,0 +1,215 @@
+"""Open311 GeoReport v2 over Minqing: our categories are its services, a case
+is its service request (the case number is the service_request_id), our nine
+statuses fold into its two (open, closed) with our own label as status_notes.
+
+Pure mapping and rendering; the routes are in api/open311.py.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from xml.etree import ElementTree
+
+import orjson
+
+from cases.vocabulary import STATUS_LABELS, Status
+from reference.model import ReferenceData
+
+GROUP = "民情诉求"
+MAX_RESULTS = 1000
+DEFAULT_DAYS = 90
+TITLE_CHARS = 30
+
+
+class Open311Error(Exception):
+    """An error in GeoReport's own shape: [{"code": 400, "description": "…"}]."""
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+
+
+def services(reference: ReferenceData) -> list[dict[str, Any]]:
+    return [
+        {
+            "service_code": code,
+            "service_name": name,
+            "description": name,
+            "metadata": True,  # every service asks which grid the problem is in
+            "type": "realtime",
+            "keywords": code,
+            "group": GROUP,
+        }
+        for code, name in reference.categories.items()
+    ]
+
+
+def definition(reference: ReferenceData, service_code: str) -> dict[str, Any]:
+    if service_code not in reference.categories:
+        raise Open311Error(404, f"service_code {service_code} 不存在")
+    grids = [
+        {"key": code, "name": f"{units['street_name']} {units['community_name']} {units['grid_name']}"}
+        for code, units in reference.grids.items()
+    ]
+    return {
+        "service_code": service_code,
+        "attributes": [
+            {
+                "variable": True,
+                "code": "grid",
+                "datatype": "singlevaluelist",
+                "required": True,
+                "datatype_description": "事发地所在网格",
+                "order": 1,
+                "description": "事发地所在网格（也可用 address_id 传网格编码）",
+                "values": grids,
+            },
+            {
+                "variable": True,
+                "code": "title",
+                "datatype": "string",
+                "required": False,
+                "datatype_description": "不超过 200 字",
+                "order": 2,
+                "description": "诉求标题；不填则取描述的开头",
+            },
+        ],
+    }
+
+
+def registration(form: dict[str, str], reference: ReferenceData, channel: str) -> dict[str, Any]:
+    """A POSTed GeoReport request as the fields of our register command.
+    Shape and length are checked afterwards by the same model as POST /cases."""
+
+    def required(name: str, value: str | None) -> str:
+        if not value or not value.strip():
+            raise Open311Error(400, f"{name}: 必填")
+        return value.strip()
+
+    service_code = required("service_code", form.get("service_code"))
+    if service_code not in reference.categories:
+        raise Open311Error(404, f"service_code {service_code} 不存在")
+    description = required("description", form.get("description"))
+    grid = required("attribute[grid]", form.get("attribute[grid]") or form.get("address_id"))
+    location = form.get("address_string", "").strip()
+    if not location and form.get("lat") and form.get("long"):
+        location = f"{form['lat'].strip()},{form['long'].strip()}"
+    location = required("address_string", location or None)
+    name = (form.get("last_name", "").strip() + form.get("first_name", "").strip()) or None
+    return {
+        "channel": channel,
+        "category": service_code,
+        "title": (form.get("attribute[title]") or "").strip() or description[:TITLE_CHARS],
+        "description": description,
+        "location": location,
+        "grid": grid,
+        "petitioner_name": required("last_name", name),
+        "petitioner_phone": required("phone", form.get("phone")),
+    }
+
+
+def _iso(value: datetime | str | None) -> str | None:
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+UPDATED_COLUMNS = ("registered_at", "assigned_at", "accepted_at", "rectified_at", "verified_at", "closed_at",
+                   "feedback_at", "rated_at")  # fmt: skip
+
+
+def request_of_row(row: dict[str, Any], reference: ReferenceData) -> dict[str, Any]:
+    """A ledger row as a GeoReport service request."""
+    status = Status(row["status"])
+    updated = max((row[c] for c in UPDATED_COLUMNS if row.get(c)), default=row["registered_at"])
+    agency = row.get("responsible_unit") or row.get("lead_department") or row.get("grid_name")
+    return {
+        "service_request_id": row["number"],
+        "status": "closed" if status == Status.CLOSED else "open",
+        "status_notes": STATUS_LABELS[status],
+        "service_name": reference.categories.get(row["category"], row["category"]),
+        "service_code": row["category"],
+        "description": row["description"],
+        "agency_responsible": reference.departments.get(agency, agency),
+        "service_notice": None,
+        "requested_datetime": _iso(row["registered_at"]),
+        "updated_datetime": _iso(updated),
+        "expected_datetime": f"{row['resolve_due']}T23:59:59+08:00" if row.get("resolve_due") else None,
+        "address": row["location"],
+        "address_id": row["grid"],
+        "zipcode": None,
+        "lat": None,
+        "long": None,
+        "media_url": None,
+    }
+
+
+def request_of_case(case: Any, reference: ReferenceData) -> dict[str, Any]:
+    """The case aggregate (current, not the ledger) as a GeoReport service request."""
+    due = (case.deadlines or {}).get("resolve", {}).get("due")
+    rectification = case.rectification or {}
+    row = {
+        "number": case.number,
+        "status": str(case.status),
+        "category": case.category,
+        "description": case.description,
+        "responsible_unit": rectification.get("responsible_unit"),
+        "lead_department": case.lead_department,
+        "grid_name": case.units.get("grid_name"),
+        "registered_at": case.registered_at,
+        "closed_at": case.closed_at,
+        "accepted_at": case.accepted_at,
+        "rectified_at": case.rectified_at,
+        "resolve_due": due,
+        "location": case.location,
+        "grid": case.units.get("grid"),
+    }
+    answer = request_of_row(row, reference)
+    answer["updated_datetime"] = _iso(case.modified_on)
+    return answer
+
+
+# --- rendering ----------------------------------------------------------------------
+
+# Root and item element names per resource, as in the spec's XML examples.
+XML_NAMES = {
+    "services": ("services", "service"),
+    "requests": ("service_requests", "request"),
+    "errors": ("errors", "error"),
+    "discovery": ("discovery", None),
+    "service_definition": ("service_definition", None),
+}
+
+
+def render(kind: str, payload: Any, fmt: str) -> tuple[bytes, str]:
+    if fmt == "json":
+        return orjson.dumps(payload), "application/json; charset=utf-8"
+    root_name, item_name = XML_NAMES.get(kind, (kind, None))
+    root = ElementTree.Element(root_name)
+    if isinstance(payload, list):
+        for item in payload:
+            _fill(ElementTree.SubElement(root, item_name or "item"), item)
+    else:
+        _fill(root, payload)
+    body = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+    return body, "text/xml; charset=utf-8"
+
+
+def _fill(element: ElementTree.Element, value: Any) -> None:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if isinstance(inner, list):
+                container = ElementTree.SubElement(element, key)
+                singular = {"attributes": "attribute", "values": "value", "endpoints": "endpoint",
+                            "formats": "format"}.get(key, "item")  # fmt: skip
+                for item in inner:
+                    _fill(ElementTree.SubElement(container, singular), item)
+            else:
+                _fill(ElementTree.SubElement(element, key), inner)
+    elif isinstance(value, bool):
+        element.text = "true" if value else "false"
+    elif value is not None:
+        element.text = str(value)

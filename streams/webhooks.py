@@ -1,0 +1,191 @@
+"""Webhook subscriptions and their delivery log, kept in the read side's database.
+
+A subscription is a URL, a filter and a position: every matching event at or
+before the position has been delivered. Delivery is in log order per
+subscription (hence in order per case), at least once; a receiver that keeps
+failing sends the subscription to `dead_letter`, where it waits, position
+intact, until an operator resumes it. Messages are signed per the Standard
+Webhooks convention (webhook-id, webhook-timestamp, webhook-signature).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from projections.store import PostgresViews, Row, SqliteViews, create_schema
+from streams.feed import EventFilter
+
+TABLES = [
+    "CREATE TABLE IF NOT EXISTS webhook_subscriptions ("
+    "id TEXT PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL, description TEXT, "
+    "types TEXT NOT NULL, unit TEXT, case_id TEXT, status TEXT NOT NULL, position BIGINT NOT NULL, "
+    "attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at DOUBLE PRECISION, last_error TEXT, "
+    "delivered BIGINT NOT NULL DEFAULT 0, lease_owner TEXT, lease_until DOUBLE PRECISION, "
+    "created_at TEXT NOT NULL, deleted_at TEXT)",
+    "CREATE TABLE IF NOT EXISTS webhook_deliveries ("
+    "id TEXT PRIMARY KEY, subscription TEXT NOT NULL, position BIGINT NOT NULL, event_id TEXT NOT NULL, "
+    "event_type TEXT NOT NULL, attempt INTEGER NOT NULL, at TEXT NOT NULL, outcome TEXT NOT NULL, "
+    "status_code INTEGER, error TEXT, duration_ms DOUBLE PRECISION)",
+    "CREATE INDEX IF NOT EXISTS webhook_deliveries_by_subscription ON webhook_deliveries (subscription, at)",
+]
+
+PUBLIC = ("id", "url", "description", "status", "position", "attempts", "next_attempt_at", "last_error", "delivered",
+          "created_at")  # fmt: skip
+
+
+class Status(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    DEAD_LETTER = "dead_letter"
+
+
+class SubscriptionNotFoundError(LookupError):
+    code = "subscription_not_found"
+
+    def __init__(self, subscription_id: str) -> None:
+        super().__init__(f"没有编号为 {subscription_id} 的推送订阅（可能已删除）。")
+        self.message = str(self.args[0])
+
+
+# --- signing (Standard Webhooks) -----------------------------------------------
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def headers(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    return {
+        "content-type": "application/cloudevents+json",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, message_id, timestamp, body),
+    }
+
+
+# --- the store -------------------------------------------------------------------
+
+
+@dataclass
+class Subscription:
+    id: str
+    url: str
+    secret: str
+    filter: EventFilter
+    status: Status
+    position: int
+    attempts: int
+
+    @classmethod
+    def of(cls, row: Row) -> Subscription:
+        types = [t for t in row["types"].split(",") if t]
+        return cls(
+            row["id"],
+            row["url"],
+            row["secret"],
+            EventFilter(frozenset(types), row["unit"], uuid.UUID(row["case_id"]) if row["case_id"] else None),
+            Status(row["status"]),
+            int(row["position"]),
+            int(row["attempts"]),
+        )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def public(row: Row) -> dict[str, Any]:
+    out = {k: row[k] for k in PUBLIC}
+    out["filter"] = Subscription.of(row).filter.as_dict()
+    return out
+
+
+class Webhooks:
+    def __init__(self, views: SqliteViews | PostgresViews) -> None:
+        self.views = views
+        create_schema(views, TABLES)
+
+    def create(self, url: str, flt: EventFilter, position: int, description: str | None = None) -> dict[str, Any]:
+        row = {
+            "id": str(uuid.uuid4()),
+            "url": url,
+            "secret": new_secret(),
+            "description": description,
+            "types": ",".join(sorted(flt.types)),
+            "unit": flt.unit,
+            "case_id": str(flt.case) if flt.case else None,
+            "status": str(Status.ACTIVE),
+            "position": position,
+            "created_at": _now(),
+        }
+        with self.views.transaction() as cur:
+            cur.execute(
+                f"INSERT INTO webhook_subscriptions ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                list(row.values()),
+            )
+        # The secret is shown once, at creation; receivers keep it to verify signatures.
+        return {**self.get(row["id"]), "secret": row["secret"]}
+
+    def _row(self, subscription_id: str) -> Row:
+        rows = self.views.query(
+            "SELECT * FROM webhook_subscriptions WHERE id = ? AND deleted_at IS NULL", [subscription_id]
+        )
+        if not rows:
+            raise SubscriptionNotFoundError(subscription_id)
+        return rows[0]
+
+    def get(self, subscription_id: str) -> dict[str, Any]:
+        return public(self._row(subscription_id))
+
+    def list(self) -> list[dict[str, Any]]:
+        rows = self.views.query("SELECT * FROM webhook_subscriptions WHERE deleted_at IS NULL ORDER BY created_at, id")
+        return [public(r) for r in rows]
+
+    def _update(self, subscription_id: str, sets: str, params: list[Any]) -> dict[str, Any]:
+        with self.views.transaction() as cur:
+            done = cur.execute(
+                f"UPDATE webhook_subscriptions SET {sets} WHERE id = ? AND deleted_at IS NULL RETURNING *",
+                [*params, subscription_id],
+            )
+        if not done:
+            raise SubscriptionNotFoundError(subscription_id)
+        return public(done[0])
+
+    def pause(self, subscription_id: str) -> dict[str, Any]:
+        return self._update(subscription_id, "status = ?", [str(Status.PAUSED)])
+
+    def resume(self, subscription_id: str, after: int | None = None) -> dict[str, Any]:
+        """Active again, retrying at once; `after` moves the position (replay or skip)."""
+        sets = "status = ?, attempts = 0, next_attempt_at = NULL, last_error = NULL"
+        params: list[Any] = [str(Status.ACTIVE)]
+        if after is not None:
+            sets += ", position = ?"
+            params.append(after)
+        return self._update(subscription_id, sets, params)
+
+    def delete(self, subscription_id: str) -> None:
+        # Kept, marked deleted: the delivery log still names it.
+        self._update(subscription_id, "deleted_at = ?, status = ?", [_now(), str(Status.PAUSED)])
+
+    def deliveries(self, subscription_id: str, limit: int) -> list[Row]:
+        self._row(subscription_id)
+        rows = self.views.query(
+            "SELECT * FROM webhook_deliveries WHERE subscription = ? ORDER BY at DESC, position DESC, attempt DESC "
+            "LIMIT ?",
+            [subscription_id, limit],
+        )
+        return [{k: v for k, v in r.items() if k != "subscription"} for r in rows]

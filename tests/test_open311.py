@@ -1,0 +1,129 @@
+"""Open311 GeoReport v2: services, definitions, submitting and tracking requests, in JSON and XML."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from xml.etree import ElementTree
+
+import pytest
+from fastapi.testclient import TestClient
+
+from commands.settings import Settings
+from service import create_app
+from tests.api_steps import Driver, position
+from tests.conftest import Clock
+from tests.factories import GRID, OTHER_STREET_GRID, DefaultReader
+
+KEY = "test-key-12345"
+FORM = {
+    "api_key": KEY,
+    "service_code": "parking",
+    "description": "小区门口车辆乱停，堵塞消防通道，救护车进不来。",
+    "address_string": "马限社区南门",
+    "attribute[grid]": GRID,
+    "last_name": "王",
+    "first_name": "芳",
+    "phone": "13900001111",
+}
+
+
+@pytest.fixture
+def open311(settings: Settings, clock: Clock) -> Iterator[TestClient]:
+    app = create_app(replace(settings, open311_keys={KEY: "hotline_12345"}), log_cache=False)
+    with TestClient(app) as client:
+        client.auth = DefaultReader()
+        app.state.cases.clock = clock
+        yield client
+
+
+def submit(client: TestClient, fmt: str = "json", **overrides: str) -> object:
+    return client.post(f"/open311/v2/requests.{fmt}", data={**FORM, **overrides})
+
+
+def test_services_and_definitions_in_json_and_xml(open311: TestClient) -> None:
+    services = open311.get("/open311/v2/services.json")
+    assert services.status_code == 200 and services.headers["content-type"].startswith("application/json")
+    codes = {s["service_code"] for s in services.json()}
+    assert {"parking", "housing", "noise"} <= codes
+    assert all(s["metadata"] is True and s["type"] == "realtime" for s in services.json())
+    xml = open311.get("/open311/v2/services.xml")
+    assert xml.headers["content-type"].startswith("text/xml") and xml.content.startswith(b"<?xml")
+    root = ElementTree.fromstring(xml.content)
+    assert root.tag == "services" and {e.findtext("service_code") for e in root.iter("service")} == codes
+
+    definition = open311.get("/open311/v2/services/parking.json").json()
+    grid = next(a for a in definition["attributes"] if a["code"] == "grid")
+    assert grid["required"] is True and GRID in {v["key"] for v in grid["values"]}
+    root = ElementTree.fromstring(open311.get("/open311/v2/services/parking.xml").content)
+    assert root.tag == "service_definition" and root.find("attributes/attribute/code").text == "grid"
+
+    missing = open311.get("/open311/v2/services/teleport.json")
+    assert missing.status_code == 404 and missing.json()[0]["code"] == 404
+    missing_xml = ElementTree.fromstring(open311.get("/open311/v2/services/teleport.xml").content)
+    assert missing_xml.tag == "errors" and missing_xml.findtext("error/code") == "404"
+    assert open311.get("/open311/v2/discovery.json").json()["endpoints"][0]["formats"] == [
+        "text/xml",
+        "application/json",
+    ]
+
+
+def test_submit_then_track_through_the_lifecycle(open311: TestClient) -> None:
+    created = submit(open311)
+    assert created.status_code == 200, created.text
+    number = created.json()[0]["service_request_id"]
+    one = open311.get(f"/open311/v2/requests/{number}.json").json()[0]
+    assert (one["status"], one["status_notes"], one["service_code"]) == ("open", "已登记", "parking")
+    assert one["address"] == "马限社区南门" and one["address_id"] == GRID
+    assert one["requested_datetime"].endswith("Z")
+    xml = ElementTree.fromstring(open311.get(f"/open311/v2/requests/{number}.xml").content)
+    assert xml.tag == "service_requests" and xml.findtext("request/service_request_id") == number
+
+    # The petition is an ordinary case, registered under the api_key's channel.
+    driver = Driver(open311)
+    driver.position = position(open311)
+    ledger_row = driver.get("/ledger", number=number)["items"][0]
+    assert (ledger_row["channel"], ledger_row["category"]) == ("hotline_12345", "parking")
+
+    listed = open311.get("/open311/v2/requests.json", params={"service_code": "parking", "status": "open"}).json()
+    assert [r["service_request_id"] for r in listed] == [number]
+    assert open311.get("/open311/v2/requests.json", params={"status": "closed"}).json() == []
+    assert open311.get("/open311/v2/requests.json", params={"service_code": "noise"}).json() == []
+    by_id = open311.get("/open311/v2/requests.xml", params={"service_request_id": number})
+    assert ElementTree.fromstring(by_id.content).findtext("request/status") == "open"
+
+
+def test_bad_requests_answer_in_open311_shape_and_store_nothing(open311: TestClient) -> None:
+    before = position(open311)
+    cases = [
+        ({"api_key": "wrong"}, 403, "api_key"),
+        ({"api_key": ""}, 403, "api_key"),
+        ({"phone": ""}, 400, "phone"),
+        ({"phone": "12345"}, 400, "petitioner_phone"),
+        ({"attribute[grid]": "99999"}, 400, "grid"),
+        ({"service_code": "teleport"}, 404, "service_code"),
+        ({"description": "   "}, 400, "description"),
+        ({"address_string": ""}, 400, "address_string"),
+        ({"description": "<script>alert(1)</script>" + "长" * 6000}, 400, "description"),
+    ]
+    for overrides, status, mention in cases:
+        response = submit(open311, **overrides)
+        assert response.status_code == status, (overrides, response.text)
+        assert mention in response.json()[0]["description"], response.text
+    xml = submit(open311, "xml", api_key="wrong")
+    assert xml.status_code == 403 and ElementTree.fromstring(xml.content).findtext("error/code") == "403"
+    as_json = open311.post("/open311/v2/requests.json", json=FORM)
+    assert as_json.status_code == 400
+    assert open311.get("/open311/v2/requests/NOPE-1.json").status_code == 404
+    assert open311.get("/open311/v2/requests.json", params={"start_date": "yesterday"}).status_code == 400
+    assert position(open311) == before
+
+
+def test_location_from_coordinates_and_grid_from_address_id(open311: TestClient) -> None:
+    form = {k: v for k, v in FORM.items() if k not in ("address_string", "attribute[grid]")}
+    created = open311.post(
+        "/open311/v2/requests.json", data={**form, "lat": "26.0", "long": "119.4", "address_id": OTHER_STREET_GRID}
+    )
+    assert created.status_code == 200, created.text
+    one = open311.get(f"/open311/v2/requests/{created.json()[0]['service_request_id']}.json").json()[0]
+    assert (one["address"], one["address_id"]) == ("26.0,119.4", OTHER_STREET_GRID)
