@@ -88,8 +88,9 @@ RULES: dict[str, Rule] = {
     "GET /departments/evaluation": rule(
         {R.TOWNSHIP, R.DEPARTMENT, R.LEADER, R.SUPERVISION, R.ADMIN, R.AUDITOR, R.INTEGRATOR}, Scope.ANY, "吹哨报到评价"
     ),
-    "GET /reports/{kind}": rule(READERS, Scope.AREA, "定期通报"),
-    "GET /reports/{kind}/export.xlsx": rule(READERS, Scope.AREA, "导出通报"),
+    # Bulletins are published (一季一公示) and masked: any staff member may read any area's.
+    "GET /reports/{kind}": rule(READERS, Scope.ANY, "定期通报"),
+    "GET /reports/{kind}/export.xlsx": rule(READERS, Scope.ANY, "导出通报"),
     "GET /audit/verify": rule({R.SUPERVISION, R.ADMIN, R.AUDITOR}, Scope.ANY, "校验哈希链"),
     "GET /audit/seals": rule({R.SUPERVISION, R.ADMIN, R.AUDITOR, R.INTEGRATOR}, Scope.ANY, "封存根哈希"),
     "GET /events": rule({R.AUDITOR, R.INTEGRATOR, R.SUPERVISION, R.ADMIN}, Scope.ANY, "事件流（个人信息已遮蔽）"),
