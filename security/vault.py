@@ -25,7 +25,7 @@ from uuid import uuid4
 import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from commands.settings import Settings
+from commands.settings import InsecureConfigurationError, Settings
 from projections.store import PostgresViews, SqliteViews
 
 # Derived from a public string: dev mode only (Settings.check_secrets refuses it in production).
@@ -102,6 +102,9 @@ class Vault:
 
     @classmethod
     def open(cls, settings: Settings) -> Vault:
+        if settings.production and not settings.master_key:
+            # Every process that touches personal data (serve, project, deliver, erase) refuses alike.
+            raise InsecureConfigurationError("production mode needs MINQING_MASTER_KEY (minqing keys new)")
         store: SqliteViews | PostgresViews
         if settings.database_url:
             store = PostgresViews(settings.database_url, max_size=2)

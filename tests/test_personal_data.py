@@ -136,3 +136,14 @@ def test_rotating_the_master_key_rewraps_every_data_key(settings: Settings) -> N
         assert only_new.unseal(envelope) == {"name": NAME, "phone": PHONE}
     finally:
         only_new.close()
+
+
+def test_every_process_refuses_production_without_a_master_key(settings: Settings) -> None:
+    import dataclasses
+
+    import pytest
+
+    from commands.settings import InsecureConfigurationError
+
+    with pytest.raises(InsecureConfigurationError, match="MINQING_MASTER_KEY"):
+        Vault.open(dataclasses.replace(settings, master_key=None, environment="production"))
