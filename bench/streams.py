@@ -28,6 +28,7 @@ import threading
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -53,7 +54,7 @@ def _auth(role: str, sub: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {keys.issue(Role(role), sub, ttl=86400)}"}
 
 
-async def _subscribe(base: str, params: dict, want: int, deadline: float, seen: list, ready: asyncio.Event) -> None:
+async def _subscribe(base: str, params: dict, want: Any, deadline: float, seen: list, ready: asyncio.Event) -> None:
     timeout = httpx.Timeout(10, read=30)
     async with (
         httpx.AsyncClient(base_url=base, timeout=timeout, headers=_auth("integrator", "bench")) as http,
@@ -68,11 +69,12 @@ async def _subscribe(base: str, params: dict, want: int, deadline: float, seen: 
                 i = raw.find(SUBJECT) + len(SUBJECT)
                 seen.append((raw[i : i + 36].decode(), now))
                 count += 1
-                if count >= want or now > deadline:
-                    return
+            # Checked on heartbeats too: the sender sets `want` once it knows how many it sent.
+            if count >= want.value or time.time() > deadline:
+                return
 
 
-def subscribers(base: str, n: int, params: dict, want: int, seconds: float, out: multiprocessing.Queue) -> None:
+def subscribers(base: str, n: int, params: dict, want: Any, seconds: float, out: multiprocessing.Queue) -> None:
     """One process holding `n` stream connections; reports (connected_at, [(subject, received_at)] per client)."""
 
     async def run() -> None:
@@ -92,25 +94,33 @@ def subscribers(base: str, n: int, params: dict, want: int, seconds: float, out:
 
 
 def send(base: str, rate: float, seconds: float, start_at: float, out: multiprocessing.Queue) -> None:
-    """Open loop: registration n is due at start + n/rate; reports {case_id: (sent_at, acked_at)}."""
+    """Open loop over four threads: registration n is due at start + n/rate, whatever
+    the answers' latency; reports {case_id: (sent_at, acked_at)}."""
     acked: dict[str, tuple[float, float]] = {}
-    with httpx.Client(base_url=base, timeout=10, headers=_auth("intake_clerk", "CL001")) as http:
-        while time.time() < start_at:
-            time.sleep(0.001)
-        n = 0
-        while time.time() - start_at < seconds:
-            wait = start_at + n / rate - time.time()
-            if wait > 0:
-                time.sleep(wait)
-            sent = time.time()
-            response = http.post("/cases", json={"actor": actor_json(CLERK), **registration(title=f"压测{n}")})
-            if response.status_code == 201:
-                acked[response.json()["case_id"]] = (sent, time.time())
-            n += 1
+    threads = 4
+
+    def worker(k: int) -> None:
+        with httpx.Client(base_url=base, timeout=10, headers=_auth("intake_clerk", "CL001")) as http:
+            n = k
+            while (due := start_at + n / rate) - start_at < seconds:
+                if (wait := due - time.time()) > 0:
+                    time.sleep(wait)
+                sent = time.time()
+                body = {"actor": actor_json(CLERK), **registration(title=f"压测{n}")}
+                response = http.post("/cases", json=body)
+                if response.status_code == 201:
+                    acked[response.json()["case_id"]] = (sent, time.time())
+                n += threads
+
+    pool = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
     out.put(acked)
 
 
-def _spread(base: str, count: int, params: dict, want: int, seconds: float) -> tuple[list, multiprocessing.Queue]:
+def _spread(base: str, count: int, params: dict, want: Any, seconds: float) -> tuple[list, multiprocessing.Queue]:
     out: multiprocessing.Queue = multiprocessing.Queue()
     halves = [count // 2, count - count // 2]
     processes = [
@@ -122,7 +132,7 @@ def _spread(base: str, count: int, params: dict, want: int, seconds: float) -> t
 
 
 def replay(base: str, count: int, events: int) -> dict[str, float]:
-    processes, out = _spread(base, count, {"after": 0, "heartbeat": 5}, events, 600)
+    processes, out = _spread(base, count, {"after": 0, "heartbeat": 1}, multiprocessing.Value("q", events), 600)
     messages = [out.get(timeout=900) for _ in range(2 * len(processes))]
     for p in processes:
         p.join(timeout=30)
@@ -135,7 +145,9 @@ def replay(base: str, count: int, events: int) -> dict[str, float]:
 
 
 def live(base: str, count: int, rate: float, seconds: float) -> dict[str, float]:
-    processes, out = _spread(base, count, {"heartbeat": 5}, 10**9, seconds + 8)
+    # Subscribers stop once they have every event sent (or after a generous deadline: then `missing` counts).
+    want = multiprocessing.Value("q", 10**12)
+    processes, out = _spread(base, count, {"heartbeat": 1}, want, seconds + 60)
     ready = [out.get(timeout=120) for _ in processes]
     assert all(r[0] == "ready" for r in ready)
     start_at = time.time() + 1
@@ -146,13 +158,18 @@ def live(base: str, count: int, rate: float, seconds: float) -> dict[str, float]
     acked: dict[str, tuple[float, float]] = {}
     for _ in senders:
         acked.update(acks.get(timeout=seconds + 60))
-    done = [out.get(timeout=seconds + 60) for _ in processes]
+    want.value = len(acked)
+    done = [out.get(timeout=seconds + 180) for _ in processes]
     for p in [*senders, *processes]:
         p.join(timeout=30)
-    delays, from_send, missing = [], [], 0
+    delays, from_send, missing, repeated, unasked = [], [], 0, 0, 0
     for message in done:
         for seen in message[2]:
-            got = {subject: at for subject, at in seen}
+            got: dict[str, float] = {}
+            for subject, at in seen:
+                got.setdefault(subject, at)
+            repeated += len(seen) - len(got)
+            unasked += len(got.keys() - acked.keys())
             for case_id, (sent, ack) in acked.items():
                 if case_id in got:
                     delays.append(got[case_id] - ack)
@@ -166,7 +183,8 @@ def live(base: str, count: int, rate: float, seconds: float) -> dict[str, float]
         return round(values[min(len(values) - 1, int(p * len(values)))] * 1000, 1)
 
     return {"subscribers": count, "commands_per_s": round(len(acked) / seconds, 1),
-            "events_per_s_delivered": round(len(delays) / seconds), "missing": missing,
+            "events_per_s_delivered": round(len(delays) / seconds),
+            "missing": missing, "repeated": repeated, "not_acked": unasked,
             "delay_after_ack_p50_ms": pct(delays, 0.5), "delay_after_ack_p95_ms": pct(delays, 0.95),
             "delay_after_ack_p99_ms": pct(delays, 0.99), "delay_after_ack_max_ms": pct(delays, 1.0),
             "delay_from_send_p50_ms": pct(from_send, 0.5), "delay_from_send_p99_ms": pct(from_send, 0.99)}  # fmt: skip

@@ -9,8 +9,8 @@ pages from the log itself until it reaches the ring, then follows it.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
-from collections import deque
 from dataclasses import dataclass
 
 import anyio
@@ -35,16 +35,20 @@ class Tail:
         self.feed = feed
         self.poll = poll
         self.batch = batch
-        self.items: deque[Item] = deque(maxlen=keep)
+        self.keep = keep
+        self.items: list[Item] = []
+        self.positions: list[int] = []  # items' positions, for bisecting
         self.head = 0  # every case event at or before `head` has been read
         self.floor = 0  # the ring holds every case event after `floor`, up to `head`
         self._changed = asyncio.Event()
+        self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """Idempotent, also for many subscribers arriving at once: one reader, started once."""
         if self._task is None:
-            self.head = self.floor = await anyio.to_thread.run_sync(self.feed.head)
             self._task = asyncio.create_task(self._run(), name="event-tail")
+        await self._ready.wait()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -57,13 +61,20 @@ class Tail:
         """Events after `after` from the ring, or None if the ring no longer reaches back that far."""
         if after < self.floor:
             return None
-        return [item for item in self.items if item.position > after]
+        return self.items[bisect.bisect_right(self.positions, after) :]
 
     def changed(self) -> asyncio.Event:
         """Set when the head next moves. Take it before reading, then wait on it."""
         return self._changed
 
     async def _run(self) -> None:
+        while not self._ready.is_set():
+            try:
+                self.head = self.floor = await anyio.to_thread.run_sync(self.feed.head)
+                self._ready.set()
+            except Exception as e:
+                log.warning("event_tail_error", error=repr(e))
+                await asyncio.sleep(1.0)
         while True:
             try:
                 items, head = await anyio.to_thread.run_sync(self._read)
@@ -72,10 +83,13 @@ class Tail:
                 await asyncio.sleep(1.0)
                 continue
             if head > self.head:
-                if self.items.maxlen and len(self.items) + len(items) > self.items.maxlen:
-                    dropped = len(self.items) + len(items) - self.items.maxlen
-                    self.floor = (list(self.items) + items)[dropped - 1].position
-                self.items.extend(items)
+                self.items += items
+                self.positions += [item.position for item in items]
+                if len(self.items) > 2 * self.keep:
+                    # Trim in halves: amortised O(1) per event, and `since` stays a bisect.
+                    drop = len(self.items) - self.keep
+                    self.floor = self.positions[drop - 1]
+                    del self.items[:drop], self.positions[:drop]
                 self.head = head
                 changed, self._changed = self._changed, asyncio.Event()
                 changed.set()

@@ -233,3 +233,62 @@ def test_feed_over_real_http_while_writers_post_loses_nothing(server: str, cases
                 break
     assert len(seen) == len(set(seen)) == writers * per_writer
     assert seen == log_positions(cases)
+
+
+def test_a_subscriber_behind_the_ring_reads_the_log_then_follows_the_ring(cases: Cases) -> None:
+    import asyncio
+
+    from api.events import _frames
+    from streams.feed import EventFilter, Feed
+    from streams.tail import Tail
+
+    for i in range(6):
+        cases.register(CLERK, **registration(title=f"早{i}"))
+
+    async def scenario() -> list[int]:
+        tail = Tail(Feed(cases), poll=0.01, keep=2)
+        await tail.start()
+        for i in range(6):
+            await asyncio.to_thread(cases.register, CLERK, **registration(title=f"晚{i}"))
+        last = log_positions(cases)[-1]
+        for _ in range(500):
+            if tail.head >= last:
+                break
+            await asyncio.sleep(0.01)
+        assert tail.floor > 0 and len(tail.items) <= 4, "the ring kept more than it should"
+        ids: list[int] = []
+        frames = _frames(tail, EventFilter(), 0, heartbeat=0.2)
+        async with asyncio.timeout(20):
+            async for chunk in frames:
+                ids += [int(line[4:]) for line in chunk.decode().splitlines() if line.startswith("id: ")]
+                if len(ids) >= 12:
+                    break
+        await frames.aclose()
+        await tail.stop()
+        return ids
+
+    assert asyncio.run(scenario()) == log_positions(cases)
+
+
+def test_many_subscribers_arriving_at_once_start_one_tail(cases: Cases) -> None:
+    import asyncio
+
+    from streams.feed import Feed
+    from streams.tail import Tail
+
+    async def scenario() -> list[int]:
+        tail = Tail(Feed(cases), poll=0.01)
+        await asyncio.gather(*(tail.start() for _ in range(50)))
+        for i in range(5):
+            await asyncio.to_thread(cases.register, CLERK, **registration(title=f"同时{i}"))
+        last = log_positions(cases)[-1]
+        for _ in range(500):
+            if tail.head >= last:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        await tail.stop()
+        return list(tail.positions)
+
+    # Two readers would each append every event: the ring would hold them twice.
+    assert asyncio.run(scenario()) == log_positions(cases)
