@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from commands.settings import Settings
+from commands.settings import InsecureConfigurationError, Settings
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -15,6 +15,11 @@ def _serve(args: argparse.Namespace) -> int:
     from service import build_cases
 
     settings = Settings.from_environ()
+    try:
+        settings.check_secrets()  # production refuses to start on development secrets
+    except InsecureConfigurationError as e:
+        print(f"minqing: refusing to start: {e}", file=sys.stderr)
+        return 2
     # Create tables once here; workers then start with CREATE_TABLE=n so that
     # several processes never race to create them.
     cases = build_cases(settings)
@@ -34,6 +39,8 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ["MINQING_PROJECTIONS"] = args.projections
     where = settings.database_url.split("@")[-1] if settings.database_url else settings.sqlite_path
     print(f"Minqing on http://{args.host}:{args.port}/docs  (store: {settings.store}, {where})", file=sys.stderr)
+    if settings.jwt_secret is None and settings.jwt_public_key is None:
+        print("Development mode (dev secret): `minqing token dev` prints a token per role.", file=sys.stderr)
     uvicorn.run(
         "service:create_app",
         factory=True,
@@ -180,8 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     demo.set_defaults(run=_demo)
 
     from replay.cli import add_commands
+    from security.cli import add_commands as add_security_commands
 
     add_commands(sub)
+    add_security_commands(sub)
 
     args = parser.parse_args(argv)
     return int(args.run(args))

@@ -4,22 +4,37 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api import audit, errors, events, figures, health, ledger, open311, webhooks
+from api import audit, errors, events, figures, health, ledger, open311, persons, webhooks
 from api import cases as cases_routes
+from api.access import authorize
+from api.limits import InputGuard, RateLimiter
 from api.observability import configure_logging, request_log
 from commands.cases import Cases
 from commands.settings import Settings
 from projections.runtime import ReadSide
 from projections.store import open_views
 from reference.model import ReferenceData, load_policy
+from security.tokens import TokenKeys
+from security.vault import Vault
 from streams.delivery import BACKOFF, Deliverer
 from streams.feed import Feed
 from streams.tail import Tail
 from streams.webhooks import Webhooks
+
+# Declares the scheme in OpenAPI (the Authorize button in /docs); `authorize` does the checking.
+bearer = HTTPBearer(auto_error=False, description="`minqing token issue --role …` (docs/security.md)")
+
+
+async def access(
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    __: Annotated[None, Depends(authorize)],
+) -> None:
+    return None
 
 
 def build_cases(settings: Settings) -> Cases:
@@ -27,6 +42,7 @@ def build_cases(settings: Settings) -> Cases:
         settings.eventsourcing_env(),
         reference=ReferenceData.load(settings.reference_path),
         policy=load_policy(settings.policy_path),
+        vault=Vault.open(settings),
     )
 
 
@@ -35,10 +51,13 @@ def build_deliverer(feed: Feed, hooks: Webhooks, settings: Settings, **options: 
 
 
 def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> FastAPI:
+    config = settings or Settings.from_environ()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(cache=log_cache)
-        config = settings or Settings.from_environ()
+        app.state.token_keys = TokenKeys.from_settings(config)  # refuses production without secrets
+        app.state.rate_limiter = RateLimiter(config.rate_limit_per_minute)
         app.state.cases = build_cases(config)
         app.state.read_side = ReadSide(app.state.cases, open_views(config))
         app.state.feed = Feed(app.state.cases)
@@ -64,8 +83,10 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
         summary="Event-sourced petition case management: every action on a case is an immutable event.",
         version="0.1.0",
         lifespan=lifespan,
+        dependencies=[Depends(access)],
     )
     app.middleware("http")(request_log)
+    app.add_middleware(InputGuard, max_bytes=config.max_body_bytes)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(cases_routes.router)
@@ -73,6 +94,7 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
     app.include_router(figures.router)
     app.include_router(audit.router)
     app.include_router(events.router)
+    app.include_router(persons.router)
     app.include_router(webhooks.router)
     app.include_router(open311.router)
     return app

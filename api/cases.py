@@ -10,21 +10,26 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from api import schemas
+from api.access import PrincipalDep, acting, sees_personal_data
 from api.dependencies import CasesDep, CommandHeadersDep
 from cases.case import Case
 from cases.clock import in_china
-from cases.vocabulary import STATUS_LABELS
+from cases.vocabulary import STATUS_LABELS, Role
 from commands.cases import CommandResult
 from projections.ledger_query import InvalidQueryError
 from replay.history import case_at, history
+from security.personal import reveal
+from security.tokens import TokenKeys
+from security.vault import Vault
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    403: {"description": "The actor's role may not do this."},
+    401: {"description": "No valid bearer token (WWW-Authenticate says why)."},
+    403: {"description": "The token's role or area may not do this (stable `code`)."},
     404: {"description": "Unknown case."},
     409: {"description": "The command breaks a rule of the case (stable `code`)."},
     412: {"description": "If-Match names a version that is no longer current."},
@@ -41,13 +46,25 @@ def _answer(response: Response, result: CommandResult) -> schemas.CommandOut:
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=ERRORS, summary="Register a petition (登记)")
 def register(
-    body: schemas.RegisterIn, cases: CasesDep, headers: CommandHeadersDep, response: Response
+    body: schemas.RegisterIn,
+    cases: CasesDep,
+    headers: CommandHeadersDep,
+    principal: PrincipalDep,
+    request: Request,
+    response: Response,
 ) -> schemas.CommandOut:
     fields = body.fields()
-    idempotency = headers.options("register", None, body.model_dump(mode="json"))["idempotency"]
-    result = cases.register(body.actor.to_actor(), **fields, idempotency=idempotency)
+    # The fingerprint is stored in the log: it must not be a brute-forceable hash of a phone number.
+    personal = {"actor", "petitioner_name", "petitioner_phone", "petitioner_address"}
+    fingerprinted = {**body.model_dump(mode="json", exclude=personal), "actor": principal.actor.as_dict()}
+    idempotency = headers.options("register", None, fingerprinted)["idempotency"]
+    result = cases.register(acting(principal, body.actor), **fields, idempotency=idempotency)
     response.headers["Location"] = f"/cases/{result.case_id}"
-    return _answer(response, result)
+    answer = _answer(response, result)
+    keys: TokenKeys = request.app.state.token_keys
+    if keys.can_issue:
+        answer.resident_token = keys.issue(Role.RESIDENT, f"R-{result.number}", case=result.case_id)
+    return answer
 
 
 # path -> (body model, application method, OpenAPI summary)
@@ -83,10 +100,12 @@ def _command_route(path: str, body_model: type[schemas.Command], method: str) ->
         body: body_model,  # type: ignore[valid-type]
         cases: CasesDep,
         headers: CommandHeadersDep,
+        principal: PrincipalDep,
         response: Response,
     ) -> schemas.CommandOut:
-        options = headers.options(path, case_id, body.model_dump(mode="json"))
-        result = getattr(cases, method)(case_id, body.actor.to_actor(), **body.fields(), **options)
+        fingerprinted = {**body.model_dump(mode="json", exclude={"actor"}), "actor": principal.actor.as_dict()}
+        options = headers.options(path, case_id, fingerprinted)
+        result = getattr(cases, method)(case_id, acting(principal, body.actor), **body.fields(), **options)
         return _answer(response, result)
 
     endpoint.__name__ = method
@@ -112,6 +131,7 @@ for _path, (_model, _method, _summary) in COMMANDS.items():
 def get_case(
     case_id: UUID,
     cases: CasesDep,
+    principal: PrincipalDep,
     response: Response,
     as_of: Annotated[
         datetime | None,
@@ -127,7 +147,8 @@ def get_case(
         case = case_at(cases, case_id, version=version, as_of=in_china(as_of) if as_of else None)
         response.headers["Cache-Control"] = "max-age=31536000, immutable"  # the past does not change
     response.headers["ETag"] = f'"{case.version}"'
-    return present(case)
+    response.headers["Cache-Control"] = "private, " + response.headers.get("Cache-Control", "no-cache")
+    return present(case, clear=sees_personal_data(principal), vault=cases.vault)
 
 
 @router.get(
@@ -135,11 +156,11 @@ def get_case(
     summary="Every event of the case in order (Chinese labels), and time spent per state and per holder",
     responses={404: ERRORS[404]},
 )
-def case_history(case_id: UUID, cases: CasesDep) -> dict[str, Any]:
-    return history(cases, case_id)
+def case_history(case_id: UUID, cases: CasesDep, principal: PrincipalDep) -> dict[str, Any]:
+    return history(cases, case_id, clear=sees_personal_data(principal))
 
 
-def present(case: Case) -> dict[str, Any]:
+def present(case: Case, *, clear: bool = False, vault: Vault | None = None) -> dict[str, Any]:
     def iso(value: Any) -> str | None:
         return value.isoformat() if value is not None else None
 
@@ -155,7 +176,9 @@ def present(case: Case) -> dict[str, Any]:
         "description": case.description,
         "location": case.location,
         "units": case.units,
-        "petitioner": case.petitioner,
+        "petitioner": reveal(case.petitioner, clear=clear, vault=vault),
+        # Pseudonymous: what an administrator needs to erase the person, without seeing who it is.
+        "petitioner_id": case.petitioner.get("person") if isinstance(case.petitioner, dict) else None,
         "registered_at": iso(case.registered_at),
         "registered_by": case.registered_by,
         "handling_type": case.handling_type,

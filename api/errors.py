@@ -1,5 +1,5 @@
-"""One map from errors to HTTP: 422 bad input, 404 unknown case, 403 role,
-409 broken rule, 412 stale version. Every body has a stable code."""
+"""One map from errors to HTTP: 401 no valid token, 403 not allowed, 422 bad
+input, 404 unknown case, 409 broken rule, 412 stale version, 429 too many. Every body has a stable code."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.open311 import error_response as open311_error
 from cases.errors import ActorNotAllowedError, CaseError
+from cases.policy import NoPolicyInForceError
 from commands.errors import (
     CaseNotFoundError,
     ConcurrentUpdateError,
@@ -52,6 +53,9 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 
 
 def install(app: FastAPI) -> None:
+    from api.access import AccessDeniedError, AuthenticationError
+    from api.limits import RateLimitedError
+
     @app.exception_handler(RequestValidationError)
     def invalid_request(_: Request, exc: RequestValidationError) -> JSONBody:
         fields = [{"field": _field_name(tuple(e["loc"])), "reason": e["msg"]} for e in exc.errors()]
@@ -71,6 +75,10 @@ def install(app: FastAPI) -> None:
         return JSONBody(
             error_body("invalid_query", exc.reason, [{"field": exc.field, "reason": exc.reason}]), status_code=422
         )
+
+    @app.exception_handler(NoPolicyInForceError)
+    def no_policy(_: Request, exc: NoPolicyInForceError) -> JSONBody:
+        return JSONBody(error_body(exc.code, exc.message), status_code=422)
 
     @app.exception_handler(ProjectionBehindError)
     def behind(_: Request, exc: ProjectionBehindError) -> JSONBody:
@@ -98,6 +106,22 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ConcurrentUpdateError)
     def contended(_: Request, exc: ConcurrentUpdateError) -> JSONBody:
         return JSONBody(error_body(exc.code, exc.message), status_code=409, headers={"Retry-After": "1"})
+
+    @app.exception_handler(AuthenticationError)
+    def unauthenticated(_: Request, exc: AuthenticationError) -> JSONBody:
+        return JSONBody(
+            error_body(exc.code, exc.message), status_code=401, headers={"WWW-Authenticate": exc.www_authenticate}
+        )
+
+    @app.exception_handler(AccessDeniedError)
+    def denied(_: Request, exc: AccessDeniedError) -> JSONBody:
+        return JSONBody(error_body(exc.code, exc.message), status_code=403)
+
+    @app.exception_handler(RateLimitedError)
+    def limited(_: Request, exc: RateLimitedError) -> JSONBody:
+        return JSONBody(
+            error_body(exc.code, exc.message), status_code=429, headers={"Retry-After": str(exc.retry_after)}
+        )
 
     @app.exception_handler(StarletteHTTPException)
     def http_error(_: Request, exc: StarletteHTTPException) -> JSONBody:

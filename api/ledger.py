@@ -15,25 +15,30 @@ router = APIRouter(tags=["ledger"])
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LIST_TITLES = {"problems": "问题清单", "responsibilities": "责任清单", "rectifications": "整改清单"}
-EXPORT_COLUMNS = tuple(c for c in CASE_COLUMNS if c not in ("case_id", "position", "version", "last_event"))
+EXPORT_COLUMNS = tuple(
+    c for c in CASE_COLUMNS if c not in ("case_id", "position", "version", "last_event", "petitioner_id")
+)
+
+
+Filter = Annotated[str | None, Query(max_length=64)]
 
 
 def ledger_query(
-    number: str | None = None,
-    status: str | None = None,
-    handling_type: str | None = None,
-    tier: str | None = None,
-    channel: str | None = None,
-    category: str | None = None,
-    district: str | None = None,
-    street: str | None = None,
-    community: str | None = None,
-    grid: str | None = None,
-    assignee: str | None = None,
-    responsible_unit: str | None = None,
-    lead_department: str | None = None,
-    feedback_method: str | None = None,
-    rating: str | None = None,
+    number: Filter = None,
+    status: Filter = None,
+    handling_type: Filter = None,
+    tier: Filter = None,
+    channel: Filter = None,
+    category: Filter = None,
+    district: Filter = None,
+    street: Filter = None,
+    community: Filter = None,
+    grid: Filter = None,
+    assignee: Filter = None,
+    responsible_unit: Filter = None,
+    lead_department: Filter = None,
+    feedback_method: Filter = None,
+    rating: Filter = None,
     registered_from: date | None = None,
     registered_to: date | None = None,
     overdue: bool | None = Query(None, description="Open past the resolve limit, judged at query time."),

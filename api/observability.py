@@ -48,4 +48,13 @@ async def request_log(request: Request, call_next: Callable[[Request], Awaitable
             path=request.url.path,
             status=status,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            **_who(request),
         )
+
+
+def _who(request: Request) -> dict[str, str]:
+    """Who asked (set by the access check), never the token itself."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        return {}
+    return {"actor": principal.actor.id, "role": str(principal.role), "token": principal.token_id}

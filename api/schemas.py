@@ -6,16 +6,28 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from cases.actor import Actor
 from cases.vocabulary import FeedbackMethod, HandlingType, Role, Satisfaction, SuggestionOutcome, Tier
 
+# Control characters (but tab and newline) and lone surrogates: PostgreSQL text
+# cannot hold NUL, JSON encoders refuse surrogates, and neither belongs in a petition.
+_FORBIDDEN = {*map(chr, range(0x20)), "\x7f"} - {"\t", "\n", "\r"}
+
+
+def printable(value: str) -> str:
+    if any(ch in _FORBIDDEN or "\ud800" <= ch <= "\udfff" for ch in value):
+        raise ValueError("含有不允许的控制字符")
+    return value
+
+
+Clean = AfterValidator(printable)
 CODE_PATTERN = r"^[A-Za-z0-9_.-]+$"
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=CODE_PATTERN)]
-Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
-OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Clean]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000), Clean]
+OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000), Clean]
 # Mainland mobile (1[3-9]xxxxxxxxx) or a landline with area code (0xxx-xxxxxxx).
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")]
 
@@ -34,7 +46,8 @@ class ActorIn(Strict):
 
 
 class Command(Strict):
-    actor: ActorIn
+    # Deprecated: the actor is the bearer token's. If sent, it must be the same (else 403 actor_mismatch).
+    actor: ActorIn | None = Field(None, description="Deprecated: the token decides; if given it must match it.")
 
     def fields(self) -> dict[str, Any]:
         """The command's own arguments, without the actor."""
@@ -48,8 +61,11 @@ class RegisterIn(Command):
     description: Text = Field(examples=["业主违章搭建导致居民住宅楼顶渗水"])
     location: Short = Field(examples=["胭脂山社区3栋"])
     grid: Code = Field(description="Grid or micro-grid code from the reference data.")
-    petitioner_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+    petitioner_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50), Clean]
     petitioner_phone: Phone
+    petitioner_address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), Clean] | None = Field(
+        None, description="The petitioner's own address, if it differs from the location: encrypted like the name."
+    )
 
 
 class ClassifyIn(Command):
@@ -135,3 +151,6 @@ class CommandOut(BaseModel):
     )
     replayed: bool
     changed: bool
+    resident_token: str | None = Field(
+        None, description="On registration only: the petitioner's per-case token, to print on the receipt."
+    )

@@ -150,7 +150,7 @@ def catch_up(cases, name: str, runs: int) -> list[float]:  # type: ignore[no-unt
 
 def send(url: str, grid: str, share: float, seconds: float, start_at: float, out: multiprocessing.Queue) -> None:
     """One sender process: paces itself to `share` commands/s, reports (position, done_at)."""
-    cases = build_cases(Settings(database_url=url, create_tables=False))
+    cases = build_cases(Settings(database_url=url, create_tables=False, environment="development"))
     done: list[tuple[int, float]] = []
     ids: list[UUID] = []
     while time.time() < start_at:
@@ -232,7 +232,7 @@ def main() -> None:
     url = f"{PG}?schema={name}"
     results: dict[str, object] = {"machine": machine(), "date": date.today().isoformat(), "args": vars(args)}
     try:
-        cases = build_cases(Settings(database_url=url))
+        cases = build_cases(Settings(database_url=url, environment="development"))
         started = time.perf_counter()
         written = fill(cases, args.events)
         results["fill"] = {"events": written, "seconds": round(time.perf_counter() - started, 1)}

@@ -64,7 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     name = schema()
     url = f"{PG}?schema={name}"
-    settings = Settings(database_url=url)
+    settings = Settings(database_url=url, environment="development")
     results: dict[str, object] = {"machine": machine(), "date": date.today().isoformat(), "args": vars(args)}
     cases = build_cases(settings)
     views = PostgresViews(url)

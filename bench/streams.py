@@ -45,10 +45,19 @@ PG = os.environ.get("MINQING_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0
 SUBJECT = b'"subject":"cases/'
 
 
+def _auth(role: str, sub: str) -> dict[str, str]:
+    """The throw-away server runs in development mode: tokens from the dev secret, in any process."""
+    from cases.vocabulary import Role
+    from security.tokens import TokenKeys
+
+    keys = TokenKeys.from_settings(Settings(environment="development"))
+    return {"Authorization": f"Bearer {keys.issue(Role(role), sub, ttl=86400)}"}
+
+
 async def _subscribe(base: str, params: dict, want: Any, deadline: float, seen: list, ready: asyncio.Event) -> None:
     timeout = httpx.Timeout(10, read=30)
     async with (
-        httpx.AsyncClient(base_url=base, timeout=timeout) as http,
+        httpx.AsyncClient(base_url=base, timeout=timeout, headers=_auth("integrator", "bench")) as http,
         http.stream("GET", "/events/stream", params=params) as response,
     ):
         ready.set()
@@ -91,7 +100,7 @@ def send(base: str, rate: float, seconds: float, start_at: float, out: multiproc
     threads = 4
 
     def worker(k: int) -> None:
-        with httpx.Client(base_url=base, timeout=10) as http:
+        with httpx.Client(base_url=base, timeout=10, headers=_auth("intake_clerk", "CL001")) as http:
             n = k
             while (due := start_at + n / rate) - start_at < seconds:
                 if (wait := due - time.time()) > 0:
@@ -195,10 +204,11 @@ def main() -> None:
     port = free_port()
     server = None
     try:
-        cases = build_cases(Settings(database_url=url))
+        cases = build_cases(Settings(database_url=url, environment="development"))
         preloaded = fill(cases, args.preload)
         cases.close()
-        env = {**os.environ, "MINQING_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "MINQING_DATABASE_URL": url, "PYTHONPATH": str(ROOT), "MINQING_ENV": "development",
+               "MINQING_RATE_LIMIT_PER_MINUTE": "100000000"}  # fmt: skip
         server = subprocess.Popen(
             [sys.executable, "-m", "cli", "serve", "--port", str(port), "--workers", "2", "--projections", "external"],
             env=env,

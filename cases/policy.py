@@ -16,6 +16,16 @@ from cases.vocabulary import HandlingType, Tier
 CHECKPOINTS = ("accept", "progress", "resolve")
 
 
+class NoPolicyInForceError(LookupError):
+    """A day before the first policy version: asking for it is a bad request, not a crash."""
+
+    code = "no_policy_in_force"
+
+    def __init__(self, day: date) -> None:
+        super().__init__(f"no deadline policy is in force on {day}")
+        self.message = f"{day} 之前没有生效的时限政策，请选择更晚的日期。"
+
+
 @dataclass(frozen=True)
 class Limit:
     working_days: int | None = None
@@ -82,7 +92,7 @@ class Policy:
     def in_force(self, day: date) -> PolicyVersion:
         candidates = [v for v in self.versions if v.effective_from <= day]
         if not candidates:
-            raise LookupError(f"no deadline policy is in force on {day}")
+            raise NoPolicyInForceError(day)
         return max(candidates, key=lambda v: v.effective_from)
 
     @classmethod

@@ -30,6 +30,8 @@ class Role(StrEnum):
     SUPERVISION = "supervision"
     RESIDENT = "resident"
     ADMIN = "admin"
+    AUDITOR = "auditor"  # reads streams and projections; personal data only with the `pii` grant
+    INTEGRATOR = "integrator"  # another system: the same reads, and manages webhooks
 
 
 class Status(StrEnum):

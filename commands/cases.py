@@ -31,6 +31,7 @@ from commands.errors import (
 )
 from commands.records import CaseNumberIssued, CommandRecorded
 from reference.model import ReferenceData
+from security.vault import Vault
 
 MAX_ATTEMPTS = 12
 
@@ -87,12 +88,19 @@ class Cases(Application):
         reference: ReferenceData,
         policy: Policy,
         clock: Callable[[], datetime] = utc_now,
+        vault: Vault | None = None,
     ) -> None:
         super().__init__(env)
+        self.vault = vault  # personal data is sealed with it; without one, registering is refused
         self._random = random.SystemRandom()
         self.reference = reference
         self.policy = policy
         self.clock = clock
+
+    def close(self) -> None:
+        if self.vault is not None:
+            self.vault.close()
+        super().close()
 
     # --- queries ---------------------------------------------------------------
 
@@ -116,14 +124,22 @@ class Cases(Application):
         grid: str,
         petitioner_name: str,
         petitioner_phone: str,
+        petitioner_address: str | None = None,
         idempotency: Idempotency | None = None,
     ) -> CommandResult:
         self._check_actor(actor)
+        if self.vault is None:
+            raise RuntimeError("Cases needs a vault to register: personal data is never stored in clear")
         self._require_known("channel", channel, self.reference.channels, "未知的受理渠道")
         self._require_known("category", category, self.reference.categories, "未知的诉求类别")
         units = self.reference.units_of(grid)
         if units is None:
             raise InvalidReferenceError("grid", f"未知的网格或微网格编码 {grid}")
+        personal = {"name": petitioner_name, "phone": petitioner_phone}
+        if petitioner_address:
+            personal["address"] = petitioner_address
+        # Only the envelope reaches the event: the person's key decides who can read it, for ever.
+        petitioner = self.vault.seal(personal, phone=petitioner_phone)
         for attempt in range(MAX_ATTEMPTS):
             _back_off(attempt)
             if idempotency and (earlier := self._recorded(idempotency)):
@@ -143,7 +159,7 @@ class Cases(Application):
                 title=title,
                 description=description,
                 location=location,
-                petitioner={"name": petitioner_name, "phone": petitioner_phone},
+                petitioner=petitioner,
             )
             issued = CaseNumberIssued(
                 originator_id=stream, originator_version=1, timestamp=at, number=number, case_id=str(case_id)
@@ -172,7 +188,9 @@ class Cases(Application):
 
     def recompute_deadlines(self, case_id: UUID, actor: Actor, **kw: Any) -> CommandResult:
         def decide(case: Case, at: datetime) -> bool:
-            assert case.handling_type is not None and case.tier is not None and case.policy_version
+            if case.handling_type is None or case.tier is None or not case.policy_version:
+                # Not classified yet: the case itself refuses, with its own reason (409, not a 500).
+                return case.recompute_deadlines(actor, at, deadlines={}, policy_version="")
             version = next(v for v in self.policy.versions if v.version == case.policy_version)
             fresh = version.deadlines(case.handling_type, case.tier, local_date(case.registered_at))
             return case.recompute_deadlines(actor, at, deadlines=fresh, policy_version=version.version)

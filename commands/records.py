@@ -34,4 +34,16 @@ class CommandRecorded(DomainEvent):
         return uuid5(NAMESPACE, f"idempotency/{key}")
 
 
+class PersonErased(DomainEvent):
+    """A petitioner's key was destroyed: who asked and when, in the hash-chained
+    log (the person id is a pseudonym; nothing personal is recorded)."""
+
+    person_id: str
+    by: dict[str, Any]
+
+    @staticmethod
+    def stream_id(person_id: str) -> UUID:
+        return uuid5(NAMESPACE, f"person/{person_id}")
+
+
 CASE_TOPIC_PREFIX = "cases.case:Case."

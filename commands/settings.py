@@ -14,6 +14,17 @@ TRANSCODER = "commands.transcoder:OrjsonTranscoder"
 DEMO_OPEN311_KEY = "demo-open311-key"
 
 
+class InsecureConfigurationError(RuntimeError):
+    pass
+
+
+def _pem(value: str | None) -> str | None:
+    """A PEM given inline or as a path to a file."""
+    if not value:
+        return None
+    return value if value.lstrip().startswith("-----") else Path(value).read_text()
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
@@ -22,6 +33,15 @@ class Settings:
     policy_path: Path = DEFAULT_POLICY
     create_tables: bool = True
     projections: str = "in-process"  # or "external": run by `minqing project` workers
+    # Security (docs/security.md). None of these has a production default on purpose.
+    environment: str | None = None  # "production" | "development"; None: production iff PostgreSQL
+    jwt_secret: str | None = None  # HS256 shared secret
+    jwt_public_key: str | None = None  # PEM: verify RS256/ES256 tokens issued elsewhere
+    jwt_algorithm: str = "HS256"
+    master_key: str | None = None  # base64 of 32 bytes: wraps every person's data key
+    previous_master_keys: tuple[str, ...] = ()  # still unwrap, until `minqing keys rotate`
+    rate_limit_per_minute: int = 600  # per token, per process
+    max_body_bytes: int = 64 * 1024
     webhook_backoff: tuple[float, ...] | None = None  # seconds before each retry; None: the standard schedule
     # Open311 api_key -> the channel its requests are registered under. Unset on
     # the embedded store: the documented demo key; on PostgreSQL: none.
@@ -38,6 +58,14 @@ class Settings:
             policy_path=Path(env.get("MINQING_POLICY", str(DEFAULT_POLICY))),
             create_tables=env.get("MINQING_CREATE_TABLES", "y").lower() in ("y", "yes", "1", "true"),
             projections=env.get("MINQING_PROJECTIONS", "in-process"),
+            environment=env.get("MINQING_ENV") or None,
+            jwt_secret=env.get("MINQING_JWT_SECRET") or None,
+            jwt_public_key=_pem(env.get("MINQING_JWT_PUBLIC_KEY")),
+            jwt_algorithm=env.get("MINQING_JWT_ALGORITHM", "HS256"),
+            master_key=env.get("MINQING_MASTER_KEY") or None,
+            previous_master_keys=tuple(k for k in env.get("MINQING_MASTER_KEY_PREVIOUS", "").split(",") if k),
+            rate_limit_per_minute=int(env.get("MINQING_RATE_LIMIT_PER_MINUTE", "600")),
+            max_body_bytes=int(env.get("MINQING_MAX_BODY_BYTES", str(64 * 1024))),
             webhook_backoff=_seconds(env.get("MINQING_WEBHOOK_BACKOFF")),
             webhook_lease=float(env.get("MINQING_WEBHOOK_LEASE", "30")),
             open311_keys=_pairs(env.get("MINQING_OPEN311_KEYS")),
@@ -47,6 +75,28 @@ class Settings:
         if self.open311_keys is not None:
             return self.open311_keys
         return {DEMO_OPEN311_KEY: "online"} if not self.database_url else {}
+
+    @property
+    def production(self) -> bool:
+        if self.environment:
+            return self.environment.lower() in ("production", "prod")
+        return self.database_url is not None
+
+    def check_secrets(self) -> None:
+        """Production refuses to start on the well-known development secrets."""
+        if not self.production:
+            return
+        missing = []
+        if not (self.jwt_secret or self.jwt_public_key):
+            missing.append("MINQING_JWT_SECRET (or MINQING_JWT_PUBLIC_KEY)")
+        if not self.master_key:
+            missing.append("MINQING_MASTER_KEY")
+        if self.jwt_secret is not None and len(self.jwt_secret) < 32:
+            missing.append("MINQING_JWT_SECRET of at least 32 characters")
+        if missing:
+            raise InsecureConfigurationError(
+                "production mode (MINQING_ENV=production or a PostgreSQL URL) needs " + ", ".join(missing)
+            )
 
     @property
     def store(self) -> str:

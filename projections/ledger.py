@@ -14,13 +14,15 @@ from typing import Any
 from cases.case import Case
 from cases.clock import local_date
 from projections.store import Cursor, Row
+from security.personal import reveal
 
 NAME = "ledger"
 
 CASE_COLUMNS: tuple[str, ...] = (
     "case_id", "number", "registered_at", "registered_date", "registered_month", "channel", "category",
     "title", "description", "location", "district", "district_name", "street", "street_name", "community",
-    "community_name", "grid", "grid_name", "micro_grid", "petitioner_name", "petitioner_phone", "handling_type",
+    "community_name", "grid", "grid_name", "micro_grid", "petitioner_name", "petitioner_phone", "petitioner_id",
+    "handling_type",
     "tier", "policy_version", "status", "assignee", "assignee_name", "assigned_at", "returned_count",
     "accepted_at", "accepted_date", "progress_date", "whistle_count", "lead_department", "leader", "leader_name",
     "measures", "responsible_unit", "responsible_person", "rectification_deadline", "accept_due", "progress_due",
@@ -109,6 +111,7 @@ class Ledger:
         match e:
             case Case.Registered():
                 units = e.units
+                shown = reveal(e.petitioner, clear=False)
                 row.update(
                     case_id=str(e.originator_id),
                     number=e.number,
@@ -120,8 +123,10 @@ class Ledger:
                     title=e.title,
                     description=e.description,
                     location=e.location,
-                    petitioner_name=e.petitioner.get("name"),
-                    petitioner_phone=e.petitioner.get("phone"),
+                    # Masked here, never clear: erasure later overwrites these (security.erasure).
+                    petitioner_name=shown.get("name") if shown else None,
+                    petitioner_phone=shown.get("phone") if shown else None,
+                    petitioner_id=e.petitioner.get("person"),
                     status="registered",
                     **{k: units.get(k) for k in ("district", "district_name", "street", "street_name")},
                     **{k: units.get(k) for k in ("community", "community_name", "grid", "grid_name", "micro_grid")},

@@ -85,8 +85,9 @@ def _where(query: LedgerQuery, today: date) -> tuple[list[str], list[Any]]:
         params.append(today.isoformat())
     for term in (query.q or "").split():
         # Substring match needs no word segmentation, so Chinese matches as typed.
-        where.append("(title LIKE ? OR description LIKE ? OR location LIKE ?)")
-        like = "%" + term.replace("\\", "").replace("%", "").replace("_", "") + "%"
+        # Wildcards in the term are escaped, not dropped: "ledger_cases" and "50%" match as typed.
+        where.append("(title LIKE ? ESCAPE '!' OR description LIKE ? ESCAPE '!' OR location LIKE ? ESCAPE '!')")
+        like = "%" + term.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
         params += [like, like, like]
     return where, params
 

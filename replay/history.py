@@ -13,8 +13,9 @@ from cases.case import Case
 from cases.vocabulary import STATUS_LABELS, Status
 from commands.cases import Cases
 from commands.errors import CaseNotFoundError
-from projections.masking import mask_name, mask_phone
 from replay.records import Record, stream_records
+from security.personal import reveal
+from security.vault import Vault
 
 EVENT_LABELS: dict[str, str] = {
     "Registered": "登记",
@@ -85,21 +86,16 @@ def holder(case: Case) -> str | None:
     return INTAKE
 
 
-def payload(event: Case.Event) -> dict[str, Any]:
-    """The event's own fields; the petitioner's personal data is masked here,
-    the one place a history is shaped for display."""
+def payload(event: Case.Event, *, clear: bool = False, vault: Vault | None = None) -> dict[str, Any]:
+    """The event's own fields; the petitioner's personal data is decrypted here,
+    the one place a history is shaped for display: masked unless `clear`."""
     fields = {k: v for k, v in event.__dict__.items() if k not in COMMON}
-    petitioner = fields.get("petitioner")
-    if isinstance(petitioner, dict):
-        fields["petitioner"] = {
-            **petitioner,
-            "name": mask_name(petitioner.get("name")),
-            "phone": mask_phone(petitioner.get("phone")),
-        }
+    if "petitioner" in fields:
+        fields["petitioner"] = reveal(fields["petitioner"], clear=clear, vault=vault)
     return fields
 
 
-def history(cases: Cases, case_id: UUID, *, now: datetime | None = None) -> dict[str, Any]:
+def history(cases: Cases, case_id: UUID, *, now: datetime | None = None, clear: bool = False) -> dict[str, Any]:
     steps, last = replay_steps(cases, case_id)
     now = now or cases.clock()
     events = []
@@ -117,7 +113,7 @@ def history(cases: Cases, case_id: UUID, *, now: datetime | None = None) -> dict
                 "status": str(step.status),
                 "status_label": STATUS_LABELS[step.status],
                 "holder": step.holder,
-                "payload": payload(step.event),
+                "payload": payload(step.event, clear=clear, vault=cases.vault),
             }
         )
     return {

@@ -13,7 +13,7 @@ from tests.factories import (
     LEADER_OF_GRID,
     OTHER_STREET_GRID,
     RESIDENT,
-    actor_json,
+    auth,
     registration,
 )
 
@@ -23,13 +23,13 @@ def position(client: TestClient) -> int:
 
 
 def register(client: TestClient, **overrides: Any) -> str:
-    response = client.post("/cases", json={"actor": actor_json(CLERK), **registration(**overrides)})
+    response = client.post("/cases", json=registration(**overrides), headers=auth(CLERK))
     assert response.status_code == 201, response.text
     return response.json()["case_id"]
 
 
 def act(client: TestClient, case_id: str, command: str, actor: Actor, expect: int = 200, **body: Any) -> dict:
-    response = client.post(f"/cases/{case_id}/{command}", json={"actor": actor_json(actor), **body})
+    response = client.post(f"/cases/{case_id}/{command}", json=body, headers=auth(actor, case_id))
     assert response.status_code == expect, response.text
     return response.json()
 
@@ -53,13 +53,13 @@ class Driver:
         self.position = 0
 
     def register(self, **overrides: Any) -> str:
-        response = self.client.post("/cases", json={"actor": actor_json(CLERK), **registration(**overrides)})
+        response = self.client.post("/cases", json=registration(**overrides), headers=auth(CLERK))
         assert response.status_code == 201, response.text
         self.position = response.json()["position"]
         return response.json()["case_id"]
 
     def act(self, case_id: str, command: str, actor: Actor, **body: Any) -> None:
-        response = self.client.post(f"/cases/{case_id}/{command}", json={"actor": actor_json(actor), **body})
+        response = self.client.post(f"/cases/{case_id}/{command}", json=body, headers=auth(actor, case_id))
         assert response.status_code == 200, response.text
         self.position = response.json()["position"]
 

@@ -21,6 +21,7 @@ from commands.cases import Cases
 from commands.settings import Settings
 from service import build_cases, create_app
 from tests.api_steps import Driver
+from tests.factories import SECURITY, DefaultReader
 from tests.serving import serve
 
 PG_URL = os.environ.get("MINQING_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -69,10 +70,10 @@ def _postgres_schema() -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "postgres"])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
     if request.param == "sqlite":
-        yield Settings(sqlite_path=tmp_path / "minqing.sqlite3")
+        yield Settings(sqlite_path=tmp_path / "minqing.sqlite3", **SECURITY)
         return
     for schema in _postgres_schema():
-        yield Settings(database_url=f"{PG_URL}?schema={schema}&pool_size=4&max_overflow=8")
+        yield Settings(database_url=f"{PG_URL}?schema={schema}&pool_size=4&max_overflow=8", **SECURITY)
 
 
 @pytest.fixture
@@ -90,6 +91,9 @@ def client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
     app = create_app(settings, log_cache=False)
     with TestClient(app) as test_client:
         app.state.cases.clock = clock
+        # A request without its own Authorization goes as a reader: an auditor (everything, personal
+        # data masked), or an integrator for its webhook subscriptions. Commands send their actor's token.
+        test_client.auth = DefaultReader()
         yield test_client
 
 

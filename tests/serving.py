@@ -21,6 +21,11 @@ def environment(settings: Settings) -> dict[str, str]:
     """The environment of a `minqing` subprocess on the test's store."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
     env.pop("MINQING_DATABASE_URL", None)
+    env.update(
+        MINQING_JWT_SECRET=settings.jwt_secret or "",
+        MINQING_MASTER_KEY=settings.master_key or "",
+        MINQING_RATE_LIMIT_PER_MINUTE=str(settings.rate_limit_per_minute),
+    )
     if settings.database_url:
         env["MINQING_DATABASE_URL"] = settings.database_url
     else:

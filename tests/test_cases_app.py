@@ -53,7 +53,8 @@ def test_a_number_already_taken_is_never_given_twice(cases: Cases, monkeypatch: 
 def test_a_registration_is_stored_and_read_back(cases: Cases) -> None:
     result = cases.register(CLERK, **registration())
     case = cases.get_case(UUID(result.case_id))
-    assert case.title == "楼顶渗水" and case.petitioner["phone"] == "13812341234"
+    assert case.title == "楼顶渗水" and "phone" not in case.petitioner  # only the sealed envelope
+    assert cases.vault is not None and cases.vault.unseal(case.petitioner)["phone"] == "13812341234"
     assert case.registered_at == datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
     assert case.units["street_name"] == "罗星街道"
     stored = cases.recorder.select_notifications(start=result.position, limit=1)[0]

@@ -9,13 +9,13 @@ from pathlib import Path
 import httpx
 
 from commands.settings import Settings
-from tests.factories import CLERK, actor_json, registration
+from tests.factories import CLERK, SUPERVISOR, auth, registration
 from tests.serving import MINQING, environment
 
 
 def test_serve_answers_over_real_http_with_json_logs(server: str) -> None:
-    with httpx.Client(base_url=server, timeout=10) as http:
-        created = http.post("/cases", json={"actor": actor_json(CLERK), **registration()})
+    with httpx.Client(base_url=server, timeout=10, headers=auth(SUPERVISOR)) as http:
+        created = http.post("/cases", json=registration(), headers=auth(CLERK))
         assert created.status_code == 201
         case = http.get(created.headers["location"])
         assert case.status_code == 200 and case.json()["title"] == "楼顶渗水"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 from uuid import UUID
@@ -14,7 +15,18 @@ from cases.vocabulary import HandlingType, Tier
 from commands.cases import Cases
 from streams.cloudevents import CASE_TOPICS
 from tests.api_steps import Driver
-from tests.factories import CLERK, OTHER_STREET_GRID, STREET, TOWNSHIP, actor_json, registration
+from tests.factories import (
+    AUDITOR,
+    CLERK,
+    INTEGRATOR,
+    OTHER_STREET_GRID,
+    STREET,
+    TOWNSHIP,
+    DefaultReader,
+    auth,
+    registration,
+    token,
+)
 from tests.sse import messages
 
 
@@ -116,14 +128,14 @@ def test_feed_next_after_moves_past_bookkeeping_records(driver: Driver, client: 
 
 def _register_over_http(http: httpx.Client, n: int, tag: str) -> None:
     for i in range(n):
-        response = http.post("/cases", json={"actor": actor_json(CLERK), **registration(title=f"{tag}{i}")})
+        response = http.post("/cases", json=registration(title=f"{tag}{i}"), headers=auth(CLERK))
         assert response.status_code == 201, response.text
 
 
 def _collect(base: str, n: int, headers: dict[str, str] | None = None, **params: Any) -> list[Any]:
     got = []
     with (
-        httpx.Client(base_url=base, timeout=httpx.Timeout(10, read=20)) as http,
+        httpx.Client(base_url=base, timeout=httpx.Timeout(10, read=20), headers=auth(AUDITOR)) as http,
         http.stream("GET", "/events/stream", params={"heartbeat": 1, **params}, headers=headers or {}) as response,
     ):
         assert response.status_code == 200
@@ -138,7 +150,7 @@ def _collect(base: str, n: int, headers: dict[str, str] | None = None, **params:
 
 @pytest.mark.e2e
 def test_sse_client_that_disconnects_and_resumes_gets_every_event_once(server: str, cases: Cases) -> None:
-    with httpx.Client(base_url=server, timeout=10) as http:
+    with httpx.Client(base_url=server, timeout=10, headers=auth(AUDITOR)) as http:
         _register_over_http(http, 5, "前")
         first = _collect(server, 3, after=0)
         # Events arrive while the client is away; it resumes with Last-Event-ID.
@@ -158,7 +170,7 @@ def test_sse_follows_live_writes_with_heartbeats(server: str) -> None:
     def listen() -> None:
         nonlocal heartbeats
         with (
-            httpx.Client(base_url=server, timeout=httpx.Timeout(10, read=20)) as http,
+            httpx.Client(base_url=server, timeout=httpx.Timeout(10, read=20), headers=auth(AUDITOR)) as http,
             http.stream("GET", "/events/stream", params={"heartbeat": 0.5, "type": "Registered"}) as response,
         ):
             for message in messages(response):
@@ -171,7 +183,7 @@ def test_sse_follows_live_writes_with_heartbeats(server: str) -> None:
 
     listener = threading.Thread(target=listen)
     listener.start()
-    with httpx.Client(base_url=server, timeout=10) as http:
+    with httpx.Client(base_url=server, timeout=10, headers=auth(AUDITOR)) as http:
         threading.Event().wait(1.5)  # heartbeats while nothing happens
         _register_over_http(http, 3, "实时")
     listener.join(timeout=30)
@@ -186,12 +198,13 @@ def test_the_documented_consumer_resumes_from_its_saved_position(server: str, ca
     import sys
 
     example = [sys.executable, "docs/examples/follow_events.py", server, "--state", str(tmp_path / "position")]
-    with httpx.Client(base_url=server, timeout=10) as http:
+    with httpx.Client(base_url=server, timeout=10, auth=DefaultReader()) as http:
         _register_over_http(http, 3, "文档")
-    first = subprocess.run([*example, "--max", "2"], capture_output=True, text=True, timeout=60)
-    with httpx.Client(base_url=server, timeout=10) as http:
+    env = {**os.environ, "MINQING_TOKEN": token(INTEGRATOR)}
+    first = subprocess.run([*example, "--max", "2"], capture_output=True, text=True, timeout=60, env=env)
+    with httpx.Client(base_url=server, timeout=10, auth=DefaultReader()) as http:
         _register_over_http(http, 2, "文档后")
-    rest = subprocess.run([*example, "--max", "3"], capture_output=True, text=True, timeout=60)
+    rest = subprocess.run([*example, "--max", "3"], capture_output=True, text=True, timeout=60, env=env)
     assert first.returncode == rest.returncode == 0, first.stderr + rest.stderr
     printed = [int(line.split()[0]) for line in (first.stdout + rest.stdout).splitlines()]
     assert printed == log_positions(cases)
@@ -202,7 +215,7 @@ def test_feed_over_real_http_while_writers_post_loses_nothing(server: str, cases
     writers, per_writer = 4, 12
 
     def write(tag: str) -> None:
-        with httpx.Client(base_url=server, timeout=10) as http:
+        with httpx.Client(base_url=server, timeout=10, auth=DefaultReader()) as http:
             _register_over_http(http, per_writer, tag)
 
     threads = [threading.Thread(target=write, args=(f"写{i}-",)) for i in range(writers)]
@@ -210,7 +223,7 @@ def test_feed_over_real_http_while_writers_post_loses_nothing(server: str, cases
         t.start()
     seen: list[int] = []
     after = 0
-    with httpx.Client(base_url=server, timeout=10) as http:
+    with httpx.Client(base_url=server, timeout=10, auth=DefaultReader()) as http:
         while True:
             finished = all(not t.is_alive() for t in threads)
             body = http.get("/events", params={"after": after, "limit": 7}).json()

@@ -13,7 +13,7 @@ from commands.settings import Settings
 from service import create_app
 from tests.api_steps import Driver, position
 from tests.conftest import Clock
-from tests.factories import GRID, OTHER_STREET_GRID
+from tests.factories import GRID, OTHER_STREET_GRID, DefaultReader
 
 KEY = "test-key-12345"
 FORM = {
@@ -32,6 +32,7 @@ FORM = {
 def open311(settings: Settings, clock: Clock) -> Iterator[TestClient]:
     app = create_app(replace(settings, open311_keys={KEY: "hotline_12345"}), log_cache=False)
     with TestClient(app) as client:
+        client.auth = DefaultReader()
         app.state.cases.clock = clock
         yield client
 

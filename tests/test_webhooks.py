@@ -17,7 +17,7 @@ from service import create_app
 from streams.cloudevents import CASE_TOPICS
 from tests.api_steps import Driver
 from tests.conftest import Clock
-from tests.factories import CLERK, registration
+from tests.factories import CLERK, DefaultReader, registration
 from tests.receiver import Received, receiving, signature_valid
 from tests.serving import MINQING, environment
 
@@ -29,6 +29,7 @@ def quick(settings: Settings, clock: Clock) -> Iterator[TestClient]:
     """The embedded service, delivering in-process with a fast retry schedule."""
     app = create_app(replace(settings, webhook_backoff=QUICK), log_cache=False)
     with TestClient(app) as client:
+        client.auth = DefaultReader()
         app.state.cases.clock = clock
         yield client
 

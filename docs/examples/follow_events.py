@@ -1,6 +1,9 @@
 """Follow Minqing's case events live and resume exactly where we left off.
 
-    python docs/examples/follow_events.py [BASE_URL] [--max N] [--state FILE]
+    MINQING_TOKEN=… python docs/examples/follow_events.py [BASE_URL] [--max N] [--state FILE]
+
+MINQING_TOKEN is an integrator's (or auditor's) bearer token:
+`minqing token issue --role integrator --sub my-system`.
 
 Keeps the last handled position in a file; after a crash, a network cut or a
 restart it reconnects with Last-Event-ID and receives every event once.
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -27,8 +31,9 @@ def follow(base: str, state: Path, limit: int | None) -> None:
     while limit is None or handled < limit:
         last = state.read_text().strip() if state.exists() else "0"
         try:
+            headers = {"Last-Event-ID": last, "Authorization": f"Bearer {os.environ.get('MINQING_TOKEN', '')}"}
             with httpx.stream(
-                "GET", f"{base}/events/stream", headers={"Last-Event-ID": last}, timeout=httpx.Timeout(10, read=60)
+                "GET", f"{base}/events/stream", headers=headers, timeout=httpx.Timeout(10, read=60)
             ) as response:
                 response.raise_for_status()
                 event_id, data = None, []

@@ -1,0 +1,22 @@
+"""Erasure on request (crypto-shredding): destroy a petitioner's key.
+
+The case events stay, so histories, figures and the hash chain are intact;
+the personal fields read as erased everywhere from then on.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+
+from api.access import PrincipalDep
+from api.dependencies import CasesDep
+from security.erasure import erase_person
+
+router = APIRouter(prefix="/persons", tags=["personal data"])
+
+PersonId = Annotated[str, Path(pattern=r"^P[0-9a-f]{32}$", description="The petitioner's id (`person` of a case).")]
+
+
+@router.post("/{person_id}/erase", summary="Erase a petitioner's personal data by destroying their key (删除个人信息)")
+def erase(person_id: PersonId, cases: CasesDep, principal: PrincipalDep, request: Request) -> dict[str, Any]:
+    return erase_person(cases, request.app.state.read_side.views, person_id, by=principal.actor)

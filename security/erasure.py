@@ -1,0 +1,69 @@
+"""Erasing a person: destroy the key, then scrub the masked copies the read
+side keeps (the ledger rows). The events are never touched."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import Any
+
+import structlog
+from eventsourcing.persistence import IntegrityError
+
+from commands.cases import Cases
+from commands.errors import CaseNotFoundError
+from commands.records import PersonErased
+from projections.store import PostgresViews, SqliteViews
+from security.personal import ERASED
+
+log = structlog.get_logger()
+
+
+class PersonNotFoundError(CaseNotFoundError):
+    code = "person_not_found"
+
+    def __init__(self, person_id: object) -> None:
+        super().__init__(person_id)
+        self.message = f"没有标识为 {person_id} 的诉求人。"
+
+
+def erase_person(cases: Cases, views: SqliteViews | PostgresViews | None, person_id: str, *, by: str) -> dict[str, Any]:
+    vault = cases.vault
+    if vault is None or not vault.knows(person_id):
+        raise PersonNotFoundError(person_id)
+    destroyed = vault.erase(person_id)
+    position = None
+    if destroyed:
+        # After the key is gone, so the log never claims an erasure that did not happen.
+        erased = PersonErased(
+            originator_id=PersonErased.stream_id(person_id),
+            originator_version=1,
+            timestamp=cases.clock(),
+            person_id=person_id,
+            by=by.as_dict(),
+        )
+        with suppress(IntegrityError):  # erased before: the first record stands
+            position = cases.save(erased)[0].notification.id
+    scrubbed = 0
+    if views is not None and _has_ledger(views):
+        with views.transaction() as cur:
+            rows = cur.execute("SELECT case_id FROM ledger_cases WHERE petitioner_id = ?", (person_id,))
+            cur.execute(
+                "UPDATE ledger_cases SET petitioner_name = ?, petitioner_phone = ? WHERE petitioner_id = ?",
+                (ERASED, ERASED, person_id),
+            )
+            scrubbed = len(rows)
+    log.info("person_erased", person=person_id, by=by.id, key_destroyed=destroyed, ledger_rows=scrubbed)
+    return {
+        "person_id": person_id,
+        "erased": True,
+        "key_destroyed": destroyed,
+        "ledger_rows_scrubbed": scrubbed,
+        "position": position,
+    }
+
+
+def _has_ledger(views: SqliteViews | PostgresViews) -> bool:
+    """The read side may not exist yet (projections not run): nothing to scrub then."""
+    if views.dialect == "sqlite":
+        return bool(views.query("SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = 'ledger_cases'"))
+    return views.query("SELECT to_regclass('ledger_cases') IS NOT NULL AS x")[0]["x"]

@@ -1,0 +1,49 @@
+"""The petitioner's personal data as each reader may see it: clear, masked or erased.
+
+Events hold an envelope `{"v", "person", "sealed"}`; this turns it back into
+fields. Rows written before encryption (a clear dict) are still masked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from projections.masking import mask_name, mask_phone
+from security.vault import Vault, vault_holding
+
+ERASED = "[已删除]"
+WITHHELD = "[不可用]"
+
+
+def is_sealed(petitioner: Any) -> bool:
+    return isinstance(petitioner, dict) and "sealed" in petitioner and "person" in petitioner
+
+
+def mask_address(address: str | None) -> str | None:
+    return address[:2] + "****" if address else address
+
+
+def masked(fields: dict[str, Any]) -> dict[str, Any]:
+    out = {"name": mask_name(fields.get("name")), "phone": mask_phone(fields.get("phone"))}
+    if fields.get("address"):
+        out["address"] = mask_address(fields["address"])
+    return out
+
+
+def reveal(petitioner: Any, *, clear: bool, vault: Vault | None = None) -> dict[str, Any] | None:
+    """Clear fields (with the person id) for readers allowed them, masked for the rest."""
+    if not isinstance(petitioner, dict):
+        return None
+    if not is_sealed(petitioner):
+        return dict(petitioner) if clear else masked(petitioner)
+    person = petitioner["person"]
+    vault = vault or vault_holding(person)
+    fields = vault.unseal(petitioner) if vault is not None else None
+    if fields is None:
+        gone = vault is not None and vault.erased(person)
+        mark = ERASED if gone else WITHHELD
+        out: dict[str, Any] = {"name": mark, "phone": mark}
+        if gone:
+            out["erased"] = True
+        return {"person": person, **out} if clear else out
+    return {"person": person, **fields} if clear else masked(fields)

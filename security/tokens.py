@@ -1,0 +1,123 @@
+"""Signed bearer tokens (JWT): who acts, in which role, for which unit, grids or case.
+
+HS256 with a shared secret by default; RS256/ES256 when a public key is
+configured (tokens are then issued by another system holding the private key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+
+from cases.actor import Actor
+from cases.vocabulary import Role
+from commands.settings import Settings
+
+# Known to everyone who has the source: accepted only outside production.
+DEV_SECRET = "minqing-development-secret-not-for-production-use"
+ISSUER = "minqing"
+DEFAULT_TTL = 8 * 3600
+RESIDENT_TTL = 180 * 86400  # printed on the receipt: lasts as long as a case may
+
+
+class TokenError(Exception):
+    """401: the request does not prove who sends it."""
+
+    def __init__(self, code: str, message: str, description: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.description = description  # ASCII: it goes into WWW-Authenticate
+
+
+@dataclass(frozen=True)
+class Principal:
+    actor: Actor
+    grids: frozenset[str] = frozenset()
+    case: str | None = None  # a resident's one case
+    grants: frozenset[str] = frozenset()
+    token_id: str = ""  # rate limiting and logs: never the token itself
+
+    @property
+    def role(self) -> Role:
+        return self.actor.role
+
+
+@dataclass(frozen=True)
+class TokenKeys:
+    algorithm: str
+    signing_key: str | None
+    verifying_key: str
+    dev: bool = field(default=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TokenKeys:
+        settings.check_secrets()
+        if settings.jwt_public_key:
+            return cls(settings.jwt_algorithm, settings.jwt_secret, settings.jwt_public_key)
+        secret = settings.jwt_secret or DEV_SECRET
+        return cls("HS256", secret, secret, dev=settings.jwt_secret is None)
+
+    @property
+    def can_issue(self) -> bool:
+        return self.signing_key is not None and self.algorithm == "HS256"
+
+    def issue(
+        self,
+        role: Role,
+        sub: str,
+        *,
+        unit: str | None = None,
+        grids: list[str] | None = None,
+        case: str | None = None,
+        grants: list[str] | None = None,
+        ttl: int | None = None,
+        now: float | None = None,
+    ) -> str:
+        if not self.can_issue or self.signing_key is None:
+            raise ValueError("this service only verifies tokens: issue them where the private key is")
+        issued = int(now if now is not None else time.time())
+        claims: dict[str, Any] = {
+            "iss": ISSUER,
+            "sub": sub,
+            "role": str(role),
+            "iat": issued,
+            "exp": issued + (ttl if ttl is not None else RESIDENT_TTL if role == Role.RESIDENT else DEFAULT_TTL),
+            "jti": uuid.uuid4().hex,
+        }
+        optional = {"unit": unit, "grids": grids, "case": case, "grants": grants}
+        claims.update({k: v for k, v in optional.items() if v})
+        return jwt.encode(claims, self.signing_key, algorithm="HS256")
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self.verifying_key,
+                algorithms=[self.algorithm],
+                issuer=ISSUER,
+                options={"require": ["exp", "sub", "role", "iss"]},
+                leeway=30,
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenError("token_expired", "令牌已过期，请重新获取。", "The token has expired") from None
+        except jwt.InvalidTokenError:
+            raise TokenError("token_invalid", "令牌无效：签名、签发方或内容不正确。", "The token is invalid") from None
+        try:
+            role = Role(claims["role"])
+        except ValueError:
+            raise TokenError("token_invalid", "令牌中的角色无效。", "Unknown role in token") from None
+        if role == Role.RESIDENT and not claims.get("case"):
+            raise TokenError("token_invalid", "居民令牌须指明所属案件。", "Resident token without case") from None
+        return Principal(
+            actor=Actor(str(claims["sub"]), role, claims.get("unit")),
+            grids=frozenset(str(g) for g in claims.get("grids") or ()),
+            case=claims.get("case"),
+            grants=frozenset(str(g) for g in claims.get("grants") or ()),
+            token_id=claims.get("jti") or hashlib.sha256(token.encode()).hexdigest()[:16],
+        )

@@ -1,0 +1,255 @@
+"""Per-person data keys (crypto-shredding).
+
+Each petitioner gets a random AES-256-GCM data key, stored wrapped by the
+master key in `person_keys`, in the same database as the events. Events hold
+only ciphertext; destroying a person's key (erasure) leaves their events, the
+hash chain and every figure intact while the personal fields become unreadable.
+
+The same phone number finds the same person (a keyed HMAC, never the number
+itself), so erasing a person covers all their petitions.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+import orjson
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from commands.settings import InsecureConfigurationError, Settings
+from projections.store import PostgresViews, SqliteViews
+
+# Derived from a public string: dev mode only (Settings.check_secrets refuses it in production).
+DEV_MASTER_KEY = base64.b64encode(hashlib.sha256(b"minqing-development-master-key").digest()).decode()
+ENVELOPE_VERSION = 1
+
+TABLES = [
+    "CREATE TABLE IF NOT EXISTS person_keys ("
+    " person_id TEXT PRIMARY KEY, lookup TEXT UNIQUE, wrapped TEXT, key_id TEXT,"
+    " created_at TEXT NOT NULL, erased_at TEXT)",
+    "CREATE TABLE IF NOT EXISTS vault_meta (name TEXT PRIMARY KEY, wrapped TEXT NOT NULL, key_id TEXT NOT NULL)",
+]
+
+
+class VaultError(Exception):
+    pass
+
+
+class _SqliteKeys(SqliteViews):
+    """The events' own SQLite file, already in WAL mode (eventsourcing sets it):
+    no journal-mode pragma here, which would need a lock a busy writer holds."""
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+
+@dataclass(frozen=True)
+class MasterKey:
+    key_id: str
+    aead: AESGCM
+
+    @classmethod
+    def of(cls, encoded: str) -> MasterKey:
+        raw = base64.b64decode(encoded)
+        if len(raw) != 32:
+            raise VaultError("MINQING_MASTER_KEY must be the base64 of 32 random bytes")
+        return cls(hashlib.sha256(raw).hexdigest()[:12], AESGCM(raw))
+
+    def wrap(self, key: bytes, context: str) -> str:
+        nonce = os.urandom(12)
+        return base64.b64encode(nonce + self.aead.encrypt(nonce, key, context.encode())).decode()
+
+    def unwrap(self, wrapped: str, context: str) -> bytes:
+        blob = base64.b64decode(wrapped)
+        return self.aead.decrypt(blob[:12], blob[12:], context.encode())
+
+
+def _seal(key: bytes, person_id: str, data: dict[str, Any]) -> str:
+    nonce = os.urandom(12)
+    return base64.b64encode(nonce + AESGCM(key).encrypt(nonce, orjson.dumps(data), person_id.encode())).decode()
+
+
+def _open(key: bytes, person_id: str, sealed: str) -> dict[str, Any]:
+    blob = base64.b64decode(sealed)
+    return orjson.loads(AESGCM(key).decrypt(blob[:12], blob[12:], person_id.encode()))
+
+
+class Vault:
+    def __init__(self, store: SqliteViews | PostgresViews, master: str, previous: tuple[str, ...] = ()) -> None:
+        self.store = store
+        self.master = MasterKey.of(master)
+        self.masters = {m.key_id: m for m in (self.master, *(MasterKey.of(p) for p in previous))}
+        with store.transaction() as cur:
+            for sql in TABLES:
+                cur.execute(sql)
+        self._index_key = self._meta_key("person_index")
+        _OPEN.add(self)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Vault:
+        if settings.production and not settings.master_key:
+            # Every process that touches personal data (serve, project, deliver, erase) refuses alike.
+            raise InsecureConfigurationError("production mode needs MINQING_MASTER_KEY (minqing keys new)")
+        store: SqliteViews | PostgresViews
+        if settings.database_url:
+            store = PostgresViews(settings.database_url, max_size=2)
+        else:
+            settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            store = _SqliteKeys(settings.sqlite_path)  # the events' own file
+        return cls(store, settings.master_key or DEV_MASTER_KEY, settings.previous_master_keys)
+
+    def close(self) -> None:
+        _OPEN.discard(self)
+        self.store.close()
+
+    # --- sealing -------------------------------------------------------------
+
+    def seal(self, data: dict[str, Any], *, phone: str) -> dict[str, Any]:
+        """The envelope stored in the event instead of the clear fields."""
+        person_id, key = self._person_for(phone)
+        return {"v": ENVELOPE_VERSION, "person": person_id, "sealed": _seal(key, person_id, data)}
+
+    def unseal(self, envelope: dict[str, Any]) -> dict[str, Any] | None:
+        """The clear fields, or None once the person was erased (or is unknown here)."""
+        key = self._key_of(envelope["person"])
+        return None if key is None else _open(key, envelope["person"], envelope["sealed"])
+
+    def knows(self, person_id: str) -> bool:
+        return bool(self.store.query("SELECT 1 AS x FROM person_keys WHERE person_id = ?", (person_id,)))
+
+    def erase(self, person_id: str) -> bool:
+        """Destroys the person's key; True if there was one to destroy."""
+        now = datetime.now(UTC).isoformat()
+        with self.store.transaction() as cur:
+            rows = cur.execute(
+                "SELECT person_id FROM person_keys WHERE person_id = ? AND wrapped IS NOT NULL", (person_id,)
+            )
+            cur.execute(
+                "UPDATE person_keys SET wrapped = NULL, key_id = NULL, lookup = NULL, erased_at = ? "
+                "WHERE person_id = ? AND wrapped IS NOT NULL",
+                (now, person_id),
+            )
+        return bool(rows)
+
+    def erased(self, person_id: str) -> bool:
+        rows = self.store.query("SELECT erased_at FROM person_keys WHERE person_id = ?", (person_id,))
+        return bool(rows) and rows[0]["erased_at"] is not None
+
+    def rotate(self) -> int:
+        """Re-wraps every live key under the current master key; returns how many moved."""
+        moved = 0
+        with self.store.transaction() as cur:
+            rows = cur.execute("SELECT name AS id, wrapped, key_id FROM vault_meta")
+            for row in rows:
+                if row["key_id"] != self.master.key_id:
+                    key = self._unwrap(row["wrapped"], row["key_id"], "meta:" + row["id"])
+                    cur.execute(
+                        "UPDATE vault_meta SET wrapped = ?, key_id = ? WHERE name = ?",
+                        (self.master.wrap(key, "meta:" + row["id"]), self.master.key_id, row["id"]),
+                    )
+                    moved += 1
+            rows = cur.execute("SELECT person_id AS id, wrapped, key_id FROM person_keys WHERE wrapped IS NOT NULL")
+            for row in rows:
+                if row["key_id"] != self.master.key_id:
+                    key = self._unwrap(row["wrapped"], row["key_id"], row["id"])
+                    cur.execute(
+                        "UPDATE person_keys SET wrapped = ?, key_id = ? WHERE person_id = ?",
+                        (self.master.wrap(key, row["id"]), self.master.key_id, row["id"]),
+                    )
+                    moved += 1
+        return moved
+
+    # --- keys ----------------------------------------------------------------
+
+    def _lookup(self, phone: str) -> str:
+        normal = "".join(ch for ch in phone if ch.isdigit())
+        return hmac.new(self._index_key, normal.encode(), hashlib.sha256).hexdigest()
+
+    def _person_for(self, phone: str) -> tuple[str, bytes]:
+        lookup = self._lookup(phone)
+        for _ in range(3):
+            rows = self.store.query(
+                "SELECT person_id, wrapped, key_id FROM person_keys WHERE lookup = ? AND wrapped IS NOT NULL",
+                (lookup,),
+            )
+            if rows:
+                return rows[0]["person_id"], self._unwrap(rows[0]["wrapped"], rows[0]["key_id"], rows[0]["person_id"])
+            person_id, key = f"P{uuid4().hex}", AESGCM.generate_key(bit_length=256)
+            with self.store.transaction() as cur:
+                inserted = cur.execute(
+                    "INSERT INTO person_keys (person_id, lookup, wrapped, key_id, created_at) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (lookup) DO NOTHING RETURNING person_id",
+                    (person_id, lookup, self.master.wrap(key, person_id), self.master.key_id,
+                     datetime.now(UTC).isoformat()),
+                )  # fmt: skip
+            if inserted:
+                return person_id, key
+        raise VaultError("could not create a person key")
+
+    def _key_of(self, person_id: str) -> bytes | None:
+        rows = self.store.query("SELECT wrapped, key_id FROM person_keys WHERE person_id = ?", (person_id,))
+        if not rows or rows[0]["wrapped"] is None:
+            return None
+        return self._unwrap(rows[0]["wrapped"], rows[0]["key_id"], person_id)
+
+    def _unwrap(self, wrapped: str, key_id: str, context: str) -> bytes:
+        master = self.masters.get(key_id)
+        if master is None:
+            raise VaultError(f"key wrapped by master key {key_id}, which is not configured")
+        return master.unwrap(wrapped, context)
+
+    def _meta_key(self, name: str) -> bytes:
+        fresh = os.urandom(32)
+        with self.store.transaction() as cur:
+            cur.execute(
+                "INSERT INTO vault_meta (name, wrapped, key_id) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                (name, self.master.wrap(fresh, "meta:" + name), self.master.key_id),
+            )
+        row = self.store.query("SELECT wrapped, key_id FROM vault_meta WHERE name = ?", (name,))[0]
+        return self._unwrap(row["wrapped"], row["key_id"], "meta:" + name)
+
+
+# The vaults open in this process: the stream encoders (which see only events)
+# find the one that holds a person's key here.
+class _Registry:
+    def __init__(self) -> None:
+        self._vaults: list[Vault] = []
+        self._lock = threading.Lock()
+
+    def add(self, vault: Vault) -> None:
+        with self._lock:
+            self._vaults.append(vault)
+
+    def discard(self, vault: Vault) -> None:
+        with self._lock:
+            if vault in self._vaults:
+                self._vaults.remove(vault)
+
+    def holding(self, person_id: str) -> Vault | None:
+        with self._lock:
+            vaults = list(self._vaults)
+        if len(vaults) == 1:
+            return vaults[0]
+        return next((v for v in vaults if v.knows(person_id)), None)
+
+
+_OPEN = _Registry()
+
+
+def vault_holding(person_id: str) -> Vault | None:
+    return _OPEN.holding(person_id)
