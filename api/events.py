@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -16,6 +17,7 @@ import anyio
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
+from api.access import PrincipalDep, sees_personal_data
 from projections.ledger_query import InvalidQueryError
 from streams.cloudevents import encode
 from streams.feed import MAX_POSITION, EventFilter, Feed
@@ -45,6 +47,7 @@ def get_feed(request: Request) -> Feed:
 def events_page(
     request: Request,
     response: Response,
+    principal: PrincipalDep,
     after: Annotated[
         int, Query(ge=0, le=MAX_POSITION, description="Return events after this log position (0: from the start).")
     ] = 0,
@@ -54,7 +57,7 @@ def events_page(
     case: CaseQuery = None,
 ) -> dict[str, Any]:
     flt = EventFilter.parse(types, unit, case)
-    page = get_feed(request).page(flt, after, limit)
+    page = get_feed(request).page(flt, after, limit, clear=sees_personal_data(principal))
     query = request.url.include_query_params(after=page.next_after)
     response.headers["Link"] = f'<{query.path}?{query.query}>; rel="next"'
     return {"events": page.events, "next_after": page.next_after, "more": page.more, "filter": flt.as_dict()}
@@ -68,6 +71,7 @@ def events_page(
 )
 async def events_stream(
     request: Request,
+    principal: PrincipalDep,
     types: TypeQuery = None,
     unit: UnitQuery = None,
     case: CaseQuery = None,
@@ -86,13 +90,17 @@ async def events_stream(
     tail: Tail = request.app.state.tail
     await tail.start()
     return StreamingResponse(
-        _frames(tail, flt, tail.head if after is None else after, heartbeat),
+        _frames(tail, flt, tail.head if after is None else after, heartbeat, clear=sees_personal_data(principal)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-async def _frames(tail: Tail, flt: EventFilter, after: int, heartbeat: float) -> AsyncIterator[bytes]:
+async def _frames(
+    tail: Tail, flt: EventFilter, after: int, heartbeat: float, *, clear: bool = False
+) -> AsyncIterator[bytes]:
+    """`clear`: the reader may see personal data; the ring's shared bodies are
+    masked, so its events are serialised again for this reader alone."""
     feed = tail.feed
     last = after
     yield b"retry: 2000\n\n"
@@ -101,7 +109,7 @@ async def _frames(tail: Tail, flt: EventFilter, after: int, heartbeat: float) ->
         items = tail.since(last)
         if items is None:
             # Behind the ring: read the log itself until caught up.
-            page = await anyio.to_thread.run_sync(feed.page, flt, last, 500)
+            page = await anyio.to_thread.run_sync(partial(feed.page, flt, last, 500, clear=clear))
             if page.events:
                 yield b"".join(_frame(int(event["sequence"]), encode(event)) for event in page.events)
             last = page.next_after
@@ -112,12 +120,18 @@ async def _frames(tail: Tail, flt: EventFilter, after: int, heartbeat: float) ->
             items = await anyio.to_thread.run_sync(_matching, feed, items, flt)
         elif flt.types or flt.case:
             items = _matching(feed, items, flt)
-        if items:
+        if items and clear:
+            yield await anyio.to_thread.run_sync(_clear_frames, feed, items)
+        elif items:
             # One write per wake-up, not one per event: 100 subscribers x a burst adds up.
             yield b"".join(_frame(item.position, item.body) for item in items)
         last = max(last, head)
         if not await _wait(changed, heartbeat):
             yield b": heartbeat\n\n"
+
+
+def _clear_frames(feed: Feed, items: list[Item]) -> bytes:
+    return b"".join(_frame(i.position, encode(feed.cloud_event(i.position, i.event, clear=True))) for i in items)
 
 
 def _matching(feed: Feed, items: list[Item], flt: EventFilter) -> list[Item]:

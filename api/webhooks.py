@@ -9,6 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import Field, HttpUrl
 
+from api.access import PrincipalDep, sees_personal_data
 from api.schemas import Code, Short, Strict
 from streams.feed import MAX_POSITION, EventFilter, Feed
 from streams.webhooks import Webhooks
@@ -47,11 +48,13 @@ def _webhooks(request: Request) -> Webhooks:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=ERRORS, summary="Subscribe a URL to case events")
-def create(body: SubscriptionIn, request: Request, response: Response) -> dict[str, Any]:
+def create(body: SubscriptionIn, request: Request, response: Response, principal: PrincipalDep) -> dict[str, Any]:
     flt = EventFilter.parse(body.types, body.unit, body.case)
     feed: Feed = request.app.state.feed
     after = feed.head() if body.after is None else body.after
-    created = _webhooks(request).create(str(body.url), flt, after, body.description)
+    # Deliveries carry personal data in clear only if whoever subscribed may read it (the `pii` grant).
+    personal = sees_personal_data(principal)
+    created = _webhooks(request).create(str(body.url), flt, after, body.description, personal=personal)
     response.headers["Location"] = f"/webhooks/{created['id']}"
     return created
 

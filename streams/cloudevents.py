@@ -10,6 +10,7 @@ from eventsourcing.utils import get_topic
 
 from cases.case import Case
 from replay.history import EVENT_LABELS, payload
+from security.vault import Vault
 
 SPECVERSION = "1.0"
 TYPE_PREFIX = "cn.minqing.case."
@@ -36,7 +37,10 @@ def sequence(position: int) -> str:
     return f"{position:020d}"
 
 
-def to_cloud_event(position: int, event: Case.Event, source: str = DEFAULT_SOURCE) -> dict[str, Any]:
+def to_cloud_event(
+    position: int, event: Case.Event, source: str = DEFAULT_SOURCE, *, clear: bool = False, vault: Vault | None = None
+) -> dict[str, Any]:
+    """Masked personal data unless `clear` (a reader entitled to it, with the vault that holds the keys)."""
     name = type(event).__name__
     return {
         "specversion": SPECVERSION,
@@ -54,7 +58,7 @@ def to_cloud_event(position: int, event: Case.Event, source: str = DEFAULT_SOURC
             "schema_version": getattr(type(event), "class_version", 1),
             "actor": event.actor,
             "units": event.units,
-            **payload(event),
+            **payload(event, clear=clear, vault=vault),
         },
     }
 

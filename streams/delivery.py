@@ -133,7 +133,7 @@ class Deliverer:
             return 0
         delivered = 0
         try:
-            page = self.feed.page(subscription.filter, subscription.position, self.batch)
+            page = self.feed.page(subscription.filter, subscription.position, self.batch, clear=subscription.personal)
             for event in page.events:
                 position = int(event["sequence"])
                 attempt = self._post(subscription, event)

@@ -143,9 +143,15 @@ class Feed:
             return False
         return flt.unit is None or self.scope.involves(event, flt.unit)
 
-    def page(self, flt: EventFilter, after: int, limit: int, *, scan_limit: int = SCAN_LIMIT) -> Page:
+    def cloud_event(self, position: int, event: Case.Event, clear: bool = False) -> dict[str, Any]:
+        return to_cloud_event(position, event, self.source, clear=clear, vault=self.cases.vault if clear else None)
+
+    def page(
+        self, flt: EventFilter, after: int, limit: int, *, clear: bool = False, scan_limit: int = SCAN_LIMIT
+    ) -> Page:
+        """`clear`: personal data decrypted, for readers entitled to it; masked otherwise."""
         if flt.case is not None:
-            return self._case_page(flt, after, limit)
+            return self._case_page(flt, after, limit, clear)
         out: list[dict[str, Any]] = []
         cursor, scanned = after, 0
         mapper = self.cases.mapper
@@ -159,7 +165,7 @@ class Feed:
                 event = mapper.to_domain_event(notification)
                 cursor = notification.id
                 if self.matches(event, flt):
-                    out.append(to_cloud_event(notification.id, event, self.source))
+                    out.append(self.cloud_event(notification.id, event, clear))
                     if len(out) == limit:
                         return Page(out, cursor, True)
             scanned += len(batch)
@@ -167,7 +173,7 @@ class Feed:
                 return Page(out, max(cursor, head), False)
         return Page(out, cursor, True)
 
-    def _case_page(self, flt: EventFilter, after: int, limit: int) -> Page:
+    def _case_page(self, flt: EventFilter, after: int, limit: int, clear: bool) -> Page:
         assert flt.case is not None
         head = self.head()
         records = [r for r in stream_records(self.cases, flt.case) if r.position > after]
@@ -175,7 +181,7 @@ class Feed:
         for record in records:
             event = self.cases.mapper.to_domain_event(record.stored)
             if not flt.types or type(event).__name__ in flt.types:
-                out.append(to_cloud_event(record.position, event, self.source))
+                out.append(self.cloud_event(record.position, event, clear))
             if len(out) == limit:
                 return Page(out, record.position, record is not records[-1])
         # The case's stream is complete up to the log's head as read now.

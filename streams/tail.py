@@ -17,7 +17,7 @@ import anyio
 import structlog
 
 from cases.case import Case
-from streams.cloudevents import CASE_TOPICS, encode, to_cloud_event
+from streams.cloudevents import CASE_TOPICS, encode
 from streams.feed import Feed
 
 log = structlog.get_logger()
@@ -102,5 +102,5 @@ class Tail:
         items = []
         for n in notifications:
             event = cases.mapper.to_domain_event(n)
-            items.append(Item(n.id, event, encode(to_cloud_event(n.id, event, self.feed.source))))
+            items.append(Item(n.id, event, encode(self.feed.cloud_event(n.id, event))))
         return items, (notifications[-1].id if notifications else self.head)

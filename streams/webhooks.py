@@ -29,7 +29,7 @@ TABLES = [
     "types TEXT NOT NULL, unit TEXT, case_id TEXT, status TEXT NOT NULL, position BIGINT NOT NULL, "
     "attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at DOUBLE PRECISION, last_error TEXT, "
     "delivered BIGINT NOT NULL DEFAULT 0, lease_owner TEXT, lease_until DOUBLE PRECISION, "
-    "created_at TEXT NOT NULL, deleted_at TEXT)",
+    "created_at TEXT NOT NULL, deleted_at TEXT, personal INTEGER NOT NULL DEFAULT 0)",
     "CREATE TABLE IF NOT EXISTS webhook_deliveries ("
     "id TEXT PRIMARY KEY, subscription TEXT NOT NULL, position BIGINT NOT NULL, event_id TEXT NOT NULL, "
     "event_type TEXT NOT NULL, attempt INTEGER NOT NULL, at TEXT NOT NULL, outcome TEXT NOT NULL, "
@@ -38,7 +38,7 @@ TABLES = [
 ]
 
 PUBLIC = ("id", "url", "description", "status", "position", "attempts", "next_attempt_at", "last_error", "delivered",
-          "created_at")  # fmt: skip
+          "created_at", "personal")  # fmt: skip
 
 
 class Status(StrEnum):
@@ -89,6 +89,7 @@ class Subscription:
     status: Status
     position: int
     attempts: int
+    personal: bool  # created by a reader entitled to personal data: delivered in clear
 
     @classmethod
     def of(cls, row: Row) -> Subscription:
@@ -101,6 +102,7 @@ class Subscription:
             Status(row["status"]),
             int(row["position"]),
             int(row["attempts"]),
+            bool(row["personal"]),
         )
 
 
@@ -110,6 +112,7 @@ def _now() -> str:
 
 def public(row: Row) -> dict[str, Any]:
     out = {k: row[k] for k in PUBLIC}
+    out["personal"] = bool(out["personal"])
     out["filter"] = Subscription.of(row).filter.as_dict()
     return out
 
@@ -119,7 +122,9 @@ class Webhooks:
         self.views = views
         create_schema(views, TABLES)
 
-    def create(self, url: str, flt: EventFilter, position: int, description: str | None = None) -> dict[str, Any]:
+    def create(
+        self, url: str, flt: EventFilter, position: int, description: str | None = None, *, personal: bool = False
+    ) -> dict[str, Any]:
         row = {
             "id": str(uuid.uuid4()),
             "url": url,
@@ -131,6 +136,7 @@ class Webhooks:
             "status": str(Status.ACTIVE),
             "position": position,
             "created_at": _now(),
+            "personal": int(personal),
         }
         with self.views.transaction() as cur:
             cur.execute(

@@ -221,6 +221,22 @@ def test_auditors_and_integrators_read_streams_but_not_personal_data(client: Tes
     assert _error(client.get("/audit/verify", headers=auth(INTEGRATOR)), 403)["code"] == "role_not_allowed"
 
 
+def test_the_pii_grant_opens_personal_data_in_streams_too(client: TestClient) -> None:
+    register(client)
+
+    def phone_in_feed(**grant: tuple[str, ...]) -> str:
+        page = client.get("/events", params={"type": "Registered"}, headers=auth(INTEGRATOR, **grant)).json()
+        return page["events"][0]["data"]["petitioner"]["phone"]
+
+    assert phone_in_feed() == "138****1234"
+    assert phone_in_feed(grants=("pii",)) == PHONE
+    masked = client.post("/webhooks", json={"url": "https://example.org/h"}, headers=auth(INTEGRATOR)).json()
+    clear = client.post(
+        "/webhooks", json={"url": "https://example.org/h"}, headers=auth(INTEGRATOR, grants=("pii",))
+    ).json()
+    assert (masked["personal"], clear["personal"]) == (False, True)
+
+
 def test_who_sees_a_petitioners_phone(client: TestClient) -> None:
     case_id = accepted(client)
     clear = {CLERK, GRID_LEADER, TOWNSHIP, SUPERVISOR}

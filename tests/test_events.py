@@ -292,3 +292,29 @@ def test_many_subscribers_arriving_at_once_start_one_tail(cases: Cases) -> None:
 
     # Two readers would each append every event: the ring would hold them twice.
     assert asyncio.run(scenario()) == log_positions(cases)
+
+
+def test_the_live_stream_shows_personal_data_only_to_readers_entitled_to_it(cases: Cases) -> None:
+    import asyncio
+
+    from api.events import _frames
+    from streams.feed import EventFilter, Feed
+    from streams.tail import Tail
+
+    async def first_frame(clear: bool) -> str:
+        tail = Tail(Feed(cases), poll=0.01)
+        await tail.start()
+        now = tail.head
+        await asyncio.to_thread(cases.register, CLERK, **registration())
+        # From now: served from the ring, whose shared bodies are masked.
+        frames = _frames(tail, EventFilter(), now, heartbeat=0.2, clear=clear)
+        async with asyncio.timeout(20):
+            async for chunk in frames:
+                if b"data:" in chunk:
+                    break
+        await frames.aclose()
+        await tail.stop()
+        return chunk.decode()
+
+    assert '"phone":"138****1234"' in asyncio.run(first_frame(clear=False))
+    assert '"phone":"13812341234"' in asyncio.run(first_frame(clear=True))
