@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from typing import Any
@@ -11,9 +12,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from api.events import _frames
 from cases.vocabulary import HandlingType, Tier
 from commands.cases import Cases
 from streams.cloudevents import CASE_TOPICS
+from streams.feed import EventFilter, Feed
+from streams.tail import Tail
 from tests.api_steps import Driver
 from tests.factories import (
     AUDITOR,
@@ -33,6 +37,16 @@ from tests.sse import messages
 def log_positions(cases: Cases) -> list[int]:
     """Every case event's position, read from the recorder itself."""
     return [n.id for n in cases.recorder.select_notifications(start=1, limit=1_000_000, topics=CASE_TOPICS)]
+
+
+async def register_and_follow(cases: Cases, tail: Tail, titles: list[str]) -> None:
+    """Register through the application, then wait until the tail has read every case event."""
+    for title in titles:
+        await asyncio.to_thread(cases.register, CLERK, **registration(title=title))
+    last = log_positions(cases)[-1]
+    async with asyncio.timeout(10):
+        while tail.head < last:
+            await asyncio.sleep(0.01)
 
 
 def read_all(client: TestClient, limit: int, **params: Any) -> tuple[list[dict], int]:
@@ -236,25 +250,13 @@ def test_feed_over_real_http_while_writers_post_loses_nothing(server: str, cases
 
 
 def test_a_subscriber_behind_the_ring_reads_the_log_then_follows_the_ring(cases: Cases) -> None:
-    import asyncio
-
-    from api.events import _frames
-    from streams.feed import EventFilter, Feed
-    from streams.tail import Tail
-
     for i in range(6):
         cases.register(CLERK, **registration(title=f"早{i}"))
 
     async def scenario() -> list[int]:
         tail = Tail(Feed(cases), poll=0.01, keep=2)
         await tail.start()
-        for i in range(6):
-            await asyncio.to_thread(cases.register, CLERK, **registration(title=f"晚{i}"))
-        last = log_positions(cases)[-1]
-        for _ in range(500):
-            if tail.head >= last:
-                break
-            await asyncio.sleep(0.01)
+        await register_and_follow(cases, tail, [f"晚{i}" for i in range(6)])
         assert tail.floor > 0 and len(tail.items) <= 4, "the ring kept more than it should"
         ids: list[int] = []
         frames = _frames(tail, EventFilter(), 0, heartbeat=0.2)
@@ -271,21 +273,10 @@ def test_a_subscriber_behind_the_ring_reads_the_log_then_follows_the_ring(cases:
 
 
 def test_many_subscribers_arriving_at_once_start_one_tail(cases: Cases) -> None:
-    import asyncio
-
-    from streams.feed import Feed
-    from streams.tail import Tail
-
     async def scenario() -> list[int]:
         tail = Tail(Feed(cases), poll=0.01)
         await asyncio.gather(*(tail.start() for _ in range(50)))
-        for i in range(5):
-            await asyncio.to_thread(cases.register, CLERK, **registration(title=f"同时{i}"))
-        last = log_positions(cases)[-1]
-        for _ in range(500):
-            if tail.head >= last:
-                break
-            await asyncio.sleep(0.01)
+        await register_and_follow(cases, tail, [f"同时{i}" for i in range(5)])
         await asyncio.sleep(0.1)
         await tail.stop()
         return list(tail.positions)
@@ -295,17 +286,11 @@ def test_many_subscribers_arriving_at_once_start_one_tail(cases: Cases) -> None:
 
 
 def test_the_live_stream_shows_personal_data_only_to_readers_entitled_to_it(cases: Cases) -> None:
-    import asyncio
-
-    from api.events import _frames
-    from streams.feed import EventFilter, Feed
-    from streams.tail import Tail
-
     async def first_frame(clear: bool) -> str:
         tail = Tail(Feed(cases), poll=0.01)
         await tail.start()
         now = tail.head
-        await asyncio.to_thread(cases.register, CLERK, **registration())
+        await register_and_follow(cases, tail, ["楼顶渗水"])
         # From now: served from the ring, whose shared bodies are masked.
         frames = _frames(tail, EventFilter(), now, heartbeat=0.2, clear=clear)
         async with asyncio.timeout(20):
