@@ -194,7 +194,8 @@ def render(kind: str, payload: Any, fmt: str) -> tuple[bytes, str]:
             _fill(ElementTree.SubElement(root, item_name or "item"), item)
     else:
         _fill(root, payload)
-    body = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+    # The spec asks for this exact declaration; ElementTree's own uses single quotes and lower case.
+    body = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(root, encoding="unicode").encode()
     return body, "text/xml; charset=utf-8"
 
 

@@ -48,7 +48,8 @@ def test_services_and_definitions_in_json_and_xml(open311: TestClient) -> None:
     assert {"parking", "housing", "noise"} <= codes
     assert all(s["metadata"] is True and s["type"] == "realtime" for s in services.json())
     xml = open311.get("/open311/v2/services.xml")
-    assert xml.headers["content-type"].startswith("text/xml") and xml.content.startswith(b"<?xml")
+    assert xml.headers["content-type"].startswith("text/xml")
+    assert xml.content.startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
     root = ElementTree.fromstring(xml.content)
     assert root.tag == "services" and {e.findtext("service_code") for e in root.iter("service")} == codes
 
