@@ -47,7 +47,14 @@ def build_cases(settings: Settings) -> Cases:
 
 
 def build_deliverer(feed: Feed, hooks: Webhooks, settings: Settings, **options: Any) -> Deliverer:
-    return Deliverer(feed, hooks, backoff=settings.webhook_backoff or BACKOFF, lease=settings.webhook_lease, **options)
+    return Deliverer(
+        feed,
+        hooks,
+        backoff=settings.webhook_backoff or BACKOFF,
+        lease=settings.webhook_lease,
+        log_days=settings.webhook_log_days,
+        **options,
+    )
 
 
 def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> FastAPI:

@@ -103,6 +103,7 @@ RULES: dict[str, Rule] = {
     "POST /webhooks/{subscription_id}/pause": rule(HOOKS, Scope.ANY, "暂停推送"),
     "POST /webhooks/{subscription_id}/resume": rule(HOOKS, Scope.ANY, "恢复推送"),
     "GET /webhooks/{subscription_id}/deliveries": rule(HOOKS, Scope.ANY, "推送记录"),
+    "POST /webhooks/{subscription_id}/rotate-secret": rule(HOOKS, Scope.ANY, "更换签名密钥"),
     # Open311 GeoReport v2 authenticates with its own api_key, as the spec says; only the rate limit applies.
     "GET /open311/v2/discovery.{fmt}": OPEN311,
     "GET /open311/v2/services.{fmt}": OPEN311,

@@ -3,6 +3,7 @@ Deliveries themselves run in `minqing deliver` (or in-process in the embedded se
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -81,6 +82,21 @@ def pause(subscription_id: SubscriptionId, request: Request) -> dict[str, Any]:
 )
 def resume(subscription_id: SubscriptionId, request: Request, body: ResumeIn | None = None) -> dict[str, Any]:
     return _webhooks(request).resume(subscription_id, body.after if body else None)
+
+
+class RotateIn(Strict):
+    overlap_hours: float = Field(
+        24, ge=0, le=168, description="How long the old secret keeps signing beside the new one (0: stop now)."
+    )
+
+
+@router.post(
+    "/{subscription_id}/rotate-secret",
+    responses=ERRORS,
+    summary="A new signing secret (shown once); the old one keeps signing beside it for a while",
+)
+def rotate_secret(subscription_id: SubscriptionId, request: Request, body: RotateIn | None = None) -> dict[str, Any]:
+    return _webhooks(request).rotate_secret(subscription_id, (body or RotateIn()).overlap_hours, time.time())
 
 
 @router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS, summary="Unsubscribe")

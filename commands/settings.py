@@ -46,6 +46,7 @@ class Settings:
     # Open311 api_key -> the channel its requests are registered under. Unset on
     # the embedded store: the documented demo key; on PostgreSQL: none.
     open311_keys: dict[str, str] | None = None
+    webhook_log_days: float = 30.0  # delivery-log entries are kept this long
     webhook_lease: float = 30.0  # seconds a delivery worker holds a subscription without renewing it
 
     @classmethod
@@ -68,6 +69,7 @@ class Settings:
             max_body_bytes=int(env.get("MINQING_MAX_BODY_BYTES", str(64 * 1024))),
             webhook_backoff=_seconds(env.get("MINQING_WEBHOOK_BACKOFF")),
             webhook_lease=float(env.get("MINQING_WEBHOOK_LEASE", "30")),
+            webhook_log_days=float(env.get("MINQING_WEBHOOK_LOG_DAYS", "30")),
             open311_keys=_pairs(env.get("MINQING_OPEN311_KEYS")),
         )
 

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -33,6 +33,7 @@ log = structlog.get_logger()
 # Seconds before each retry: the Standard Webhooks reference schedule (about a
 # day in all); the attempt after the last step dead-letters the subscription.
 BACKOFF = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+PRUNE_EVERY = 3600.0  # seconds between delivery-log clean-ups
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Deliverer:
         lease: float = 60.0,
         timeout: float = 10.0,
         concurrency: int = 8,
+        log_days: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.feed = feed
@@ -62,6 +64,7 @@ class Deliverer:
         self.backoff = tuple(backoff)
         self.batch = batch
         self.lease = lease
+        self.log_days = log_days
         self.clock = clock
         self.owner = f"deliver-{uuid.uuid4().hex[:12]}"
         self.http = httpx.Client(timeout=timeout, follow_redirects=False, headers={"user-agent": "minqing-webhooks/1"})
@@ -95,9 +98,18 @@ class Deliverer:
         )
         return sum(self.pool.map(self._serve, [r["id"] for r in due]))
 
+    def prune_log(self) -> int:
+        """Forget delivery-log entries older than `log_days`."""
+        return self.webhooks.prune(datetime.now(UTC) - timedelta(days=self.log_days))
+
     def run_forever(self, stop: threading.Event, *, idle: float = 0.2) -> None:
+        pruned_at = 0.0
         while not stop.is_set():
             try:
+                if time.monotonic() - pruned_at > PRUNE_EVERY:
+                    pruned_at = time.monotonic()
+                    if pruned := self.prune_log():
+                        log.info("webhook_log_pruned", entries=pruned, older_than_days=self.log_days)
                 delivered = self.run_once()
             except Exception as e:  # a database blip must not end the worker
                 log.warning("webhook_pass_failed", error=repr(e))
@@ -154,7 +166,7 @@ class Deliverer:
             response = self.http.post(
                 subscription.url,
                 content=body,
-                headers=headers(subscription.secret, event["id"], int(time.time()), body),
+                headers=headers(subscription.secrets(time.time()), event["id"], int(time.time()), body),
             )
         except httpx.HTTPError as e:
             return Attempt(False, None, f"{type(e).__name__}: {e}"[:500], _ms(started))

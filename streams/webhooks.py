@@ -29,7 +29,8 @@ TABLES = [
     "types TEXT NOT NULL, unit TEXT, case_id TEXT, status TEXT NOT NULL, position BIGINT NOT NULL, "
     "attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at DOUBLE PRECISION, last_error TEXT, "
     "delivered BIGINT NOT NULL DEFAULT 0, lease_owner TEXT, lease_until DOUBLE PRECISION, "
-    "created_at TEXT NOT NULL, deleted_at TEXT, personal INTEGER NOT NULL DEFAULT 0)",
+    "created_at TEXT NOT NULL, deleted_at TEXT, personal INTEGER NOT NULL DEFAULT 0, "
+    "previous_secret TEXT, previous_until DOUBLE PRECISION)",
     "CREATE TABLE IF NOT EXISTS webhook_deliveries ("
     "id TEXT PRIMARY KEY, subscription TEXT NOT NULL, position BIGINT NOT NULL, event_id TEXT NOT NULL, "
     "event_type TEXT NOT NULL, attempt INTEGER NOT NULL, at TEXT NOT NULL, outcome TEXT NOT NULL, "
@@ -68,12 +69,14 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
-def headers(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+def headers(secrets_: list[str], message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """Signed with every live secret (space-separated, as the convention allows), so a
+    receiver keeps verifying with the old secret while it switches to a rotated one."""
     return {
         "content-type": "application/cloudevents+json",
         "webhook-id": message_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, message_id, timestamp, body),
+        "webhook-signature": " ".join(sign(secret, message_id, timestamp, body) for secret in secrets_),
     }
 
 
@@ -90,6 +93,12 @@ class Subscription:
     position: int
     attempts: int
     personal: bool  # created by a reader entitled to personal data: delivered in clear
+    previous_secret: str | None = None  # still signed with until `previous_until`, after a rotation
+    previous_until: float | None = None
+
+    def secrets(self, now: float) -> list[str]:
+        live = self.previous_secret and self.previous_until and now < self.previous_until
+        return [self.secret, self.previous_secret] if live else [self.secret]  # type: ignore[list-item]
 
     @classmethod
     def of(cls, row: Row) -> Subscription:
@@ -103,6 +112,8 @@ class Subscription:
             int(row["position"]),
             int(row["attempts"]),
             bool(row["personal"]),
+            row["previous_secret"],
+            row["previous_until"],
         )
 
 
@@ -182,6 +193,22 @@ class Webhooks:
             sets += ", position = ?"
             params.append(after)
         return self._update(subscription_id, sets, params)
+
+    def rotate_secret(self, subscription_id: str, overlap_hours: float, now: float) -> dict[str, Any]:
+        """A new secret; the current one keeps signing beside it for `overlap_hours`."""
+        secret = new_secret()
+        row = self._update(
+            subscription_id,
+            "previous_secret = secret, previous_until = ?, secret = ?",
+            [now + overlap_hours * 3600, secret],
+        )
+        return {**row, "secret": secret, "previous_secret_valid_until": now + overlap_hours * 3600}
+
+    def prune(self, before: datetime) -> int:
+        """Drop delivery-log entries older than `before` (the log would grow for ever)."""
+        with self.views.transaction() as cur:
+            gone = cur.execute("DELETE FROM webhook_deliveries WHERE at < ? RETURNING id", [before.isoformat()])
+        return len(gone)
 
     def delete(self, subscription_id: str) -> None:
         # Kept, marked deleted: the delivery log still names it.

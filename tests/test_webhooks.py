@@ -179,3 +179,40 @@ def test_the_delivery_worker_survives_a_kill_without_losing_its_place(
     # At least once: at most the one message in flight at the kill comes twice, never out of order after it.
     assert len(positions) - len(set(positions)) <= 1
     assert hook["id"] and halfway >= 10
+
+
+def test_secret_rotation_signs_with_both_secrets_until_the_overlap_ends(quick: TestClient) -> None:
+    driver = Driver(quick)
+    with receiving() as receiver:
+        hook = subscribe(quick, receiver.url, types=["Registered"])
+        driver.register(title="轮换前")
+        receiver.wait_for(1)
+        rotated = quick.post(f"/webhooks/{hook['id']}/rotate-secret", json={"overlap_hours": 1})
+        assert rotated.status_code == 200 and rotated.json()["secret"] != hook["secret"]
+        driver.register(title="重叠期")
+        receiver.wait_for(2)
+        # Overlap 0: the old secret stops signing at once.
+        final = quick.post(f"/webhooks/{hook['id']}/rotate-secret", json={"overlap_hours": 0}).json()
+        driver.register(title="轮换后")
+        receiver.wait_for(3)
+    before, during, after = receiver.accepted
+    assert signature_valid(hook["secret"], before) and not signature_valid(rotated.json()["secret"], before)
+    assert signature_valid(hook["secret"], during) and signature_valid(rotated.json()["secret"], during)
+    assert signature_valid(final["secret"], after)
+    assert not signature_valid(rotated.json()["secret"], after) and not signature_valid(hook["secret"], after)
+    assert "secret" not in quick.get(f"/webhooks/{hook['id']}").json()
+    assert quick.post(f"/webhooks/{hook['id']}/rotate-secret", json={"overlap_hours": 500}).status_code == 422
+
+
+def test_old_delivery_log_entries_are_pruned(quick: TestClient) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    with receiving() as receiver:
+        hook = subscribe(quick, receiver.url, after=0)
+        Driver(quick).register()
+        receiver.wait_for(1)
+    webhooks = quick.app.state.webhooks
+    assert webhooks.prune(datetime.now(UTC) - timedelta(days=1)) == 0
+    assert len(quick.get(f"/webhooks/{hook['id']}/deliveries").json()["items"]) == 1
+    assert webhooks.prune(datetime.now(UTC) + timedelta(seconds=1)) == 1
+    assert quick.get(f"/webhooks/{hook['id']}/deliveries").json()["items"] == []
