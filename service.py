@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(cache=log_cache)
+        app.state.settings = config
         app.state.token_keys = TokenKeys.from_settings(config)  # refuses production without secrets
         app.state.rate_limiter = RateLimiter(config.rate_limit_per_minute)
         app.state.cases = build_cases(config)

@@ -12,8 +12,9 @@ from pydantic import Field, HttpUrl
 
 from api.access import PrincipalDep, sees_personal_data
 from api.schemas import Code, Short, Strict
+from projections.ledger_query import InvalidQueryError
 from streams.feed import MAX_POSITION, EventFilter, Feed
-from streams.webhooks import Webhooks
+from streams.webhooks import Webhooks, local_address
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -51,6 +52,10 @@ def _webhooks(request: Request) -> Webhooks:
 @router.post("", status_code=status.HTTP_201_CREATED, responses=ERRORS, summary="Subscribe a URL to case events")
 def create(body: SubscriptionIn, request: Request, response: Response, principal: PrincipalDep) -> dict[str, Any]:
     flt = EventFilter.parse(body.types, body.unit, body.case)
+    if not request.app.state.settings.local_webhooks and (local := local_address(body.url.host or "")):
+        raise InvalidQueryError(
+            "url", f"推送地址指向本机或链路本地地址 {local}，生产环境不允许（MINQING_WEBHOOK_ALLOW_LOCAL）"
+        )
     feed: Feed = request.app.state.feed
     after = feed.head() if body.after is None else body.after
     # Deliveries carry personal data in clear only if whoever subscribed may read it (the `pii` grant).

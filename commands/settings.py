@@ -47,6 +47,9 @@ class Settings:
     # the embedded store: the documented demo key; on PostgreSQL: none.
     open311_keys: dict[str, str] | None = None
     webhook_log_days: float = 30.0  # delivery-log entries are kept this long
+    # Webhooks to loopback or link-local addresses (the host itself, cloud metadata):
+    # refused in production unless allowed; None: allowed only in development.
+    webhook_allow_local: bool | None = None
     webhook_lease: float = 30.0  # seconds a delivery worker holds a subscription without renewing it
 
     @classmethod
@@ -70,6 +73,7 @@ class Settings:
             webhook_backoff=_seconds(env.get("MINQING_WEBHOOK_BACKOFF")),
             webhook_lease=float(env.get("MINQING_WEBHOOK_LEASE", "30")),
             webhook_log_days=float(env.get("MINQING_WEBHOOK_LOG_DAYS", "30")),
+            webhook_allow_local=_flag(env.get("MINQING_WEBHOOK_ALLOW_LOCAL")),
             open311_keys=_pairs(env.get("MINQING_OPEN311_KEYS")),
         )
 
@@ -77,6 +81,10 @@ class Settings:
         if self.open311_keys is not None:
             return self.open311_keys
         return {DEMO_OPEN311_KEY: "online"} if not self.database_url else {}
+
+    @property
+    def local_webhooks(self) -> bool:
+        return self.webhook_allow_local if self.webhook_allow_local is not None else not self.production
 
     @property
     def production(self) -> bool:
@@ -151,3 +159,9 @@ def _pairs(value: str | None) -> dict[str, str] | None:
     if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
         raise ValueError("MINQING_OPEN311_KEYS must be key=channel pairs separated by commas")
     return {key.strip(): channel.strip() for key, channel in pairs}
+
+
+def _flag(value: str | None) -> bool | None:
+    if value is None or value == "":
+        return None
+    return value.lower() in ("y", "yes", "1", "true")

@@ -13,7 +13,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import secrets
+import socket
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +48,21 @@ class Status(StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
     DEAD_LETTER = "dead_letter"
+
+
+def local_address(host: str) -> str | None:
+    """The loopback, link-local or otherwise non-routable address `host` names, if any:
+    a webhook must not make the server call itself or the cloud's metadata service.
+    Private ranges (10/8, 172.16/12, 192.168/16) stay allowed: government intranets use them."""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError):
+        return None  # not resolvable now: delivery will fail and retry, visibly
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0])
+        if ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast or ip.is_reserved:
+            return str(ip)
+    return None
 
 
 class SubscriptionNotFoundError(LookupError):

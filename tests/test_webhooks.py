@@ -27,7 +27,8 @@ QUICK = (0.05, 0.1, 0.1)  # retry schedule for tests: three retries, then dead_l
 @pytest.fixture
 def quick(settings: Settings, clock: Clock) -> Iterator[TestClient]:
     """The embedded service, delivering in-process with a fast retry schedule."""
-    app = create_app(replace(settings, webhook_backoff=QUICK), log_cache=False)
+    # The receivers are on 127.0.0.1: allowed here, as an operator allows a local relay.
+    app = create_app(replace(settings, webhook_backoff=QUICK, webhook_allow_local=True), log_cache=False)
     with TestClient(app) as client:
         client.auth = DefaultReader()
         app.state.cases.clock = clock
@@ -216,3 +217,16 @@ def test_old_delivery_log_entries_are_pruned(quick: TestClient) -> None:
     assert len(quick.get(f"/webhooks/{hook['id']}/deliveries").json()["items"]) == 1
     assert webhooks.prune(datetime.now(UTC) + timedelta(seconds=1)) == 1
     assert quick.get(f"/webhooks/{hook['id']}/deliveries").json()["items"] == []
+
+
+def test_production_refuses_webhooks_to_the_host_itself(settings: Settings, clock: Clock) -> None:
+    app = create_app(replace(settings, webhook_allow_local=False), log_cache=False)
+    with TestClient(app) as client:
+        client.auth = DefaultReader()
+        for url in ("http://127.0.0.1:9000/h", "http://localhost/h", "http://169.254.169.254/latest/meta-data"):
+            refused = client.post("/webhooks", json={"url": url})
+            assert refused.status_code == 422, url
+            assert refused.json()["error"]["fields"][0]["field"] == "url"
+        # A government intranet address is an ordinary receiver.
+        assert client.post("/webhooks", json={"url": "http://10.20.30.40/hooks"}).status_code == 201
+        assert len(client.get("/webhooks").json()["items"]) == 1
