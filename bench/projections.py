@@ -79,6 +79,12 @@ def schema() -> str:
     return name
 
 
+def session(args: argparse.Namespace) -> tuple[str, str, dict[str, object]]:
+    """A throw-away schema, its URL, and the results header (machine, date, arguments)."""
+    name = schema()
+    return name, f"{PG}?schema={name}", {"machine": machine(), "date": date.today().isoformat(), "args": vars(args)}
+
+
 def drop(name: str) -> None:
     with psycopg.connect(PG, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
@@ -175,7 +181,8 @@ def send(url: str, grid: str, share: float, seconds: float, start_at: float, out
 def lag(url: str, rate: int, seconds: float) -> dict[str, float]:
     setup = PostgresViews(url, max_size=1)
     create_tables(setup, Ledger())
-    env = {**os.environ, "MINQING_DATABASE_URL": url, "MINQING_CREATE_TABLES": "n", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "MINQING_DATABASE_URL": url, "MINQING_CREATE_TABLES": "n", "PYTHONPATH": str(ROOT),
+           "MINQING_ENV": "development"}  # fmt: skip
     worker = subprocess.Popen([sys.executable, "-m", "cli", "project"], env=env, stdout=subprocess.DEVNULL)
     views = PostgresViews(url, max_size=2)
     observed: list[tuple[int, float]] = []  # (position, first seen at)
@@ -228,9 +235,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=20)
     args = parser.parse_args()
-    name = schema()
-    url = f"{PG}?schema={name}"
-    results: dict[str, object] = {"machine": machine(), "date": date.today().isoformat(), "args": vars(args)}
+    name, url, results = session(args)
     try:
         cases = build_cases(Settings(database_url=url, environment="development"))
         started = time.perf_counter()

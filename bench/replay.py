@@ -19,13 +19,13 @@ import json
 import statistics
 import sys
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.projections import LEADER, PG, accepted_case, drop, fill, machine, schema  # noqa: E402
+from bench.projections import LEADER, accepted_case, drop, fill, session  # noqa: E402
 from cases.case import Case  # noqa: E402
 from commands.settings import Settings  # noqa: E402
 from projections.ledger import Ledger  # noqa: E402
@@ -62,10 +62,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    name = schema()
-    url = f"{PG}?schema={name}"
+    name, url, results = session(args)
     settings = Settings(database_url=url, environment="development")
-    results: dict[str, object] = {"machine": machine(), "date": date.today().isoformat(), "args": vars(args)}
     cases = build_cases(settings)
     views = PostgresViews(url)
     try:

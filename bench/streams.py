@@ -26,7 +26,6 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +34,12 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.projections import drop, fill, machine, schema  # noqa: E402
+from bench.projections import drop, fill, session  # noqa: E402
 from commands.settings import Settings  # noqa: E402
 from service import build_cases  # noqa: E402
 from tests.factories import CLERK, actor_json, registration  # noqa: E402
 from tests.serving import free_port, wait_healthy  # noqa: E402
 
-PG = os.environ.get("MINQING_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SUBJECT = b'"subject":"cases/'
 
 
@@ -198,9 +196,7 @@ def main() -> None:
     parser.add_argument("--preload", type=int, default=12_000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    name = schema()
-    url = f"{PG}?schema={name}"
-    results: dict[str, object] = {"machine": machine(), "date": date.today().isoformat(), "args": vars(args)}
+    name, url, results = session(args)
     port = free_port()
     server = None
     try:
