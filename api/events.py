@@ -7,21 +7,16 @@ resumes exactly after it.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
 
-import anyio
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from api.access import PrincipalDep, sees_personal_data
 from projections.ledger_query import InvalidQueryError
-from streams.cloudevents import encode
 from streams.feed import MAX_POSITION, EventFilter, Feed
-from streams.tail import Item, Tail
+from streams.tail import Tail, follow
 
 router = APIRouter(tags=["events"])
 
@@ -90,60 +85,7 @@ async def events_stream(
     tail: Tail = request.app.state.tail
     await tail.start()
     return StreamingResponse(
-        _frames(tail, flt, tail.head if after is None else after, heartbeat, clear=sees_personal_data(principal)),
+        follow(tail, flt, tail.head if after is None else after, heartbeat, clear=sees_personal_data(principal)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
-
-
-async def _frames(
-    tail: Tail, flt: EventFilter, after: int, heartbeat: float, *, clear: bool = False
-) -> AsyncIterator[bytes]:
-    """`clear`: the reader may see personal data; the ring's shared bodies are
-    masked, so its events are serialised again for this reader alone."""
-    feed = tail.feed
-    last = after
-    yield b"retry: 2000\n\n"
-    while True:
-        changed = tail.changed()
-        items = tail.since(last)
-        if items is None:
-            # Behind the ring: read the log itself until caught up.
-            page = await anyio.to_thread.run_sync(partial(feed.page, flt, last, 500, clear=clear))
-            if page.events:
-                yield b"".join(_frame(int(event["sequence"]), encode(event)) for event in page.events)
-            last = page.next_after
-            continue
-        head = tail.head
-        if flt.unit is not None:
-            # A unit's scope may need the case's earlier events: off the event loop.
-            items = await anyio.to_thread.run_sync(_matching, feed, items, flt)
-        elif flt.types or flt.case:
-            items = _matching(feed, items, flt)
-        if items and clear:
-            yield await anyio.to_thread.run_sync(_clear_frames, feed, items)
-        elif items:
-            # One write per wake-up, not one per event: 100 subscribers x a burst adds up.
-            yield b"".join(_frame(item.position, item.body) for item in items)
-        last = max(last, head)
-        if not await _wait(changed, heartbeat):
-            yield b": heartbeat\n\n"
-
-
-def _clear_frames(feed: Feed, items: list[Item]) -> bytes:
-    return b"".join(_frame(i.position, encode(feed.cloud_event(i.position, i.event, clear=True))) for i in items)
-
-
-def _matching(feed: Feed, items: list[Item], flt: EventFilter) -> list[Item]:
-    return [i for i in items if feed.matches(i.event, flt)]
-
-
-async def _wait(changed: asyncio.Event, timeout: float) -> bool:
-    with anyio.move_on_after(timeout):
-        await changed.wait()
-        return True
-    return False
-
-
-def _frame(position: int, body: bytes) -> bytes:
-    return b"id: %d\ndata: %s\n\n" % (position, body)

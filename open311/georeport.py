@@ -199,15 +199,17 @@ def render(kind: str, payload: Any, fmt: str) -> tuple[bytes, str]:
     return body, "text/xml; charset=utf-8"
 
 
+# The element name of one item in each list the spec nests in XML.
+SINGULAR = {"attributes": "attribute", "values": "value", "endpoints": "endpoint", "formats": "format"}
+
+
 def _fill(element: ElementTree.Element, value: Any) -> None:
     if isinstance(value, dict):
         for key, inner in value.items():
             if isinstance(inner, list):
                 container = ElementTree.SubElement(element, key)
-                singular = {"attributes": "attribute", "values": "value", "endpoints": "endpoint",
-                            "formats": "format"}.get(key, "item")  # fmt: skip
                 for item in inner:
-                    _fill(ElementTree.SubElement(container, singular), item)
+                    _fill(ElementTree.SubElement(container, SINGULAR.get(key, "item")), item)
             else:
                 _fill(ElementTree.SubElement(element, key), inner)
     elif isinstance(value, bool):

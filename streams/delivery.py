@@ -89,12 +89,13 @@ class Deliverer:
 
     def run_once(self) -> int:
         """One pass over every due subscription, in parallel; returns messages delivered."""
-        now = self.clock()
+        now, head = self.clock(), self.feed.head()
+        # A subscription already at the head has nothing to send: skip it without claiming it.
         due = self.views.query(
-            "SELECT id FROM webhook_subscriptions WHERE status = ? AND deleted_at IS NULL "
+            "SELECT id FROM webhook_subscriptions WHERE status = ? AND deleted_at IS NULL AND position < ? "
             "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
             "AND (lease_until IS NULL OR lease_until < ? OR lease_owner = ?)",
-            [str(Status.ACTIVE), now, now, self.owner],
+            [str(Status.ACTIVE), head, now, now, self.owner],
         )
         return sum(self.pool.map(self._serve, [r["id"] for r in due]))
 
@@ -161,13 +162,11 @@ class Deliverer:
 
     def _post(self, subscription: Subscription, event: dict[str, Any]) -> Attempt:
         body = encode(event)
+        now = time.time()
+        signed = headers(subscription.secrets(now), event["id"], int(now), body)
         started = time.perf_counter()
         try:
-            response = self.http.post(
-                subscription.url,
-                content=body,
-                headers=headers(subscription.secrets(time.time()), event["id"], int(time.time()), body),
-            )
+            response = self.http.post(subscription.url, content=body, headers=signed)
         except httpx.HTTPError as e:
             return Attempt(False, None, f"{type(e).__name__}: {e}"[:500], _ms(started))
         ok = 200 <= response.status_code < 300

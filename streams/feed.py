@@ -90,11 +90,9 @@ class Scope:
     def involves(self, event: Case.Event, unit: str) -> bool:
         case_id, version = event.originator_id, event.originator_version
         with self._lock:
-            known = self._known.get(case_id)
+            known = self._known.get(case_id) or (_Known(0) if version == 1 else None)
             if known is not None and known.through == version - 1:
-                self._join(known, version, named_units(event))
-            if known is None and version == 1:
-                known = self._known[case_id] = _Known(0)
+                # The next event of a case followed in order: no need to read its stream.
                 self._join(known, version, named_units(event))
         if known is None or known.through < version:
             known = self._load(case_id)
@@ -155,11 +153,11 @@ class Feed:
         out: list[dict[str, Any]] = []
         cursor, scanned = after, 0
         mapper = self.cases.mapper
+        # Everything at or below the head read now has committed (positions
+        # follow commit order), so a short batch means the page reached it.
+        head = self.head()
         while scanned < scan_limit:
             want = min(READ_BATCH, scan_limit - scanned)
-            # Everything at or below the head read now has committed (positions
-            # follow commit order), so a short batch means the page reached it.
-            head = self.head()
             batch = self.cases.recorder.select_notifications(start=cursor + 1, limit=want, topics=flt.topics())
             for notification in batch:
                 event = mapper.to_domain_event(notification)
@@ -180,7 +178,7 @@ class Feed:
         out: list[dict[str, Any]] = []
         for record in records:
             event = self.cases.mapper.to_domain_event(record.stored)
-            if not flt.types or type(event).__name__ in flt.types:
+            if self.matches(event, flt):
                 out.append(self.cloud_event(record.position, event, clear))
             if len(out) == limit:
                 return Page(out, record.position, record is not records[-1])

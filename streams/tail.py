@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 
 import anyio
 import structlog
 
 from cases.case import Case
 from streams.cloudevents import CASE_TOPICS, encode
-from streams.feed import Feed
+from streams.feed import EventFilter, Feed
 
 log = structlog.get_logger()
 
@@ -68,15 +70,11 @@ class Tail:
         return self._changed
 
     async def _run(self) -> None:
-        while not self._ready.is_set():
-            try:
-                self.head = self.floor = await anyio.to_thread.run_sync(self.feed.head)
-                self._ready.set()
-            except Exception as e:
-                log.warning("event_tail_error", error=repr(e))
-                await asyncio.sleep(1.0)
         while True:
             try:
+                if not self._ready.is_set():
+                    self.head = self.floor = await anyio.to_thread.run_sync(self.feed.head)
+                    self._ready.set()
                 items, head = await anyio.to_thread.run_sync(self._read)
             except Exception as e:  # a database blip must not end every stream
                 log.warning("event_tail_error", error=repr(e))
@@ -104,3 +102,58 @@ class Tail:
             event = cases.mapper.to_domain_event(n)
             items.append(Item(n.id, event, encode(self.feed.cloud_event(n.id, event))))
         return items, (notifications[-1].id if notifications else self.head)
+
+
+async def follow(
+    tail: Tail, flt: EventFilter, after: int, heartbeat: float, *, clear: bool = False
+) -> AsyncIterator[bytes]:
+    """One subscriber's SSE frames after `after`: from the log while behind the
+    ring, then from the ring. `clear`: the reader may see personal data; the
+    ring's shared bodies are masked, so its events are serialised again for
+    this reader alone."""
+    feed = tail.feed
+    last = after
+    yield b"retry: 2000\n\n"
+    while True:
+        changed = tail.changed()
+        items = tail.since(last)
+        if items is None:
+            # Behind the ring: read the log itself until caught up.
+            page = await anyio.to_thread.run_sync(partial(feed.page, flt, last, 500, clear=clear))
+            if page.events:
+                yield b"".join(_frame(int(event["sequence"]), encode(event)) for event in page.events)
+            last = page.next_after
+            continue
+        head = tail.head
+        if flt.unit is not None:
+            # A unit's scope may need the case's earlier events: off the event loop.
+            items = await anyio.to_thread.run_sync(_matching, feed, items, flt)
+        elif flt.types or flt.case:
+            items = _matching(feed, items, flt)
+        if items and clear:
+            yield await anyio.to_thread.run_sync(_clear_frames, feed, items)
+        elif items:
+            # One write per wake-up, not one per event: 100 subscribers x a burst adds up.
+            yield b"".join(_frame(item.position, item.body) for item in items)
+        last = max(last, head)
+        if not await _wait(changed, heartbeat):
+            yield b": heartbeat\n\n"
+
+
+def _clear_frames(feed: Feed, items: list[Item]) -> bytes:
+    return b"".join(_frame(i.position, encode(feed.cloud_event(i.position, i.event, clear=True))) for i in items)
+
+
+def _matching(feed: Feed, items: list[Item], flt: EventFilter) -> list[Item]:
+    return [i for i in items if feed.matches(i.event, flt)]
+
+
+async def _wait(changed: asyncio.Event, timeout: float) -> bool:
+    with anyio.move_on_after(timeout):
+        await changed.wait()
+        return True
+    return False
+
+
+def _frame(position: int, body: bytes) -> bytes:
+    return b"id: %d\ndata: %s\n\n" % (position, body)

@@ -167,12 +167,13 @@ class Webhooks:
             "personal": int(personal),
         }
         with self.views.transaction() as cur:
-            cur.execute(
-                f"INSERT INTO webhook_subscriptions ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+            stored = cur.execute(
+                f"INSERT INTO webhook_subscriptions ({', '.join(row)}) VALUES ({', '.join('?' * len(row))}) "
+                "RETURNING *",
                 list(row.values()),
             )
         # The secret is shown once, at creation; receivers keep it to verify signatures.
-        return {**self.get(row["id"]), "secret": row["secret"]}
+        return {**public(stored[0]), "secret": row["secret"]}
 
     def _row(self, subscription_id: str) -> Row:
         rows = self.views.query(
@@ -213,13 +214,9 @@ class Webhooks:
 
     def rotate_secret(self, subscription_id: str, overlap_hours: float, now: float) -> dict[str, Any]:
         """A new secret; the current one keeps signing beside it for `overlap_hours`."""
-        secret = new_secret()
-        row = self._update(
-            subscription_id,
-            "previous_secret = secret, previous_until = ?, secret = ?",
-            [now + overlap_hours * 3600, secret],
-        )
-        return {**row, "secret": secret, "previous_secret_valid_until": now + overlap_hours * 3600}
+        secret, until = new_secret(), now + overlap_hours * 3600
+        row = self._update(subscription_id, "previous_secret = secret, previous_until = ?, secret = ?", [until, secret])
+        return {**row, "secret": secret, "previous_secret_valid_until": until}
 
     def prune(self, before: datetime) -> int:
         """Drop delivery-log entries older than `before` (the log would grow for ever)."""

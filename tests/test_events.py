@@ -12,12 +12,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api.events import _frames
 from cases.vocabulary import HandlingType, Tier
 from commands.cases import Cases
 from streams.cloudevents import CASE_TOPICS
 from streams.feed import EventFilter, Feed
-from streams.tail import Tail
+from streams.tail import Tail, follow
 from tests.api_steps import Driver
 from tests.factories import (
     AUDITOR,
@@ -259,7 +258,7 @@ def test_a_subscriber_behind_the_ring_reads_the_log_then_follows_the_ring(cases:
         await register_and_follow(cases, tail, [f"晚{i}" for i in range(6)])
         assert tail.floor > 0 and len(tail.items) <= 4, "the ring kept more than it should"
         ids: list[int] = []
-        frames = _frames(tail, EventFilter(), 0, heartbeat=0.2)
+        frames = follow(tail, EventFilter(), 0, heartbeat=0.2)
         async with asyncio.timeout(20):
             async for chunk in frames:
                 ids += [int(line[4:]) for line in chunk.decode().splitlines() if line.startswith("id: ")]
@@ -292,7 +291,7 @@ def test_the_live_stream_shows_personal_data_only_to_readers_entitled_to_it(case
         now = tail.head
         await register_and_follow(cases, tail, ["楼顶渗水"])
         # From now: served from the ring, whose shared bodies are masked.
-        frames = _frames(tail, EventFilter(), now, heartbeat=0.2, clear=clear)
+        frames = follow(tail, EventFilter(), now, heartbeat=0.2, clear=clear)
         async with asyncio.timeout(20):
             async for chunk in frames:
                 if b"data:" in chunk:
