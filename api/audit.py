@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 
 from api.dependencies import CasesDep
 from api.read_dependencies import ReadSideDep
+from commands.records import MAX_POSITION
 from projections.ledger_query import InvalidQueryError
 from replay.verify import verify
 
@@ -21,7 +22,9 @@ Hex64 = Annotated[str | None, Query(pattern=r"^[0-9a-f]{64}$", description="A pu
 def verify_log(
     cases: CasesDep,
     read: ReadSideDep,
-    root_position: Annotated[int | None, Query(ge=1, description="Position of a published root hash.")] = None,
+    root_position: Annotated[
+        int | None, Query(ge=1, le=MAX_POSITION, description="Position of a published root hash.")
+    ] = None,
     root_hash: Hex64 = None,
 ) -> dict[str, Any]:
     if (root_position is None) != (root_hash is None):

@@ -19,6 +19,7 @@ from cases.case import Case
 from cases.clock import in_china
 from cases.vocabulary import STATUS_LABELS, Role
 from commands.cases import CommandResult
+from commands.records import MAX_POSITION
 from projections.ledger_query import InvalidQueryError
 from replay.history import case_at, history
 from security.personal import reveal
@@ -137,7 +138,9 @@ def get_case(
         datetime | None,
         Query(description="ISO time; the case as it stood then. Without a zone it is China time (UTC+8)."),
     ] = None,
-    version: Annotated[int | None, Query(ge=1, description="The case as it stood after this version.")] = None,
+    version: Annotated[
+        int | None, Query(ge=1, le=MAX_POSITION, description="The case as it stood after this version.")
+    ] = None,
 ) -> dict[str, Any]:
     if as_of is not None and version is not None:
         raise InvalidQueryError("as_of", "as_of 与 version 只能指定其一")

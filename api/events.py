@@ -14,8 +14,9 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from api.access import PrincipalDep, sees_personal_data
+from commands.records import MAX_POSITION
 from projections.ledger_query import InvalidQueryError
-from streams.feed import MAX_POSITION, EventFilter, Feed
+from streams.feed import EventFilter, Feed
 from streams.tail import Tail, follow
 
 router = APIRouter(tags=["events"])

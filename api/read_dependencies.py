@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
+from commands.records import MAX_POSITION
 from projections.runtime import ReadSide
 
 
@@ -17,7 +18,11 @@ def consistent_read_side(
     request: Request,
     wait_for: Annotated[
         int | None,
-        Query(ge=0, description="Wait until the read model reflects this log position (a command's `position`)."),
+        Query(
+            ge=0,
+            le=MAX_POSITION,
+            description="Wait until the read model reflects this log position (a command's `position`).",
+        ),
     ] = None,
     wait_timeout: Annotated[float, Query(gt=0, le=30, description="Seconds to wait before answering 504.")] = 5.0,
 ) -> ReadSide:

@@ -12,8 +12,9 @@ from pydantic import Field, HttpUrl
 
 from api.access import PrincipalDep, sees_personal_data
 from api.schemas import Code, Short, Strict
+from commands.records import MAX_POSITION
 from projections.ledger_query import InvalidQueryError
-from streams.feed import MAX_POSITION, EventFilter, Feed
+from streams.feed import EventFilter, Feed
 from streams.webhooks import Webhooks, local_address
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])

@@ -9,6 +9,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import DomainEvent
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://minqing.example/")
+# Positions and versions are BIGINT in both stores: a larger number from a client
+# is a mistake to answer with 422, not a value to hand to the database.
+MAX_POSITION = 2**62
 
 
 class CaseNumberIssued(DomainEvent):

@@ -23,7 +23,6 @@ from replay.records import stream_records
 from streams.cloudevents import CASE_TOPICS, DEFAULT_SOURCE, EVENT_CLASSES, TOPIC_BY_NAME, TYPE_PREFIX, to_cloud_event
 
 READ_BATCH = 500
-MAX_POSITION = 2**62  # positions are BIGINT; anything larger is a client's mistake, not a query
 SCAN_LIMIT = 20_000  # log rows one page may look at before answering (rare filters)
 
 
