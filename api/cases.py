@@ -55,10 +55,12 @@ def register(
     response: Response,
 ) -> schemas.CommandOut:
     fields = body.fields()
-    # The fingerprint is stored in the log: it must not be a brute-forceable hash of a phone number.
-    personal = {"actor", "petitioner_name", "petitioner_phone", "petitioner_address"}
-    fingerprinted = {**body.model_dump(mode="json", exclude=personal), "actor": principal.actor.as_dict()}
-    idempotency = headers.options("register", None, fingerprinted)["idempotency"]
+    # Every field counts, the petitioner's too: the same key with another person's details is a
+    # new petition, never a replay of someone else's (which would hand over their case and token).
+    # The fingerprint is stored in the log, so it is keyed by the vault's secret, not a plain hash.
+    fingerprinted = {**body.model_dump(mode="json", exclude={"actor"}), "actor": principal.actor.as_dict()}
+    keyed = cases.vault.fingerprint if cases.vault is not None else None
+    idempotency = headers.options("register", None, fingerprinted, keyed)["idempotency"]
     result = cases.register(acting(principal, body.actor), **fields, idempotency=idempotency)
     response.headers["Location"] = f"/cases/{result.case_id}"
     answer = _answer(response, result)

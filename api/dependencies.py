@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
@@ -24,8 +25,11 @@ class CommandHeaders:
     idempotency_key: str | None
     expected_version: int | None
 
-    def options(self, command: str, case_id: object, payload: dict[str, Any]) -> dict[str, Any]:
-        idempotency = Idempotency.of(self.idempotency_key, command, case_id, payload) if self.idempotency_key else None
+    def options(
+        self, command: str, case_id: object, payload: dict[str, Any], keyed: Callable[[bytes], str] | None = None
+    ) -> dict[str, Any]:
+        key = self.idempotency_key
+        idempotency = Idempotency.of(key, command, case_id, payload, keyed) if key else None
         return {"idempotency": idempotency, "expected_version": self.expected_version}
 
 

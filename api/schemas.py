@@ -147,7 +147,8 @@ class CommandOut(BaseModel):
     number: str
     version: int
     position: int | None = Field(
-        description="Global log position of the command's last event; null on an idempotent replay."
+        description="Global log position of the case's last event (on an idempotent replay: the first"
+        " result's); null when nothing changed."
     )
     replayed: bool
     changed: bool

@@ -5,10 +5,11 @@ the whole command so no decision is ever taken on a stale view."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -29,7 +30,7 @@ from commands.errors import (
     InvalidReferenceError,
     StaleVersionError,
 )
-from commands.records import CaseNumberIssued, CommandRecorded
+from commands.records import CaseNumberIssued, CommandRecorded, event_position
 from reference.model import ReferenceData
 from security.vault import Vault
 
@@ -59,7 +60,7 @@ class CommandResult:
     case_id: str
     number: str
     version: int
-    position: int | None  # global log position of the case's last event; None when replayed
+    position: int | None  # global log position of the case's last event; None when nothing changed
     replayed: bool = False
     changed: bool = True
 
@@ -73,9 +74,18 @@ class Idempotency:
     fingerprint: str
 
     @classmethod
-    def of(cls, key: str, command: str, case_id: object, payload: dict[str, Any]) -> Idempotency:
+    def of(
+        cls,
+        key: str,
+        command: str,
+        case_id: object,
+        payload: dict[str, Any],
+        keyed: Callable[[bytes], str] | None = None,
+    ) -> Idempotency:
+        """`keyed` (a secret-keyed hash) when the payload holds personal data: the fingerprint is
+        stored in the log, and a plain hash of a phone number can be guessed."""
         body = orjson.dumps([command, str(case_id), payload], option=orjson.OPT_SORT_KEYS, default=str)
-        return cls(key, hashlib.sha256(body).hexdigest())
+        return cls(key, keyed(body) if keyed else hashlib.sha256(body).hexdigest())
 
 
 class Cases(Application):
@@ -395,9 +405,12 @@ class Cases(Application):
         if not events:
             return None
         record = events[0]
-        if record.fingerprint != idempotency.fingerprint:
+        if not hmac.compare_digest(record.fingerprint, idempotency.fingerprint):
             raise IdempotencyKeyReusedError
-        return CommandResult(**{**record.result, "replayed": True})
+        first = CommandResult(**record.result)
+        # Nothing changed now; the position is the first result's, so `wait_for` still works.
+        position = event_position(self.recorder, UUID(first.case_id), first.version)
+        return replace(first, position=position, replayed=True, changed=False)
 
     def _check_actor(self, actor: Actor) -> None:
         """Actors the reference data knows must be who they say (until tokens land)."""

@@ -7,6 +7,8 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import DomainEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://minqing.example/")
 # Positions and versions are BIGINT in both stores: a larger number from a client
@@ -47,6 +49,27 @@ class PersonErased(DomainEvent):
     @staticmethod
     def stream_id(person_id: str) -> UUID:
         return uuid5(NAMESPACE, f"person/{person_id}")
+
+
+def log_table(recorder: Any) -> tuple[str, str, str]:
+    """(position column, table, placeholder) of the recorder's event table, for the few
+    reads the library does not offer (positions of one stream's events)."""
+    if isinstance(recorder, PostgresApplicationRecorder):
+        return "notification_id", f'"{recorder.datastore.schema}"."{recorder.events_table_name}"', "%s"
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        return "rowid", recorder.events_table_name, "?"
+    raise TypeError(f"unsupported recorder {type(recorder).__name__}")
+
+
+def event_position(recorder: Any, originator_id: UUID, version: int) -> int | None:
+    """The log position of one stored event, or None if it is not there."""
+    column, table, mark = log_table(recorder)
+    key: Any = originator_id if isinstance(recorder, PostgresApplicationRecorder) else originator_id.hex
+    statement = f"SELECT {column} AS position FROM {table} WHERE originator_id = {mark} AND originator_version = {mark}"
+    with recorder.datastore.transaction(commit=False) as cur:
+        cur.execute(statement, (key, version))
+        row = cur.fetchone()
+    return None if row is None else int(row["position"])
 
 
 CASE_TOPIC_PREFIX = "cases.case:Case."

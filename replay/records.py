@@ -14,10 +14,9 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from commands.errors import CaseNotFoundError
-from commands.records import CaseNumberIssued
+from commands.records import CaseNumberIssued, log_table
 
 
 @dataclass(frozen=True)
@@ -26,13 +25,7 @@ class Record:
     stored: StoredEvent
 
 
-def _sql(recorder: Any) -> tuple[str, str, str]:
-    """(position column, table, placeholder) for the recorder's dialect."""
-    if isinstance(recorder, PostgresApplicationRecorder):
-        return "notification_id", f'"{recorder.datastore.schema}"."{recorder.events_table_name}"', "%s"
-    if isinstance(recorder, SQLiteApplicationRecorder):
-        return "rowid", recorder.events_table_name, "?"
-    raise TypeError(f"unsupported recorder {type(recorder).__name__}")
+_sql = log_table  # (position column, table, placeholder)
 
 
 def stream_records(app: Application, originator_id: UUID) -> list[Record]:

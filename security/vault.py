@@ -174,6 +174,12 @@ class Vault:
                     moved += 1
         return moved
 
+    def fingerprint(self, payload: bytes) -> str:
+        """A keyed hash for fingerprints kept in the log (idempotency): without the
+        vault's secret nobody can test a guessed name or phone against it."""
+        key = hmac.new(self._index_key, b"idempotency-fingerprint", hashlib.sha256).digest()
+        return hmac.new(key, payload, hashlib.sha256).hexdigest()
+
     # --- keys ----------------------------------------------------------------
 
     def _lookup(self, phone: str) -> str:

@@ -217,3 +217,44 @@ def test_each_request_is_logged_once_with_its_request_id(client: TestClient) -> 
     assert response.headers["x-request-id"] == "req-42"
     lines = [entry for entry in logs if entry["event"] == "request"]
     assert len(lines) == 1 and lines[0]["status"] == 200 and lines[0]["path"] == "/healthz"
+
+
+def test_a_reused_idempotency_key_with_another_petitioner_is_refused_not_replayed(client: TestClient) -> None:
+    key = {"Idempotency-Key": "intake-7782", **auth(CLERK)}
+    first = client.post("/cases", json=registration(), headers=key)
+    after = position(client)
+    for other in (
+        {"petitioner_name": "李四"},
+        {"petitioner_phone": "13900001111"},
+        {"petitioner_address": "马限社区5栋101"},
+    ):
+        reused = client.post("/cases", json=registration(**other), headers=key)
+        assert reused.status_code == 422, other
+        assert reused.json()["error"]["code"] == "idempotency_key_reused"
+        assert "resident_token" not in reused.text and first.json()["case_id"] not in reused.text
+    assert position(client) == after
+
+
+def test_an_idempotent_replay_says_nothing_changed_and_gives_the_first_position(client: TestClient) -> None:
+    key = {"Idempotency-Key": "intake-7783", **auth(CLERK)}
+    first = client.post("/cases", json=registration(), headers=key).json()
+    again = client.post("/cases", json=registration(), headers=key).json()
+    assert first["changed"] is True and first["position"] is not None
+    assert again["replayed"] is True and again["changed"] is False
+    assert again["position"] == first["position"] and again["case_id"] == first["case_id"]
+
+
+def test_the_stored_registration_fingerprint_is_keyed(client: TestClient) -> None:
+    import hashlib
+
+    import orjson
+
+    from commands.records import CommandRecorded
+
+    client.post("/cases", json=registration(), headers={"Idempotency-Key": "intake-7784", **auth(CLERK)})
+    cases = client.app.state.cases  # type: ignore[attr-defined]
+    [record] = cases.events.get(CommandRecorded.stream_id("intake-7784"))
+    payload = {**registration(), "petitioner_address": None, "actor": CLERK.as_dict()}
+    plain = orjson.dumps(["register", "None", payload], option=orjson.OPT_SORT_KEYS, default=str)
+    assert record.fingerprint != hashlib.sha256(plain).hexdigest()
+    assert record.fingerprint == cases.vault.fingerprint(plain)
