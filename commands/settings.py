@@ -3,6 +3,8 @@ when MINQING_DATABASE_URL names it."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +13,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from reference.model import DEFAULT_POLICY, DEMO_REFERENCE
 
 TRANSCODER = "commands.transcoder:OrjsonTranscoder"
+# Known to everyone who has the source: used only in development, refused in production.
+DEV_JWT_SECRET = "minqing-development-secret-not-for-production-use"
+DEV_MASTER_KEY = base64.b64encode(hashlib.sha256(b"minqing-development-master-key").digest()).decode()
+# MINQING_ENV: anything else is refused rather than guessed (a misspelt "prd" once ran as development).
+ENVIRONMENTS = {"production": True, "prod": True, "development": False, "dev": False}
+# A public key verifies only asymmetric signatures; HS* with a public key would verify nothing.
+PUBLIC_KEY_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
 DEMO_OPEN311_KEY = "demo-open311-key"
 
 
@@ -89,11 +100,27 @@ class Settings:
     @property
     def production(self) -> bool:
         if self.environment:
-            return self.environment.lower() in ("production", "prod")
+            # Fail closed: only a known development name turns production off (check_secrets refuses the rest).
+            return ENVIRONMENTS.get(self.environment.strip().lower(), True)
         return self.database_url is not None
 
     def check_secrets(self) -> None:
-        """Production refuses to start on the well-known development secrets."""
+        """Refuses a configuration that would run insecurely or fail on the first request:
+        an unknown MINQING_ENV, a token algorithm that cannot verify with the key given, and,
+        in production, missing secrets or the development ones published in the source."""
+        if self.environment and self.environment.strip().lower() not in ENVIRONMENTS:
+            raise InsecureConfigurationError(
+                f"MINQING_ENV={self.environment!r} is unknown: use production or development"
+            )
+        if self.jwt_public_key and self.jwt_algorithm not in PUBLIC_KEY_ALGORITHMS:
+            raise InsecureConfigurationError(
+                f"MINQING_JWT_ALGORITHM={self.jwt_algorithm} cannot verify with MINQING_JWT_PUBLIC_KEY: "
+                "use one of " + ", ".join(sorted(PUBLIC_KEY_ALGORITHMS))
+            )
+        if not self.jwt_public_key and self.jwt_algorithm != "HS256":
+            raise InsecureConfigurationError(
+                f"MINQING_JWT_ALGORITHM={self.jwt_algorithm} needs MINQING_JWT_PUBLIC_KEY; a secret signs HS256"
+            )
         if not self.production:
             return
         missing = []
@@ -103,6 +130,10 @@ class Settings:
             missing.append("MINQING_MASTER_KEY")
         if self.jwt_secret is not None and len(self.jwt_secret) < 32:
             missing.append("MINQING_JWT_SECRET of at least 32 characters")
+        if self.jwt_secret == DEV_JWT_SECRET:
+            missing.append("a MINQING_JWT_SECRET of its own (not the development secret from the source)")
+        if DEV_MASTER_KEY in (self.master_key, *self.previous_master_keys):
+            missing.append("a MINQING_MASTER_KEY of its own (not the development key from the source)")
         if missing:
             raise InsecureConfigurationError(
                 "production mode (MINQING_ENV=production or a PostgreSQL URL) needs " + ", ".join(missing)

@@ -16,10 +16,9 @@ import jwt
 
 from cases.actor import Actor
 from cases.vocabulary import Role
-from commands.settings import Settings
+from commands.settings import DEV_JWT_SECRET, Settings
 
-# Known to everyone who has the source: accepted only outside production.
-DEV_SECRET = "minqing-development-secret-not-for-production-use"
+DEV_SECRET = DEV_JWT_SECRET  # accepted only outside production (Settings.check_secrets)
 ISSUER = "minqing"
 DEFAULT_TTL = 8 * 3600
 RESIDENT_TTL = 180 * 86400  # printed on the receipt: lasts as long as a case may

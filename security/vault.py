@@ -25,11 +25,9 @@ from uuid import uuid4
 import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from commands.settings import InsecureConfigurationError, Settings
+from commands.settings import DEV_MASTER_KEY, InsecureConfigurationError, Settings
 from projections.store import PostgresViews, SqliteViews
 
-# Derived from a public string: dev mode only (Settings.check_secrets refuses it in production).
-DEV_MASTER_KEY = base64.b64encode(hashlib.sha256(b"minqing-development-master-key").digest()).decode()
 ENVELOPE_VERSION = 1
 
 TABLES = [
@@ -105,6 +103,7 @@ class Vault:
         if settings.production and not settings.master_key:
             # Every process that touches personal data (serve, project, deliver, erase) refuses alike.
             raise InsecureConfigurationError("production mode needs MINQING_MASTER_KEY (minqing keys new)")
+        settings.check_secrets()
         store: SqliteViews | PostgresViews
         if settings.database_url:
             store = PostgresViews(settings.database_url, max_size=2)

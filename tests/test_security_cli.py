@@ -8,8 +8,9 @@ from pathlib import Path
 from uuid import UUID
 
 import jwt
+import pytest
 
-from commands.settings import Settings
+from commands.settings import DEV_MASTER_KEY, Settings
 from security.tokens import DEV_SECRET
 from service import build_cases
 from tests.factories import CLERK, registration
@@ -51,6 +52,33 @@ def test_token_issue_prints_a_signed_token_with_the_claims(tmp_path: Path) -> No
 def test_production_serve_refuses_to_start_without_secrets(tmp_path: Path) -> None:
     done = minqing("serve", "--port", "1", env={**dev_env(tmp_path), "MINQING_ENV": "production"})
     assert done.returncode == 2 and "MINQING_JWT_SECRET" in done.stderr and "MINQING_MASTER_KEY" in done.stderr
+
+
+GOOD_SECRETS = {"MINQING_JWT_SECRET": "s" * 40, "MINQING_MASTER_KEY": base64.b64encode(b"m" * 32).decode()}
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        ({"MINQING_ENV": "production", "MINQING_JWT_SECRET": DEV_SECRET}, "development secret"),
+        ({"MINQING_ENV": "production", "MINQING_MASTER_KEY": DEV_MASTER_KEY}, "development key"),
+        ({"MINQING_ENV": "prd"}, "MINQING_ENV='prd' is unknown"),
+        ({"MINQING_ENV": "staging"}, "MINQING_ENV='staging' is unknown"),
+        ({"MINQING_JWT_ALGORITHM": "HS256", "MINQING_JWT_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----\nx\n"}, "HS256"),
+        ({"MINQING_JWT_ALGORITHM": "RS256"}, "needs MINQING_JWT_PUBLIC_KEY"),
+    ],
+)
+def test_serve_refuses_published_or_misspelt_configuration(tmp_path: Path, extra: dict[str, str], says: str) -> None:
+    # With proper secrets everywhere else, so that only the one bad setting can be the reason.
+    done = minqing("serve", "--port", "1", env={**dev_env(tmp_path), **GOOD_SECRETS, **extra})
+    assert done.returncode == 2 and says in done.stderr, done.stderr
+
+
+def test_workers_refuse_the_development_master_key_in_production(tmp_path: Path) -> None:
+    env = {**dev_env(tmp_path), **GOOD_SECRETS, "MINQING_ENV": "production", "MINQING_MASTER_KEY": DEV_MASTER_KEY}
+    for command in (["project", "--once"], ["erase", "P" + "0" * 32]):
+        done = minqing(*command, env=env)
+        assert done.returncode != 0 and "development key" in done.stderr, (command, done.stderr)
 
 
 def test_keys_new_and_erase_from_the_command_line(tmp_path: Path) -> None:
