@@ -9,7 +9,7 @@ and the case's units, so a reader never needs to load the aggregate.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -77,6 +77,38 @@ OPEN_AFTER_CLASSIFICATION = (
 
 
 class Case(Aggregate):
+    if TYPE_CHECKING:
+        # The state, assigned only by the events' `apply` (declared here for the type checker).
+        number: str
+        units: dict[str, Any]
+        channel: str
+        category: str
+        title: str
+        description: str
+        location: str
+        petitioner: dict[str, Any]
+        registered_at: datetime
+        registered_by: dict[str, Any]
+        status: Status
+        handling_type: HandlingType | None
+        tier: Tier | None
+        deadlines: dict[str, Any]
+        policy_version: str | None
+        assignee: str | None
+        accepted_at: datetime | None
+        whistles: list[dict[str, Any]]
+        lead_department: str | None
+        leaders: list[str]
+        rectification: dict[str, Any] | None
+        rectified_at: datetime | None
+        verifications: list[dict[str, Any]]
+        closed_at: datetime | None
+        suggestion_outcome: str | None
+        feedback: list[dict[str, Any]]
+        rating: str | None
+        supervision_notices: list[dict[str, Any]]
+        progress_reports: int
+
     class Event(Aggregate.Event):
         actor: dict[str, Any]
         number: str

@@ -41,7 +41,10 @@ class Limit:
         return limit
 
     def as_dict(self) -> dict[str, int]:
-        return {"working_days": self.working_days} if self.months is None else {"months": self.months}
+        if self.months is None:
+            assert self.working_days is not None  # parse() guarantees exactly one
+            return {"working_days": self.working_days}
+        return {"months": self.months}
 
 
 @dataclass(frozen=True)
