@@ -89,7 +89,8 @@ class _AdvisoryLock:
 
     def __init__(self, views: PostgresViews, name: str) -> None:
         self.views = views
-        self.key = zlib.crc32(f"minqing:projection:{name}".encode())
+        # Per schema: two deployments (or test runs) in one database must not hold each other's lock.
+        self.key = zlib.crc32(f"minqing:projection:{views.schema}:{name}".encode())
         self.conn: psycopg.Connection[Any] | None = None
 
     def acquire(self) -> bool:
