@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack, cast
 from uuid import UUID, uuid4
 
 import orjson
@@ -86,6 +86,13 @@ class Idempotency:
         stored in the log, and a plain hash of a phone number can be guessed."""
         body = orjson.dumps([command, str(case_id), payload], option=orjson.OPT_SORT_KEYS, default=str)
         return cls(key, keyed(body) if keyed else hashlib.sha256(body).hexdigest())
+
+
+class CommandOptions(TypedDict, total=False):
+    """What every command takes besides its own fields (from the HTTP headers)."""
+
+    expected_version: int | None  # If-Match
+    idempotency: Idempotency | None  # Idempotency-Key
 
 
 class Cases(Application):
@@ -180,7 +187,7 @@ class Cases(Application):
         raise ConcurrentUpdateError
 
     def classify(
-        self, case_id: UUID, actor: Actor, *, handling_type: HandlingType, tier: Tier, **kw: Any
+        self, case_id: UUID, actor: Actor, *, handling_type: HandlingType, tier: Tier, **kw: Unpack[CommandOptions]
     ) -> CommandResult:
         def decide(case: Case, at: datetime) -> None:
             start = local_date(case.registered_at)
@@ -196,7 +203,7 @@ class Cases(Application):
 
         return self._execute(case_id, actor, decide, **kw)
 
-    def recompute_deadlines(self, case_id: UUID, actor: Actor, **kw: Any) -> CommandResult:
+    def recompute_deadlines(self, case_id: UUID, actor: Actor, **kw: Unpack[CommandOptions]) -> CommandResult:
         def decide(case: Case, at: datetime) -> bool:
             if case.handling_type is None or case.tier is None or not case.policy_version:
                 # Not classified yet: the case itself refuses, with its own reason (409, not a 500).
@@ -207,7 +214,7 @@ class Cases(Application):
 
         return self._execute(case_id, actor, decide, **kw)
 
-    def assign(self, case_id: UUID, actor: Actor, *, assignee: str, **kw: Any) -> CommandResult:
+    def assign(self, case_id: UUID, actor: Actor, *, assignee: str, **kw: Unpack[CommandOptions]) -> CommandResult:
         leader = self.reference.grid_leaders.get(assignee)
         if leader is None:
             raise InvalidReferenceError("assignee", f"{assignee} 不是登记在册的网格长")
@@ -220,16 +227,16 @@ class Cases(Application):
             **kw,
         )
 
-    def return_case(self, case_id: UUID, actor: Actor, *, reason: str, **kw: Any) -> CommandResult:
+    def return_case(self, case_id: UUID, actor: Actor, *, reason: str, **kw: Unpack[CommandOptions]) -> CommandResult:
         return self._execute(case_id, actor, lambda case, at: case.return_(actor, at, reason=reason), **kw)
 
-    def accept(self, case_id: UUID, actor: Actor, **kw: Any) -> CommandResult:
+    def accept(self, case_id: UUID, actor: Actor, **kw: Unpack[CommandOptions]) -> CommandResult:
         return self._execute(case_id, actor, lambda case, at: case.accept(actor, at), **kw)
 
-    def report_progress(self, case_id: UUID, actor: Actor, *, progress: str, **kw: Any) -> CommandResult:
+    def report_progress(self, case_id: UUID, actor: Actor, *, progress: str, **kw: Unpack[CommandOptions]) -> CommandResult:
         return self._execute(case_id, actor, lambda case, at: case.report_progress(actor, at, progress=progress), **kw)
 
-    def whistle(self, case_id: UUID, actor: Actor, *, departments: list[str], reason: str, **kw: Any) -> CommandResult:
+    def whistle(self, case_id: UUID, actor: Actor, *, departments: list[str], reason: str, **kw: Unpack[CommandOptions]) -> CommandResult:
         for i, code in enumerate(departments):
             self._require_known(f"departments[{i}]", code, self.reference.departments, "未知的职能部门")
         return self._execute(
@@ -239,10 +246,10 @@ class Cases(Application):
             **kw,
         )
 
-    def report_in(self, case_id: UUID, actor: Actor, **kw: Any) -> CommandResult:
+    def report_in(self, case_id: UUID, actor: Actor, **kw: Unpack[CommandOptions]) -> CommandResult:
         return self._execute(case_id, actor, lambda case, at: case.report_in(actor, at), **kw)
 
-    def consult(self, case_id: UUID, actor: Actor, *, outcome: str, lead_department: str, **kw: Any) -> CommandResult:
+    def consult(self, case_id: UUID, actor: Actor, *, outcome: str, lead_department: str, **kw: Unpack[CommandOptions]) -> CommandResult:
         self._require_known("lead_department", lead_department, self.reference.departments, "未知的职能部门")
         return self._execute(
             case_id,
@@ -251,7 +258,7 @@ class Cases(Application):
             **kw,
         )
 
-    def take_lead(self, case_id: UUID, actor: Actor, **kw: Any) -> CommandResult:
+    def take_lead(self, case_id: UUID, actor: Actor, **kw: Unpack[CommandOptions]) -> CommandResult:
         leader = self.reference.leaders.get(actor.id)
         if leader is None:
             raise InvalidReferenceError("actor.id", f"{actor.id} 不是登记在册的包案领导")
@@ -266,7 +273,7 @@ class Cases(Application):
         responsible_unit: str,
         responsible_person: str,
         deadline: date,
-        **kw: Any,
+        **kw: Unpack[CommandOptions],
     ) -> CommandResult:
         return self._execute(
             case_id,
@@ -282,15 +289,15 @@ class Cases(Application):
             **kw,
         )
 
-    def extend(self, case_id: UUID, actor: Actor, *, new_due: date, reason: str, **kw: Any) -> CommandResult:
+    def extend(self, case_id: UUID, actor: Actor, *, new_due: date, reason: str, **kw: Unpack[CommandOptions]) -> CommandResult:
         return self._execute(
             case_id, actor, lambda case, at: case.extend(actor, at, new_due=new_due, reason=reason), **kw
         )
 
-    def rectify(self, case_id: UUID, actor: Actor, *, summary: str, **kw: Any) -> CommandResult:
+    def rectify(self, case_id: UUID, actor: Actor, *, summary: str, **kw: Unpack[CommandOptions]) -> CommandResult:
         return self._execute(case_id, actor, lambda case, at: case.rectify(actor, at, summary=summary), **kw)
 
-    def verify(self, case_id: UUID, actor: Actor, *, passed: bool, reason: str, **kw: Any) -> CommandResult:
+    def verify(self, case_id: UUID, actor: Actor, *, passed: bool, reason: str, **kw: Unpack[CommandOptions]) -> CommandResult:
         return self._execute(
             case_id, actor, lambda case, at: case.verify(actor, at, passed=passed, reason=reason), **kw
         )
@@ -302,7 +309,7 @@ class Cases(Application):
         *,
         summary: str,
         suggestion_outcome: SuggestionOutcome | None,
-        **kw: Any,
+        **kw: Unpack[CommandOptions],
     ) -> CommandResult:
         return self._execute(
             case_id,
@@ -312,7 +319,7 @@ class Cases(Application):
         )
 
     def give_feedback(
-        self, case_id: UUID, actor: Actor, *, method: FeedbackMethod, content: str, reached: bool = True, **kw: Any
+        self, case_id: UUID, actor: Actor, *, method: FeedbackMethod, content: str, reached: bool = True, **kw: Unpack[CommandOptions]
     ) -> CommandResult:
         def decide(case: Case, at: datetime) -> None:
             case.give_feedback(actor, at, method=method, content=content, reached=reached)
@@ -320,7 +327,7 @@ class Cases(Application):
         return self._execute(case_id, actor, decide, **kw)
 
     def rate(
-        self, case_id: UUID, actor: Actor, *, satisfaction: Satisfaction, comment: str, **kw: Any
+        self, case_id: UUID, actor: Actor, *, satisfaction: Satisfaction, comment: str, **kw: Unpack[CommandOptions]
     ) -> CommandResult:
         return self._execute(
             case_id,
@@ -337,7 +344,7 @@ class Cases(Application):
         responsible_unit: str,
         new_due: date,
         notice: str,
-        **kw: Any,
+        **kw: Unpack[CommandOptions],
     ) -> CommandResult:
         return self._execute(
             case_id,
@@ -404,7 +411,7 @@ class Cases(Application):
         events = list(self.events.get(CommandRecorded.stream_id(idempotency.key)))
         if not events:
             return None
-        record = events[0]
+        record = cast(CommandRecorded, events[0])
         if not hmac.compare_digest(record.fingerprint, idempotency.fingerprint):
             raise IdempotencyKeyReusedError
         first = CommandResult(**record.result)
