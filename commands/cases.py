@@ -233,10 +233,14 @@ class Cases(Application):
     def accept(self, case_id: UUID, actor: Actor, **kw: Unpack[CommandOptions]) -> CommandResult:
         return self._execute(case_id, actor, lambda case, at: case.accept(actor, at), **kw)
 
-    def report_progress(self, case_id: UUID, actor: Actor, *, progress: str, **kw: Unpack[CommandOptions]) -> CommandResult:
+    def report_progress(
+        self, case_id: UUID, actor: Actor, *, progress: str, **kw: Unpack[CommandOptions]
+    ) -> CommandResult:
         return self._execute(case_id, actor, lambda case, at: case.report_progress(actor, at, progress=progress), **kw)
 
-    def whistle(self, case_id: UUID, actor: Actor, *, departments: list[str], reason: str, **kw: Unpack[CommandOptions]) -> CommandResult:
+    def whistle(
+        self, case_id: UUID, actor: Actor, *, departments: list[str], reason: str, **kw: Unpack[CommandOptions]
+    ) -> CommandResult:
         for i, code in enumerate(departments):
             self._require_known(f"departments[{i}]", code, self.reference.departments, "未知的职能部门")
         return self._execute(
@@ -249,7 +253,9 @@ class Cases(Application):
     def report_in(self, case_id: UUID, actor: Actor, **kw: Unpack[CommandOptions]) -> CommandResult:
         return self._execute(case_id, actor, lambda case, at: case.report_in(actor, at), **kw)
 
-    def consult(self, case_id: UUID, actor: Actor, *, outcome: str, lead_department: str, **kw: Unpack[CommandOptions]) -> CommandResult:
+    def consult(
+        self, case_id: UUID, actor: Actor, *, outcome: str, lead_department: str, **kw: Unpack[CommandOptions]
+    ) -> CommandResult:
         self._require_known("lead_department", lead_department, self.reference.departments, "未知的职能部门")
         return self._execute(
             case_id,
@@ -289,7 +295,9 @@ class Cases(Application):
             **kw,
         )
 
-    def extend(self, case_id: UUID, actor: Actor, *, new_due: date, reason: str, **kw: Unpack[CommandOptions]) -> CommandResult:
+    def extend(
+        self, case_id: UUID, actor: Actor, *, new_due: date, reason: str, **kw: Unpack[CommandOptions]
+    ) -> CommandResult:
         return self._execute(
             case_id, actor, lambda case, at: case.extend(actor, at, new_due=new_due, reason=reason), **kw
         )
@@ -297,7 +305,9 @@ class Cases(Application):
     def rectify(self, case_id: UUID, actor: Actor, *, summary: str, **kw: Unpack[CommandOptions]) -> CommandResult:
         return self._execute(case_id, actor, lambda case, at: case.rectify(actor, at, summary=summary), **kw)
 
-    def verify(self, case_id: UUID, actor: Actor, *, passed: bool, reason: str, **kw: Unpack[CommandOptions]) -> CommandResult:
+    def verify(
+        self, case_id: UUID, actor: Actor, *, passed: bool, reason: str, **kw: Unpack[CommandOptions]
+    ) -> CommandResult:
         return self._execute(
             case_id, actor, lambda case, at: case.verify(actor, at, passed=passed, reason=reason), **kw
         )
@@ -319,7 +329,14 @@ class Cases(Application):
         )
 
     def give_feedback(
-        self, case_id: UUID, actor: Actor, *, method: FeedbackMethod, content: str, reached: bool = True, **kw: Unpack[CommandOptions]
+        self,
+        case_id: UUID,
+        actor: Actor,
+        *,
+        method: FeedbackMethod,
+        content: str,
+        reached: bool = True,
+        **kw: Unpack[CommandOptions],
     ) -> CommandResult:
         def decide(case: Case, at: datetime) -> None:
             case.give_feedback(actor, at, method=method, content=content, reached=reached)
