@@ -437,7 +437,7 @@ class Cases(Application):
         return replace(first, position=position, replayed=True, changed=False)
 
     def _check_actor(self, actor: Actor) -> None:
-        """Actors the reference data knows must be who they say (until tokens land)."""
+        """The token names the actor; the reference data must know who it names."""
         ref = self.reference
         if actor.role == Role.GRID_LEADER and actor.id not in ref.grid_leaders:
             raise InvalidReferenceError("actor.id", f"{actor.id} 不是登记在册的网格长")

@@ -1,5 +1,5 @@
 """The three rates (三率) and the composite score, by unit, person, channel or
-month, with the counts behind each rate. Formulas: docs/scores.md."""
+month, with the counts behind each rate. Formulas: docs/read-models.md."""
 
 from __future__ import annotations
 

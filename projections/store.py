@@ -30,14 +30,6 @@ class Cursor(Protocol):
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
 
-class ViewStore(Protocol):
-    dialect: str
-
-    def transaction(self) -> Any: ...
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
-    def close(self) -> None: ...
-
-
 class _SqliteCursor:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn

@@ -12,7 +12,7 @@ from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from commands.errors import CaseNotFoundError
@@ -47,10 +47,6 @@ def stream_records(app: Application, originator_id: UUID) -> list[Record]:
         )
         for row in rows
     ]
-
-
-def notifications(app: Application, start: int, limit: int, stop: int | None = None) -> list[Notification]:
-    return list(app.recorder.select_notifications(start=start, limit=limit, stop=stop))
 
 
 def resolve_case(app: Application, reference: str) -> UUID:
