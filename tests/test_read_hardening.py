@@ -5,16 +5,36 @@ from __future__ import annotations
 
 import base64
 import codecs
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from api.read_dependencies import WAITS_PER_TOKEN
 from cases.actor import Actor
 from cases.vocabulary import Role
+from commands.settings import Settings
+from projections.runtime import ReadSide
+from projections.store import open_views
+from security.tokens import TokenKeys
+from service import build_cases
 from tests.api_steps import position, register
-from tests.factories import GRID_LEADER, LEADER_ELSEWHERE, OTHER_STREET_GRID, OTHER_TOWNSHIP, auth, registration
+from tests.factories import (
+    CLERK,
+    GRID,
+    GRID_LEADER,
+    LEADER_ELSEWHERE,
+    OTHER_STREET_GRID,
+    OTHER_TOWNSHIP,
+    SUPERVISOR,
+    auth,
+    registration,
+)
+from tests.serving import serve
 
 
 def _fields(response: Any) -> list[str]:
@@ -111,3 +131,68 @@ def test_an_out_of_scope_refusal_reveals_nothing_about_the_case(client: TestClie
                 case["number"].split("-")[-1],
             ):
                 assert str(detail) not in response.text, (detail, error["message"])
+
+
+def test_waiting_for_a_position_past_the_log_head_is_422(client: TestClient) -> None:
+    register(client)
+    head = position(client)
+    for wait_for in (head + 1, 1_000_000_000_000):
+        params = {"wait_for": wait_for, "wait_timeout": 15, "grid": GRID}
+        response = client.get("/ledger", params=params, headers=auth(GRID_LEADER))
+        assert _fields(response) == ["wait_for"]
+        assert "超出" in response.json()["error"]["fields"][0]["reason"]
+    assert client.get("/ledger", params={"wait_for": head}).status_code == 200
+
+
+def test_waiters_hold_no_worker_thread_and_are_capped_per_token(settings: Settings) -> None:
+    # No projection runs in this server: every waiter waits until the test moves the views.
+    for base in serve(settings, "--workers", "1", "--projections", "external"):
+        with httpx.Client(base_url=base, timeout=60) as http:
+            created = http.post("/cases", json=registration(), headers=auth(CLERK))
+            assert created.status_code == 201, created.text
+            case_id, wait_for = created.json()["case_id"], created.json()["position"]
+            keys = TokenKeys.from_settings(settings)
+            # More waiters than the server has worker threads (40), each from its own grid leader token ...
+            tokens = [keys.issue(Role.GRID_LEADER, "GL0001", grids=[GRID]) for _ in range(45)]
+            # ... and more from one token than the cap allows.
+            one = keys.issue(Role.GRID_LEADER, "GL0001", grids=[GRID])
+            waits = {"wait_for": wait_for, "wait_timeout": 30, "grid": GRID}
+
+            def wait(token: str, params: dict[str, Any] = waits) -> httpx.Response:
+                return http.get("/ledger", params=params, headers={"Authorization": f"Bearer {token}"})
+
+            with ThreadPoolExecutor(max_workers=60) as pool:
+                many = [pool.submit(wait, t) for t in tokens]
+                capped = [pool.submit(wait, one) for _ in range(WAITS_PER_TOKEN + 3)]
+                deadline = time.monotonic() + 10  # the ones over the cap answer at once; give them time to
+                while sum(f.done() for f in capped) < 3 and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                # Another user is served while every waiter is still waiting.
+                other = http.get(f"/cases/{case_id}", headers=auth(SUPERVISOR), timeout=10)
+                assert other.status_code == 200, other.text
+                board = http.get("/board", headers=auth(SUPERVISOR), timeout=10)
+                assert board.status_code == 200, board.text
+                refused = [f for f in capped if f.done()]
+                assert len(refused) == 3
+                for response in (f.result() for f in refused):
+                    assert response.status_code == 429, response.text
+                    assert response.json()["error"]["code"] == "too_many_waits"
+                    assert response.headers["Retry-After"]
+                waiting = [*many, *(f for f in capped if f not in refused)]
+                assert not any(f.done() for f in waiting)
+                _catch_up(settings)
+                answers = [f.result(timeout=30).status_code for f in waiting]
+            assert answers == [200] * (len(tokens) + WAITS_PER_TOKEN)
+
+
+def _catch_up(settings: Settings) -> None:
+    """What `minqing project --once` does, without its lock: PostgreSQL advisory locks are database-wide,
+    so a projection worker of another test's schema could hold it."""
+    cases = build_cases(settings)
+    read_side = ReadSide(cases, open_views(settings))
+    try:
+        for runner in read_side.runners:
+            runner.catch_up()
+    finally:
+        read_side.close()
+        cases.close()
