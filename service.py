@@ -14,6 +14,7 @@ from api import cases as cases_routes
 from api.access import authorize
 from api.limits import InputGuard, RateLimiter
 from api.observability import configure_logging, request_log
+from api.read_dependencies import ReadYourWrites
 from commands.cases import Cases
 from commands.settings import Settings
 from projections.runtime import ReadSide
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
         app.state.rate_limiter = RateLimiter(config.rate_limit_per_minute)
         app.state.cases = build_cases(config)
         app.state.read_side = ReadSide(app.state.cases, open_views(config))
+        app.state.read_your_writes = ReadYourWrites(app.state.read_side)
         app.state.feed = Feed(app.state.cases)
         app.state.tail = Tail(app.state.feed)
         app.state.webhooks = Webhooks(app.state.read_side.views)

@@ -8,6 +8,7 @@ its own, finer rules (the assignee, a whistled department) as a second line.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
@@ -15,11 +16,14 @@ from uuid import UUID
 
 import anyio
 import orjson
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 
 from cases.actor import Actor
 from cases.case import Case
 from cases.vocabulary import Role
+from projections.area import Area
 from security.tokens import Principal, TokenError, TokenKeys
 
 R = Role
@@ -37,7 +41,7 @@ class Scope(StrEnum):
     ANY = "any"  # the role is enough
     CASE = "case"  # the case in the path must be within the caller's area (a resident: their one case)
     REGISTER = "register"  # a grid leader registers only in their own grids
-    AREA = "area"  # lists and figures: a scoped role must filter to its own area
+    AREA = "area"  # lists and figures: every query runs inside the caller's area (`AreaDep`), whatever is asked
 
 
 @dataclass(frozen=True)
@@ -86,11 +90,13 @@ RULES: dict[str, Rule] = {
     "GET /board": rule(READERS, Scope.AREA, "13710督办看板"),
     "GET /scores": rule(READERS, Scope.AREA, "三率"),
     "GET /departments/evaluation": rule(
-        {R.TOWNSHIP, R.DEPARTMENT, R.LEADER, R.SUPERVISION, R.ADMIN, R.AUDITOR, R.INTEGRATOR}, Scope.ANY, "吹哨报到评价"
+        {R.TOWNSHIP, R.DEPARTMENT, R.LEADER, R.SUPERVISION, R.ADMIN, R.AUDITOR, R.INTEGRATOR},
+        Scope.AREA,
+        "吹哨报到评价",
     ),
-    # Bulletins are published (一季一公示) and masked: any staff member may read any area's.
-    "GET /reports/{kind}": rule(READERS, Scope.ANY, "定期通报"),
-    "GET /reports/{kind}/export.xlsx": rule(READERS, Scope.ANY, "导出通报"),
+    # A bulletin counts the caller's area only; unscoped roles read any unit's.
+    "GET /reports/{kind}": rule(READERS, Scope.AREA, "定期通报"),
+    "GET /reports/{kind}/export.xlsx": rule(READERS, Scope.AREA, "导出通报"),
     "GET /audit/verify": rule({R.SUPERVISION, R.ADMIN, R.AUDITOR}, Scope.ANY, "校验哈希链"),
     "GET /audit/seals": rule({R.SUPERVISION, R.ADMIN, R.AUDITOR, R.INTEGRATOR}, Scope.ANY, "封存根哈希"),
     "GET /events": rule({R.AUDITOR, R.INTEGRATOR, R.SUPERVISION, R.ADMIN}, Scope.ANY, "事件流（个人信息已遮蔽）"),
@@ -191,8 +197,7 @@ async def authorize(request: Request) -> None:
         await _check_case(request, principal, request.path_params["case_id"])
     elif found.scope == Scope.REGISTER:
         await _check_register(request, principal)
-    elif found.scope == Scope.AREA:
-        _check_area(request, principal)
+    # Scope.AREA is not checked here: the routes pass `AreaDep` to every query they run.
 
 
 async def _check_case(request: Request, principal: Principal, raw_id: str) -> None:
@@ -209,7 +214,9 @@ async def _check_case(request: Request, principal: Principal, raw_id: str) -> No
         return  # the route's own validation answers 422
     case: Case = await anyio.to_thread.run_sync(request.app.state.cases.get_case, case_id)
     if not in_area(principal, case):
-        raise AccessDeniedError("out_of_scope", f"案件 {case.number} 不在{ROLE_LABELS[principal.role]}的管辖范围内。")
+        # Says nothing about the case (not even its number): the caller may not know it.
+        role = ROLE_LABELS[principal.role]
+        raise AccessDeniedError("out_of_scope", f"该案件不在{role}的管辖范围内，无权查看或办理。")
 
 
 def in_area(principal: Principal, case: Case) -> bool:
@@ -224,13 +231,27 @@ def in_area(principal: Principal, case: Case) -> bool:
     return True
 
 
+def area_of(principal: Principal) -> Area:
+    """What `in_area` admits, as a condition every read-model query ANDs in."""
+    actor = principal.actor
+    if principal.role == R.GRID_LEADER:
+        return Area(grids=tuple(sorted(principal.grids)), assignee=actor.id)
+    if principal.role == R.TOWNSHIP:
+        return Area(street=actor.unit)
+    if principal.role == R.DEPARTMENT:
+        return Area(department=actor.unit)
+    if principal.role == R.RESIDENT:
+        return Area()  # nothing: a resident reads its one case, never a list
+    return Area.all()
+
+
 async def _check_register(request: Request, principal: Principal) -> None:
     if principal.role != R.GRID_LEADER:
         return
     try:
-        body: Any = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        return  # 422 from validation
+        body: Any = await request.json()  # the very object the route validates: parsed once (StrictJSONRequest)
+    except ValueError:
+        raise _unreadable_body() from None
     grid = body.get("grid") if isinstance(body, dict) else None
     if not isinstance(grid, str):
         return
@@ -239,29 +260,31 @@ async def _check_register(request: Request, principal: Principal) -> None:
         raise AccessDeniedError("out_of_scope", f"网格长只能登记本人网格内的诉求（{grid} 不是您的网格）。")
 
 
-def _check_area(request: Request, principal: Principal) -> None:
-    """A scoped role reads lists and figures of its own area only, named in the query."""
-    role, q = principal.role, request.query_params
-    reference = request.app.state.cases.reference
-    unit = q.get("unit")
-    if role == R.GRID_LEADER:
-        ok = q.get("grid") in principal.grids or unit in principal.grids
-        hint = "grid=<本人网格编码>（看板、三率、通报用 unit=）"
-    elif role == R.TOWNSHIP:
-        street = principal.actor.unit
-        units = reference.units_of(unit) if unit else None
-        ok = street is not None and (
-            q.get("street") == street or unit == street or bool(units and units["street"] == street)
-        )
-        hint = f"street={street}（看板、三率、通报用 unit=）"
-    elif role == R.DEPARTMENT:
-        dept = principal.actor.unit
-        ok = dept is not None and (q.get("lead_department") == dept or unit == dept)
-        hint = f"lead_department={dept}（看板、三率、通报用 unit=）"
-    else:
-        return
-    if not ok:
-        raise AccessDeniedError("scope_required", f"{ROLE_LABELS[role]}只能查看本辖区的数据：请加查询参数 {hint}。")
+UNREADABLE_BODY = "请求体须为 UTF-8 编码的 JSON。"  # api/errors.py gives every unreadable body the same reason
+
+
+def _unreadable_body() -> RequestValidationError:
+    return RequestValidationError([{"type": "json_invalid", "loc": ("body",), "msg": UNREADABLE_BODY, "input": {}}])
+
+
+class StrictJSONRequest(Request):
+    """A JSON body is parsed once, by orjson (UTF-8 only: a BOM or UTF-16 is refused), and that one
+    object is what the access check reads and the route validates."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_strict_json"):
+            self._strict_json = orjson.loads(await self.body())
+        return self._strict_json
+
+
+class StrictJSONRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            return await handler(StrictJSONRequest(request.scope, request.receive))
+
+        return strict
 
 
 def principal_of(request: Request) -> Principal:
@@ -269,6 +292,13 @@ def principal_of(request: Request) -> Principal:
 
 
 PrincipalDep = Annotated[Principal, Depends(principal_of)]
+
+
+def caller_area(principal: PrincipalDep) -> Area:
+    return area_of(principal)
+
+
+AreaDep = Annotated[Area, Depends(caller_area)]
 
 
 def acting(principal: Principal, claimed: Any) -> Actor:

@@ -13,7 +13,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request, Response, status
 
 from api import schemas
-from api.access import PrincipalDep, acting, sees_personal_data
+from api.access import PrincipalDep, StrictJSONRoute, acting, sees_personal_data
 from api.dependencies import CasesDep, CommandHeadersDep
 from cases.case import Case
 from cases.clock import in_china
@@ -26,7 +26,7 @@ from security.personal import reveal
 from security.tokens import TokenKeys
 from security.vault import Vault
 
-router = APIRouter(prefix="/cases", tags=["cases"])
+router = APIRouter(prefix="/cases", tags=["cases"], route_class=StrictJSONRoute)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No valid bearer token (WWW-Authenticate says why)."},

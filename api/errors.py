@@ -52,13 +52,19 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def _field_error(e: dict[str, Any]) -> dict[str, str]:
+    if e["type"] == "json_invalid":  # a body that is not UTF-8 JSON at all: the field is the body
+        return {"field": "body", "reason": "请求体须为 UTF-8 编码的 JSON（不带 BOM，不接受 UTF-16 等其他编码）。"}
+    return {"field": _field_name(tuple(e["loc"])), "reason": e["msg"]}
+
+
 def install(app: FastAPI) -> None:
     from api.access import AccessDeniedError, AuthenticationError
     from api.limits import RateLimitedError
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(_: Request, exc: RequestValidationError) -> JSONBody:
-        fields = [{"field": _field_name(tuple(e["loc"])), "reason": e["msg"]} for e in exc.errors()]
+        fields = [_field_error(e) for e in exc.errors()]
         return JSONBody(
             error_body("validation_failed", "请求内容有误，请按字段提示更正后重试。", fields), status_code=422
         )

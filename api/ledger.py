@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
+from api.access import AreaDep
 from api.read_dependencies import ReadSideDep
 from projections.exports import to_csv, to_xlsx
 from projections.ledger import CASE_COLUMNS
@@ -71,14 +72,15 @@ LedgerQueryDep = Annotated[LedgerQuery, Depends(ledger_query)]
 
 
 @router.get("/ledger", summary="The ledger: filter, sort, search and page through every case")
-def ledger(read: ReadSideDep, query: LedgerQueryDep) -> dict[str, Any]:
+def ledger(read: ReadSideDep, query: LedgerQueryDep, area: AreaDep) -> dict[str, Any]:
     today = read.today()
-    return ledger_page(read.views, query, today=today, yellow_within=read.policy().board_yellow_within_working_days)
+    margin = read.policy().board_yellow_within_working_days
+    return ledger_page(read.views, query, area, today=today, yellow_within=margin)
 
 
 @router.get("/ledger/export.{fmt}", summary="The ledger (all matching rows) as CSV or .xlsx with Chinese headers")
-def ledger_export(fmt: Literal["csv", "xlsx"], read: ReadSideDep, query: LedgerQueryDep) -> Response:
-    rows = ledger_rows(read.views, query, today=read.today())
+def ledger_export(fmt: Literal["csv", "xlsx"], read: ReadSideDep, query: LedgerQueryDep, area: AreaDep) -> Response:
+    rows = ledger_rows(read.views, query, area, today=read.today())
     if fmt == "csv":
         return _file(to_csv(EXPORT_COLUMNS, rows), "text/csv; charset=utf-8", "ledger.csv")
     sheets = {"民情工作台账": (EXPORT_COLUMNS, rows)}
@@ -88,10 +90,13 @@ def ledger_export(fmt: Literal["csv", "xlsx"], read: ReadSideDep, query: LedgerQ
 
 @router.get("/lists/{kind}", summary="One of the three lists (问题 / 责任 / 整改清单)")
 def three_list(
-    kind: Literal["problems", "responsibilities", "rectifications"], read: ReadSideDep, query: LedgerQueryDep
+    kind: Literal["problems", "responsibilities", "rectifications"],
+    read: ReadSideDep,
+    query: LedgerQueryDep,
+    area: AreaDep,
 ) -> dict[str, Any]:
     page = ledger_page(
-        read.views, query, today=read.today(), yellow_within=read.policy().board_yellow_within_working_days
+        read.views, query, area, today=read.today(), yellow_within=read.policy().board_yellow_within_working_days
     )
     columns = LISTS[kind]
     return {
@@ -109,8 +114,9 @@ def three_list_export(
     fmt: Literal["csv", "xlsx"],
     read: ReadSideDep,
     query: LedgerQueryDep,
+    area: AreaDep,
 ) -> Response:
-    rows = ledger_rows(read.views, query, today=read.today())
+    rows = ledger_rows(read.views, query, area, today=read.today())
     if fmt == "csv":
         return _file(to_csv(LISTS[kind], rows), "text/csv; charset=utf-8", f"{kind}.csv")
     return _file(to_xlsx({LIST_TITLES[kind]: (LISTS[kind], rows)}), XLSX, f"{kind}.xlsx")

@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from datetime import date
 from typing import Any
 
+from projections.area import Area
 from projections.checkpoints import RED, YELLOW, colour, evaluate
 from projections.store import PostgresViews, SqliteViews
 
@@ -36,6 +37,7 @@ def unit_filter(unit: str | None) -> tuple[str, list[str]]:
 
 def board(
     views: SqliteViews | PostgresViews,
+    area: Area,
     *,
     today: date,
     yellow_within: int,
@@ -45,8 +47,8 @@ def board(
     include_closed: bool = False,
     limit: int = 100,
 ) -> dict[str, Any]:
-    where = ["accept_due IS NOT NULL"]
-    params: list[Any] = []
+    in_area, params = area.cases()
+    where = [in_area, "accept_due IS NOT NULL"]
     if not include_closed:
         where.append("status <> 'closed'")
     clause, unit_params = unit_filter(unit)

@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 from cases.policy import PolicyVersion
+from projections.area import Area, and_area
 from projections.masking import mask_name, mask_phone
 from projections.scores import scores
 from projections.store import PostgresViews, SqliteViews
@@ -59,26 +60,25 @@ def report(
     views: SqliteViews | PostgresViews,
     reference: ReferenceData,
     policy: PolicyVersion,
+    area: Area,
     *,
     kind: str,
     period: str,
     unit: str | None,
     today: date,
 ) -> dict[str, Any]:
+    """The report of `unit` (default: the caller's own unit, else the district), counting only the area's cases."""
     start, end, label = period_bounds(kind, period)
     district = next(iter(reference.grids.values()))["district"]
-    level, unit_name = unit_level(reference, unit or district)
-    code = unit or district
-    scope = f"{level} = ?"
+    code = unit or area.home_unit or district
+    level, unit_name = unit_level(reference, code)
+    scope, scope_params = and_area(area, f"{level} = ?", [code])
     s, e = start.isoformat(), end.isoformat()
     as_of = min(end, today).isoformat()
 
     def count(condition: str, *params: Any) -> int:
-        return int(
-            views.query(f"SELECT COUNT(*) AS n FROM ledger_cases WHERE {scope} AND {condition}", [code, *params])[0][
-                "n"
-            ]
-        )
+        sql = f"SELECT COUNT(*) AS n FROM ledger_cases WHERE {scope} AND {condition}"
+        return int(views.query(sql, [*scope_params, *params])[0]["n"])
 
     received_in = "registered_date BETWEEN ? AND ?"
     figures = {
@@ -92,8 +92,8 @@ def report(
         "whistled": count(f"{received_in} AND whistle_count > 0", s, e),
         "supervised": count(f"{received_in} AND supervision_count > 0", s, e),
     }
-    where, params = f"{scope} AND {received_in}", [code, s, e]
-    overall = scores(views, policy, by=level, where=where, params=params)["groups"]
+    where, params = f"{scope} AND {received_in}", [*scope_params, s, e]
+    overall = scores(views, policy, area, by=level, where=where, params=params)["groups"]
     child = CHILD[level]
     body: dict[str, Any] = {
         "kind": kind,
@@ -108,12 +108,12 @@ def report(
         "as_of": as_of,
         "figures": figures,
         "rates": overall[0] if overall else None,
-        "ranking": scores(views, policy, by=child, where=where, params=params)["groups"],
+        "ranking": scores(views, policy, area, by=child, where=where, params=params)["groups"],
         "by_channel": _breakdown(views, "channel", where, params),
         "by_category": _breakdown(views, "category", where, params),
     }
     if kind == "yearly":
-        body["by_month"] = scores(views, policy, by="month", where=where, params=params)["groups"]
+        body["by_month"] = scores(views, policy, area, by="month", where=where, params=params)["groups"]
     if kind == "quarterly":
         body["masking"] = MASKING_NOTICE
         body["cases"] = [

@@ -85,11 +85,11 @@ class _FileLock:
 
 
 class _AdvisoryLock:
-    """Held on a dedicated session: it is released if the process dies."""
+    """Held on a dedicated session: it is released if the process dies. Advisory locks are
+    database-wide, so the key names the schema: deployments in two schemas never block each other."""
 
     def __init__(self, views: PostgresViews, name: str) -> None:
         self.views = views
-        # Per schema: two deployments (or test runs) in one database must not hold each other's lock.
         self.key = zlib.crc32(f"minqing:projection:{views.schema}:{name}".encode())
         self.conn: psycopg.Connection[Any] | None = None
 

@@ -4,7 +4,6 @@ keep them, and (in the embedded setup) a thread that runs those projections."""
 from __future__ import annotations
 
 import threading
-import time
 from datetime import date
 
 from cases.clock import local_date
@@ -42,13 +41,12 @@ class ReadSide:
     def policy(self, day: date | None = None) -> PolicyVersion:
         return self.cases.policy.in_force(day or self.today())
 
-    def wait(self, position: int | None, timeout: float) -> None:
-        if position is None:
-            return
-        deadline = time.monotonic() + timeout
-        for runner in self.runners:
-            if not runner.wait(position, max(0.0, deadline - time.monotonic())):
-                raise ProjectionBehindError(position, runner.position)
+    def position(self) -> int:
+        """The log position every view has reached (read-your-writes waits for it)."""
+        return min(runner.position for runner in self.runners)
+
+    def head(self) -> int:
+        return self.cases.recorder.max_notification_id() or 0
 
     def start_in_process(self) -> None:
         for runner in self.runners:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from cases.policy import PolicyVersion
+from projections.area import Area, and_area
 from projections.store import PostgresViews, SqliteViews
 
 GROUPS = {
@@ -59,16 +60,17 @@ def rates(counts: dict[str, Any], policy: PolicyVersion) -> dict[str, float | No
 def scores(
     views: SqliteViews | PostgresViews,
     policy: PolicyVersion,
+    area: Area,
     *,
     by: str = "street",
     where: str = "",
     params: list[Any] | None = None,
 ) -> dict[str, Any]:
     key, label = GROUPS[by]
-    filters = f"WHERE {where}" if where else ""
+    filters, filter_params = and_area(area, where, params or [])
     rows = views.query(
-        f"SELECT {key} AS unit, MAX({label}) AS name, {COUNTS_SQL} FROM ledger_cases {filters} GROUP BY {key}",
-        params or [],
+        f"SELECT {key} AS unit, MAX({label}) AS name, {COUNTS_SQL} FROM ledger_cases WHERE {filters} GROUP BY {key}",
+        filter_params,
     )
     groups = []
     for row in rows:

@@ -11,6 +11,7 @@ from typing import Any
 from cases.clock import local_date
 from commands.cases import Cases
 from commands.records import CASE_TOPIC_PREFIX
+from projections.area import Area
 from projections.board import board
 from projections.ledger import Ledger
 from projections.runner import create_tables
@@ -22,7 +23,9 @@ PAGE = 5000
 SKEW = timedelta(minutes=1)
 
 
-def board_at(cases: Cases, moment: datetime, *, yellow_within: int | None = None, **options: Any) -> dict[str, Any]:
+def board_at(
+    cases: Cases, moment: datetime, area: Area, *, yellow_within: int | None = None, **options: Any
+) -> dict[str, Any]:
     views = SqliteViews(Path(":memory:"))
     try:
         ledger = Ledger()
@@ -53,7 +56,7 @@ def board_at(cases: Cases, moment: datetime, *, yellow_within: int | None = None
         margin = (
             yellow_within if yellow_within is not None else cases.policy.in_force(day).board_yellow_within_working_days
         )
-        result = board(views, today=day, yellow_within=margin, **options)
+        result = board(views, area, today=day, yellow_within=margin, **options)
         return {**result, "at": moment.isoformat(), "replayed_events": replayed}
     finally:
         views.close()

@@ -181,11 +181,12 @@ def _compare_scores(cases: Any, live: Any, rebuilt: Any, policy: Any) -> list[di
     """Composite scores by street: the live view under today's policy beside
     the rebuilt one under the policy given."""
     from cases.clock import local_date
+    from projections.area import Area
     from projections.scores import scores
 
     today = local_date(cases.clock())
-    now = {g["unit"]: g for g in scores(live, cases.policy.in_force(today))["groups"]}
-    new = {g["unit"]: g for g in scores(rebuilt, policy.in_force(today))["groups"]}
+    now = {g["unit"]: g for g in scores(live, cases.policy.in_force(today), Area.all())["groups"]}
+    new = {g["unit"]: g for g in scores(rebuilt, policy.in_force(today), Area.all())["groups"]}
     return [
         {
             "unit": unit,

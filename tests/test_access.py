@@ -28,6 +28,7 @@ from tests.factories import (
     INTEGRATOR,
     LEADER,
     LEADER_ELSEWHERE,
+    OTHER_STREET_GRID,
     OTHER_TOWNSHIP,
     RESIDENT,
     SUPERVISOR,
@@ -198,16 +199,17 @@ def test_a_resident_token_views_verifies_and_rates_its_own_case_only(client: Tes
 
 
 def test_scoped_roles_read_lists_and_figures_of_their_own_area_only(client: TestClient) -> None:
-    register(client)
-    missing = client.get("/ledger", headers=auth(GRID_LEADER))
-    assert _error(missing, 403)["code"] == "scope_required" and "grid=" in missing.json()["error"]["message"]
-    assert client.get("/ledger", params={"grid": GRID}, headers=auth(GRID_LEADER)).status_code == 200
-    assert client.get("/ledger", params={"street": TOWNSHIP.unit}, headers=auth(TOWNSHIP)).status_code == 200
-    assert _error(client.get("/board", params={"unit": "350105002"}, headers=auth(TOWNSHIP)), 403)["code"] == (
-        "scope_required"
-    )
-    assert client.get("/board", params={"unit": GRID}, headers=auth(TOWNSHIP)).status_code == 200
-    assert client.get("/ledger", headers=auth(SUPERVISOR)).status_code == 200
+    case_id = register(client)
+    elsewhere = register(client, grid=OTHER_STREET_GRID)
+    mine = client.get("/ledger", params={"wait_for": position(client)}, headers=auth(GRID_LEADER))
+    assert [item["case_id"] for item in mine.json()["items"]] == [case_id]  # the area needs no filter
+    assert client.get("/ledger", params={"grid": GRID}, headers=auth(GRID_LEADER)).json()["total"] == 1
+    assert client.get("/ledger", params={"street": TOWNSHIP.unit}, headers=auth(TOWNSHIP)).json()["total"] == 1
+    # A filter naming another area narrows to nothing; it never widens the caller's area.
+    assert client.get("/board", params={"unit": "350105002"}, headers=auth(TOWNSHIP)).json()["totals"]["cases"] == 0
+    assert client.get("/ledger", params={"grid": OTHER_STREET_GRID}, headers=auth(GRID_LEADER)).json()["total"] == 0
+    assert client.get("/ledger", headers=auth(SUPERVISOR)).json()["total"] == 2
+    assert elsewhere != case_id
 
 
 def test_auditors_and_integrators_read_streams_but_not_personal_data(client: TestClient) -> None:
