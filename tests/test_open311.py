@@ -128,3 +128,18 @@ def test_location_from_coordinates_and_grid_from_address_id(open311: TestClient)
     assert created.status_code == 200, created.text
     one = open311.get(f"/open311/v2/requests/{created.json()[0]['service_request_id']}.json").json()[0]
     assert (one["address"], one["address_id"]) == ("26.0,119.4", OTHER_STREET_GRID)
+
+
+def test_bidi_and_c1_controls_in_a_submission_are_refused_in_open311_shape(open311: TestClient) -> None:
+    before = position(open311)
+    for field, name, text in (
+        ("description", "description", "车辆乱停\u202e通道消防\u202c堵塞"),
+        ("attribute[title]", "title", "乱停\u0085车"),
+        ("address_string", "location", "马限社区\u2067南门\u2069"),
+        ("last_name", "petitioner_name", "王\u200f"),
+    ):
+        response = submit(open311, **{field: text})
+        assert response.status_code == 400, (field, response.text)
+        [error] = response.json()
+        assert error["code"] == 400 and name in error["description"] and "U+" in error["description"]
+    assert position(open311) == before
