@@ -11,14 +11,23 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from cases.actor import Actor
 from cases.vocabulary import FeedbackMethod, HandlingType, Role, Satisfaction, SuggestionOutcome, Tier
 
-# Control characters (but tab and newline) and lone surrogates: PostgreSQL text
-# cannot hold NUL, JSON encoders refuse surrogates, and neither belongs in a petition.
-_FORBIDDEN = {*map(chr, range(0x20)), "\x7f"} - {"\t", "\n", "\r"}
+# Control characters (but tab and newline), C1 controls (NEL U+0085…), the bidi
+# marks, embeddings, overrides and isolates (U+202E shows text reversed to the
+# clerk who reads it), and lone surrogates: PostgreSQL text cannot hold NUL, JSON
+# encoders refuse surrogates, and none of them belongs in a petition.
+_FORBIDDEN = ({*map(chr, range(0x20)), *map(chr, range(0x7F, 0xA0))} - {"\t", "\n", "\r"}) | {
+    "\u061c",
+    "\u200e",
+    "\u200f",
+    *map(chr, range(0x202A, 0x202F)),
+    *map(chr, range(0x2066, 0x206A)),
+}
 
 
 def printable(value: str) -> str:
-    if any(ch in _FORBIDDEN or "\ud800" <= ch <= "\udfff" for ch in value):
-        raise ValueError("含有不允许的控制字符")
+    for ch in value:
+        if ch in _FORBIDDEN or "\ud800" <= ch <= "\udfff":
+            raise ValueError(f"含有不允许的控制字符 U+{ord(ch):04X}，请删除后重试")
     return value
 
 

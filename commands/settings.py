@@ -29,6 +29,24 @@ class InsecureConfigurationError(RuntimeError):
     pass
 
 
+# MINQING_OPEN311_KEYS: `key=channel` may submit; `key=channel:read` may also read
+# every field of a request (anonymous readers get the public notice's fields).
+READ_MARKER = "read"
+
+
+@dataclass(frozen=True)
+class Open311Key:
+    channel: str  # submissions with this key are registered under this channel
+    read: bool  # may read a request's description, address and grid
+
+    @classmethod
+    def parse(cls, value: str) -> Open311Key:
+        channel, colon, marker = value.partition(":")
+        if not channel.strip() or (colon and marker.strip() != READ_MARKER):
+            raise ValueError(f"MINQING_OPEN311_KEYS: a key's value is channel or channel:{READ_MARKER}, got {value!r}")
+        return cls(channel.strip(), bool(colon))
+
+
 def _pem(value: str | None) -> str | None:
     """A PEM given inline or as a path to a file."""
     if not value:
@@ -54,8 +72,9 @@ class Settings:
     rate_limit_per_minute: int = 600  # per token, per process
     max_body_bytes: int = 64 * 1024
     webhook_backoff: tuple[float, ...] | None = None  # seconds before each retry; None: the standard schedule
-    # Open311 api_key -> the channel its requests are registered under. Unset on
-    # the embedded store: the documented demo key; on PostgreSQL: none.
+    # Open311 api_key -> the channel its requests are registered under, with
+    # ":read" if it may read every field (Open311Key). Unset on the embedded
+    # store: the documented demo key, which may read; on PostgreSQL: none.
     open311_keys: dict[str, str] | None = None
     webhook_log_days: float = 30.0  # delivery-log entries are kept this long
     # Webhooks to loopback or link-local addresses (the host itself, cloud metadata):
@@ -88,10 +107,10 @@ class Settings:
             open311_keys=_pairs(env.get("MINQING_OPEN311_KEYS")),
         )
 
-    def api_keys(self) -> dict[str, str]:
+    def api_keys(self) -> dict[str, Open311Key]:
         if self.open311_keys is not None:
-            return self.open311_keys
-        return {DEMO_OPEN311_KEY: "online"} if not self.database_url else {}
+            return {key: Open311Key.parse(value) for key, value in self.open311_keys.items()}
+        return {DEMO_OPEN311_KEY: Open311Key("online", read=True)} if not self.database_url else {}
 
     @property
     def local_webhooks(self) -> bool:
@@ -183,12 +202,12 @@ def _seconds(value: str | None) -> tuple[float, ...] | None:
 
 
 def _pairs(value: str | None) -> dict[str, str] | None:
-    """`key=channel,key2=channel2` (MINQING_OPEN311_KEYS)."""
+    """`key=channel,key2=channel2:read` (MINQING_OPEN311_KEYS)."""
     if value is None:
         return None
     pairs = [item.split("=", 1) for item in value.split(",") if item.strip()]
     if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
-        raise ValueError("MINQING_OPEN311_KEYS must be key=channel pairs separated by commas")
+        raise ValueError("MINQING_OPEN311_KEYS must be key=channel (or key=channel:read) pairs separated by commas")
     return {key.strip(): channel.strip() for key, channel in pairs}
 
 

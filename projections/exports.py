@@ -1,5 +1,10 @@
 """Exports offices use: CSV (UTF-8 with BOM so Excel opens Chinese correctly)
-and .xlsx, with Chinese column headers."""
+and .xlsx, with Chinese column headers.
+
+A petition's text is the petitioner's, and a spreadsheet runs a cell that
+begins like a formula: every cell goes through `_cell`, so text never opens as
+one (OWASP "CSV injection"; docs/security.md, "Exports: formula neutralisation").
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 HEADERS = {
     "case_id": "案件标识", "number": "编号", "registered_at": "登记时间", "registered_date": "登记日期",
@@ -35,6 +42,10 @@ HEADERS = {
 }  # fmt: skip
 
 
+# Excel, LibreOffice and Google Sheets read a cell beginning with one of these as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _label(column: str) -> str:
     return HEADERS.get(column, column)
 
@@ -42,9 +53,9 @@ def _label(column: str) -> str:
 def to_csv(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([_label(c) for c in columns])
+    writer.writerow([_csv(_label(c)) for c in columns])
     for row in rows:
-        writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+        writer.writerow([_csv(row.get(c)) for c in columns])
     return ("\ufeff" + out.getvalue()).encode()
 
 
@@ -52,15 +63,38 @@ def to_xlsx(sheets: dict[str, tuple[Sequence[str], Iterable[dict[str, Any]]]]) -
     book = Workbook(write_only=True)
     for title, (columns, rows) in sheets.items():
         sheet = book.create_sheet(title=title[:31])
-        sheet.append([_label(c) for c in columns])
+        sheet.append([_xlsx(sheet, _label(c)) for c in columns])
         for row in rows:
-            sheet.append([_cell(row.get(c)) for c in columns])
+            sheet.append([_xlsx(sheet, row.get(c)) for c in columns])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
 
 
-def _cell(value: Any) -> Any:
-    if value is None or isinstance(value, (int, float, str)):
+def _cell(value: Any) -> tuple[Any, bool]:
+    """The rule for every export: a number stays a number, anything else is
+    text; and whether that text would open as a formula."""
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return value, False
+    text = str(value)
+    return text, text.startswith(FORMULA_STARTS)
+
+
+def _csv(value: Any) -> Any:
+    # CSV has no types: the OWASP remedy, a leading apostrophe, makes it plain text.
+    value, formula_like = _cell(value)
+    if value is None:
+        return ""
+    return "'" + value if formula_like else value
+
+
+def _xlsx(sheet: WriteOnlyWorksheet, value: Any) -> Any:
+    # .xlsx has types: text is written as a string, never a formula, and keeps its value;
+    # the quote prefix (Excel's own leading apostrophe) keeps it text when someone edits the cell.
+    value, formula_like = _cell(value)
+    if not isinstance(value, str):
         return value
-    return str(value)
+    cell = WriteOnlyCell(sheet, value)
+    cell.data_type = "s"
+    cell.quotePrefix = formula_like
+    return cell
