@@ -80,6 +80,7 @@ DAYS = frozenset(
      "progress_due", "resolve_due", "rectification_deadline", "supervision_due"}
 )  # fmt: skip
 MOMENT_FORMAT, DAY_FORMAT = "yyyy-mm-dd hh:mm", "yyyy-mm-dd"
+BOLD = Font(bold=True)
 YES_NO = {"yes": "是", "no": "否"}
 
 Names = dict[str, dict[str, str]]
@@ -117,14 +118,14 @@ def display_row(columns: Sequence[str], row: dict[str, Any], names: Names) -> li
 def _display(column: str, value: Any, names: Names) -> Any:
     if value is None or value == "":
         return None
-    if column in MOMENTS and isinstance(value, str):
-        moment = datetime.fromisoformat(value)
-        return moment.astimezone(CHINA).replace(tzinfo=None, microsecond=0) if moment.tzinfo else moment
-    if column in DAYS and isinstance(value, str):
-        try:
+    try:
+        if column in MOMENTS and isinstance(value, str):
+            moment = datetime.fromisoformat(value)
+            return moment.astimezone(CHINA).replace(tzinfo=None, microsecond=0) if moment.tzinfo else moment
+        if column in DAYS and isinstance(value, str):
             return date.fromisoformat(value)
-        except ValueError:
-            return value
+    except ValueError:
+        return value  # not a time after all: shown as it is
     if column in RATES and isinstance(value, float):
         return round(100 * value, 2)
     if column in names and isinstance(value, str):
@@ -173,12 +174,14 @@ def to_xlsx(sheets: dict[str, Sheet], reference: ReferenceData) -> bytes:
     return out.getvalue()
 
 
-def _cell(sheet: Any, value: Any, *, bold: bool = False) -> WriteOnlyCell:
+def _cell(sheet: Any, value: Any, *, bold: bool = False) -> Any:
     if value is not None and not isinstance(value, (int, float, str, date)):
         value = str(value)
+    if not bold and not isinstance(value, date):
+        return value  # a plain value: openpyxl writes it as it is, faster than a styled cell
     cell = WriteOnlyCell(sheet, value=value)
     if bold:
-        cell.font = Font(bold=True)
+        cell.font = BOLD
     if isinstance(value, datetime):
         cell.number_format = MOMENT_FORMAT
     elif isinstance(value, date):
