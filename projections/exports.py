@@ -64,17 +64,9 @@ REPORT_ITEMS = {
 RATES = ("response_rate", "resolution_rate", "satisfaction_rate")
 
 MOMENTS = frozenset(
-    {
-        "registered_at",
-        "assigned_at",
-        "accepted_at",
-        "rectified_at",
-        "verified_at",
-        "closed_at",
-        "feedback_at",
-        "rated_at",
-    }
-)
+    {"registered_at", "assigned_at", "accepted_at", "rectified_at", "verified_at", "closed_at", "feedback_at",
+     "rated_at"}
+)  # fmt: skip
 DAYS = frozenset(
     {"registered_date", "accepted_date", "progress_date", "resolved_date", "closed_date", "accept_due",
      "progress_due", "resolve_due", "rectification_deadline", "supervision_due"}
