@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api import audit, errors, events, figures, health, ledger, open311, persons, webhooks
 from api import cases as cases_routes
+from api import docs as api_docs
 from api.access import authorize
 from api.limits import InputGuard, RateLimiter
 from api.observability import configure_logging, request_log
@@ -94,10 +95,13 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
         version="0.1.0",
         lifespan=lifespan,
         dependencies=[Depends(access)],
+        docs_url=None,  # served from the package's own files (api/docs.py), not a CDN
+        redoc_url=None,
     )
     app.middleware("http")(request_log)
     app.add_middleware(InputGuard, max_bytes=config.max_body_bytes)
     errors.install(app)
+    api_docs.install(app)
     app.include_router(health.router)
     app.include_router(cases_routes.router)
     app.include_router(ledger.router)

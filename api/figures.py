@@ -14,7 +14,7 @@ from cases.clock import in_china
 from projections.area import Area
 from projections.board import board
 from projections.evaluation import department_evaluation
-from projections.exports import to_xlsx
+from projections.exports import report_sheets, to_xlsx
 from projections.ledger_query import InvalidQueryError
 from projections.reports import report
 from projections.scores import GROUPS, scores
@@ -127,18 +127,5 @@ def periodic_report(kind: Kind, read: ReadSideDep, area: AreaDep, period: Period
 @router.get("/reports/{kind}/export.xlsx", summary="A periodic report as .xlsx")
 def periodic_report_export(kind: Kind, read: ReadSideDep, area: AreaDep, period: Period, unit: Unit = None) -> Response:
     body = _report(read, area, kind, period, unit)
-    summary = [{"item": k, "value": v} for k, v in body["figures"].items()]
-    for key in ("response_rate", "resolution_rate", "satisfaction_rate", "composite_score"):
-        summary.append({"item": key, "value": (body["rates"] or {}).get(key)})
-    ranking = [{"rank": g["rank"], "unit": g["unit"], "name": g["name"], **g["counts"],
-                "composite_score": g["composite_score"]} for g in body["ranking"]]  # fmt: skip
-    sheets: dict[str, Any] = {
-        "概况": (("item", "value"), summary),
-        "排名": (("rank", "unit", "name", "received", "closed", "callbacks", "composite_score"), ranking),
-    }
-    if "cases" in body:
-        sheets["公示"] = (
-            ("number", "title", "community_name", "petitioner", "phone", "status", "closed_date"),
-            body["cases"],
-        )
-    return _file(to_xlsx(sheets), XLSX, f"{kind}-{body['period']}.xlsx")
+    content = to_xlsx(report_sheets(body), read.cases.reference)
+    return _file(content, XLSX, f"{body['title']}.xlsx", f"{kind}-{body['period']}.xlsx")

@@ -2,6 +2,7 @@
 
 from datetime import date
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
@@ -15,6 +16,7 @@ from projections.ledger_query import LISTS, LedgerQuery, ledger_page, ledger_row
 router = APIRouter(tags=["ledger"])
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV = "text/csv; charset=utf-8"
 LIST_TITLES = {"problems": "问题清单", "responsibilities": "责任清单", "rectifications": "整改清单"}
 EXPORT_COLUMNS = tuple(
     c for c in CASE_COLUMNS if c not in ("case_id", "position", "version", "last_event", "petitioner_id")
@@ -81,11 +83,12 @@ def ledger(read: ReadSideDep, query: LedgerQueryDep, area: AreaDep) -> dict[str,
 @router.get("/ledger/export.{fmt}", summary="The ledger (all matching rows) as CSV or .xlsx with Chinese headers")
 def ledger_export(fmt: Literal["csv", "xlsx"], read: ReadSideDep, query: LedgerQueryDep, area: AreaDep) -> Response:
     rows = ledger_rows(read.views, query, area, today=read.today())
+    name, reference = f"民情工作台账_{read.today():%Y%m%d}", read.cases.reference
     if fmt == "csv":
-        return _file(to_csv(EXPORT_COLUMNS, rows), "text/csv; charset=utf-8", "ledger.csv")
+        return _file(to_csv(EXPORT_COLUMNS, rows, reference), CSV, f"{name}.csv", "ledger.csv")
     sheets = {"民情工作台账": (EXPORT_COLUMNS, rows)}
     sheets |= {LIST_TITLES[k]: (LISTS[k], rows) for k in LISTS}
-    return _file(to_xlsx(sheets), XLSX, "ledger.xlsx")
+    return _file(to_xlsx(sheets, reference), XLSX, f"{name}.xlsx", "ledger.xlsx")
 
 
 @router.get("/lists/{kind}", summary="One of the three lists (问题 / 责任 / 整改清单)")
@@ -117,12 +120,13 @@ def three_list_export(
     area: AreaDep,
 ) -> Response:
     rows = ledger_rows(read.views, query, area, today=read.today())
+    name, reference = f"{LIST_TITLES[kind]}_{read.today():%Y%m%d}", read.cases.reference
     if fmt == "csv":
-        return _file(to_csv(LISTS[kind], rows), "text/csv; charset=utf-8", f"{kind}.csv")
-    return _file(to_xlsx({LIST_TITLES[kind]: (LISTS[kind], rows)}), XLSX, f"{kind}.xlsx")
+        return _file(to_csv(LISTS[kind], rows, reference), CSV, f"{name}.csv", f"{kind}.csv")
+    return _file(to_xlsx({LIST_TITLES[kind]: (LISTS[kind], rows)}, reference), XLSX, f"{name}.xlsx", f"{kind}.xlsx")
 
 
-def _file(content: bytes, media_type: str, filename: str) -> Response:
-    return Response(
-        content, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
-    )
+def _file(content: bytes, media_type: str, filename: str, ascii_filename: str) -> Response:
+    """Saved under its Chinese name (RFC 6266 `filename*`); `filename` for clients that know only ASCII."""
+    disposition = f"attachment; filename=\"{ascii_filename}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})

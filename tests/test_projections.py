@@ -171,7 +171,8 @@ def test_periodic_reports_and_the_masked_public_notice(driver: Driver) -> None:
     yearly = driver.get("/reports/yearly", period="2026")
     assert [m["unit"] for m in yearly["by_month"]] == ["2026-03"]
     book = driver.client.get("/reports/quarterly/export.xlsx", params={"period": "2026-Q1"})
-    assert load_workbook(io.BytesIO(book.content), read_only=True).sheetnames == ["概况", "排名", "公示"]
+    sheets = load_workbook(io.BytesIO(book.content), read_only=True).sheetnames
+    assert sheets == ["概况", "排名", "按渠道", "按类别", "公示"]
     bad = driver.client.get("/reports/monthly", params={"period": "March"})
     assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "period"
 
