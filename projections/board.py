@@ -21,9 +21,10 @@ BOARD_FILTERS = ("handling_type", "tier", "status", "channel")
 UNIT_NAMES = {"district": "district_name", "street": "street_name", "community": "community_name", "grid": "grid_name"}
 
 BOARD_COLUMNS = (
-    "case_id, number, title, status, handling_type, tier, district, district_name, street, street_name, community, "
-    "community_name, grid, grid_name, channel, assignee_name, lead_department, accepted_date, progress_date, resolved_date, "
-    "closed_date, accept_due, progress_due, resolve_due, supervision_due, supervision_count, deadlines_provisional"
+    "case_id, number, title, status, handling_type, tier, channel, district, district_name, street, street_name, "
+    "community, community_name, grid, grid_name, assignee_name, lead_department, accepted_date, progress_date, "
+    "resolved_date, closed_date, accept_due, progress_due, resolve_due, supervision_due, supervision_count, "
+    "deadlines_provisional"
 )
 
 

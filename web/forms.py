@@ -102,4 +102,5 @@ def parse(model: type[schemas.Command], form: dict[str, str]) -> schemas.Command
 
 
 def problems(error: ValidationError) -> list[str]:
-    return [f"{labels.FIELDS.get(str(e['loc'][0]), e['loc'][0]) if e['loc'] else '表单'}：{e['msg']}" for e in error.errors()]
+    named = ((str(e["loc"][0]) if e["loc"] else "表单", e["msg"]) for e in error.errors())
+    return [f"{labels.FIELDS.get(field, field)}：{reason}" for field, reason in named]

@@ -62,6 +62,7 @@ ROLE_NAMES = {
 }  # fmt: skip
 NEXT_LEVEL = {"district": "street", "street": "community", "community": "grid", "grid": "grid"}
 BOARD_LIMIT = 300
+UNIT_PAGES = ("/workbench", "/workbench/board", "/workbench/live", "/workbench/figures")  # scoped by `unit=`
 
 
 def query(path: str, **params: Any) -> str:
@@ -301,7 +302,8 @@ async def _pings(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 
 
 def _ledger_context(request: Request, read: ReadSide, q: LedgerQuery) -> dict[str, Any]:
-    result = ledger_page(read.views, q, today=read.today(), yellow_within=read.policy().board_yellow_within_working_days)
+    margin = read.policy().board_yellow_within_working_days
+    result = ledger_page(read.views, q, today=read.today(), yellow_within=margin)
     params = {k: v for k, v in request.query_params.items() if k != "cursor"}
     return {
         "result": result,
@@ -531,7 +533,7 @@ def area_redirect(request: Request) -> Response | None:
     if principal is None or request.method != "GET":
         return None
     unit, filters = area(principal)
-    wanted = unit if request.url.path in ("/workbench", "/workbench/board", "/workbench/live", "/workbench/figures") else filters
+    wanted = unit if request.url.path in UNIT_PAGES else filters
     if not wanted or any(k in request.query_params for k in wanted):
         return None
     return RedirectResponse(query(request.url.path, **dict(request.query_params), **wanted), status_code=303)
