@@ -89,7 +89,9 @@ class _AdvisoryLock:
 
     def __init__(self, views: PostgresViews, name: str) -> None:
         self.views = views
-        self.key = zlib.crc32(f"minqing:projection:{name}".encode())
+        # Per schema: runners of other schemas on the same database (other deployments, parallel test
+        # runs) must not stand by for each other's projections.
+        self.key = zlib.crc32(f"minqing:projection:{views.schema}:{name}".encode())
         self.conn: psycopg.Connection[Any] | None = None
 
     def acquire(self) -> bool:

@@ -32,6 +32,7 @@ from api.access import (
 from api.cases import COMMANDS, present
 from api.dependencies import CasesDep, CommandHeaders
 from api.read_dependencies import ReadSideDep
+from cases.clock import in_china
 from cases.errors import ActorNotAllowedError, CaseError
 from cases.vocabulary import STATUS_LABELS, Role, Status
 from commands.errors import InvalidReferenceError, StaleVersionError
@@ -39,6 +40,7 @@ from projections.checkpoints import working_days_until
 from projections.exports import HEADERS
 from projections.ledger_query import LISTS, LedgerQuery, ledger_page
 from projections.runtime import ReadSide
+from reference.model import ReferenceData
 from replay.history import EVENT_LABELS, history
 from security.cli import DEV_ACTORS
 from security.tokens import Principal, TokenError, TokenKeys
@@ -54,6 +56,8 @@ templates.env.globals.update(HEADERS=HEADERS, EVENT_LABELS=EVENT_LABELS)
 templates.env.filters["duration"] = labels.duration
 templates.env.filters["holder"] = labels.holder
 templates.env.filters["percent"] = labels.percent
+templates.env.filters["china_time"] = lambda iso: china_time(iso)
+templates.env.globals.update(details=lambda payload, reference: details(payload, reference))
 
 ROLE_NAMES = {
     Role.INTAKE_CLERK: "民情信息员", Role.GRID_LEADER: "网格长", Role.TOWNSHIP: "镇（街道）",
@@ -63,6 +67,32 @@ ROLE_NAMES = {
 NEXT_LEVEL = {"district": "street", "street": "community", "community": "grid", "grid": "grid"}
 BOARD_LIMIT = 300
 UNIT_PAGES = ("/workbench", "/workbench/board", "/workbench/live", "/workbench/figures")  # scoped by `unit=`
+
+
+def china_time(iso: str | None) -> str:
+    return in_china(datetime.fromisoformat(iso)).strftime("%Y-%m-%d %H:%M") if iso else "—"
+
+
+def details(payload: dict[str, Any], reference: ReferenceData) -> list[tuple[str, str]]:
+    """An event's own fields as (Chinese label, readable value)."""
+    names = {"channel": reference.channels, "category": reference.categories, "departments": reference.departments}
+    names |= {"lead_department": reference.departments} | labels.CHOICES
+    shown = []
+    for key, value in payload.items():
+        if value in (None, "", [], {}) or key in ("policy_version", "assignee_name"):
+            continue
+        if key == "petitioner" and isinstance(value, dict):
+            text = " ".join(str(value[k]) for k in ("name", "phone", "address") if value.get(k))
+        elif key == "deadlines" and isinstance(value, dict):
+            text = "，".join(f"{labels.DEADLINES.get(k, k)} {d.get('due')}" for k, d in value.items() if d)
+        elif isinstance(value, list):
+            text = "、".join(names.get(key, {}).get(str(v), str(v)) for v in value)
+        elif isinstance(value, bool):
+            text = "是" if value else "否"
+        else:
+            text = names.get(key, {}).get(str(value), str(value))
+        shown.append((HEADERS.get(key, labels.FIELDS.get(key, key)), text))
+    return shown
 
 
 def query(path: str, **params: Any) -> str:
@@ -115,6 +145,7 @@ def page(request: Request, template: str, principal: Principal | None, status_co
         nav = [(key, title, href) for key, title, rule, href in entries if may(principal, rule)]
     context |= {
         "request": request,
+        "role_names": {str(k): v for k, v in ROLE_NAMES.items()},
         "principal": principal,
         "role_name": ROLE_NAMES.get(principal.role) if principal else None,
         "csrf": csrf_token(request) if principal else "",
