@@ -25,7 +25,7 @@ FIELDS = {
     "measures": "整改措施", "responsible_unit": "责任单位", "responsible_person": "责任人", "deadline": "整改期限",
     "new_due": "新时限", "summary": "情况说明", "passed": "检验通过", "suggestion_outcome": "建议件结果",
     "method": "反馈方式", "content": "反馈内容", "reached": "已联系上诉求人", "satisfaction": "满意度",
-    "comment": "评价", "notice": "督办意见",
+    "comment": "评价", "notice": "督办意见", "deadlines": "时限",
 }  # fmt: skip
 CHOICES = {
     "handling_type": HANDLING_TYPES, "tier": TIERS, "satisfaction": SATISFACTION, "method": FEEDBACK_METHODS,
