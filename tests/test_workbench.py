@@ -217,3 +217,16 @@ def test_development_mode_offers_the_demo_roles(settings: Settings) -> None:
         assert "开发模式" not in client.get("/signin").text
         refused = client.post("/signin", data={"dev": "SV001"}, follow_redirects=False)
         assert refused.status_code == 422 and SESSION_COOKIE not in refused.headers.get("set-cookie", "")
+
+
+def test_a_form_sent_twice_lands_once(client: TestClient) -> None:
+    case_id = accepted(client)
+    sign_in(client, GRID_LEADER)
+    page = f"/workbench/cases/{case_id}"
+    text = client.get(page, headers=HTML).text
+    key = re.search(r'name="idempotency_key" value="([0-9a-f]+-report-progress)"', text).group(1)  # type: ignore[union-attr]
+    form = {"progress": "已到现场", "version": "4", "idempotency_key": key, "csrf": csrf(client, page)}
+    for _ in range(2):
+        assert client.post(f"{page}/report-progress", data=form, headers=HTML).status_code == 200
+    events = client.get(f"/cases/{case_id}/history").json()["events"]
+    assert [e["type"] for e in events].count("ProgressReported") == 1

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -404,6 +404,7 @@ def _case_context(read: ReadSide, cases: Any, case_id: UUID, principal: Principa
         "light": row[0]["colour"] if row else None,
         "total_seconds": total,
         "commands": forms.available(principal.role, case.status),
+        "form_key": uuid4().hex,  # a double click on a form lands once
         "clear": clear,
         "reference": cases.reference,
     }
