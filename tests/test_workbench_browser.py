@@ -22,7 +22,7 @@ import pytest
 
 from cases.actor import Actor
 from commands.settings import Settings
-from tests.conftest import PG_URL, _postgres_schema
+from tests.conftest import PG_URL, REQUIRE_PG, _postgres_schema
 from tests.factories import CLERK, GRID_LEADER, SECURITY, SUPERVISOR, TOWNSHIP, auth, registration
 from tests.serving import MINQING, environment, serve
 
@@ -42,7 +42,10 @@ STREET = "350105001"  # 罗星街道: case numbers start with their street's cod
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run installs it)")
+        missing = f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run installs it)"
+        if REQUIRE_PG:  # strict runs (CI) need every test
+            pytest.fail(missing)
+        pytest.skip(missing)
     for schema in _postgres_schema():
         settings = Settings(database_url=f"{PG_URL}?schema={schema}&pool_size=4&max_overflow=8", **SECURITY)
         loaded = subprocess.run(
