@@ -39,6 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ["MINQING_PROJECTIONS"] = args.projections
     where = settings.database_url.split("@")[-1] if settings.database_url else settings.sqlite_path
     print(f"Minqing on http://{args.host}:{args.port}/docs  (store: {settings.store}, {where})", file=sys.stderr)
+    print(f"Workbench (工作台): open http://{args.host}:{args.port}/ in a browser and sign in", file=sys.stderr)
     if settings.jwt_secret is None and settings.jwt_public_key is None:
         print("Development mode (dev secret): `minqing token dev` prints a token per role.", file=sys.stderr)
     uvicorn.run(

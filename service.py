@@ -27,6 +27,7 @@ from streams.delivery import BACKOFF, Deliverer
 from streams.feed import Feed
 from streams.tail import Tail
 from streams.webhooks import Webhooks
+from web import pages as workbench
 
 # Declares the scheme in OpenAPI (the Authorize button in /docs); `authorize` does the checking.
 bearer = HTTPBearer(auto_error=False, description="`minqing token issue --role …` (docs/security.md)")
@@ -111,4 +112,5 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
     app.include_router(persons.router)
     app.include_router(webhooks.router)
     app.include_router(open311.router)
+    workbench.install(app)  # the browser pages (工作台), after the error handlers it shows as pages
     return app

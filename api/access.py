@@ -42,6 +42,7 @@ class Scope(StrEnum):
     CASE = "case"  # the case in the path must be within the caller's area (a resident: their one case)
     REGISTER = "register"  # a grid leader registers only in their own grids
     AREA = "area"  # lists and figures: every query runs inside the caller's area (`AreaDep`), whatever is asked
+    SIGN_IN = "sign_in"  # the workbench's sign-in and sign-out: no principal yet
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,32 @@ RULES: dict[str, Rule] = {
     "GET /open311/v2/requests/{request_id}.{fmt}": OPEN311,
 }
 
+# The workbench (web/): pages for browsers, signed in with a cookie, never a bearer header; and the
+# cookie is accepted by these routes only, never by the JSON API. Each page mirrors the API route whose
+# data it shows or whose command it sends, so it has that route's roles and area scope.
+WORKBENCH: dict[str, str] = {
+    "GET /workbench": "GET /board",
+    "GET /workbench/board": "GET /board",
+    "GET /workbench/live": "GET /board",
+    "GET /workbench/ledger": "GET /ledger",
+    "GET /workbench/ledger/export.{fmt}": "GET /ledger/export.{fmt}",
+    "GET /workbench/lists/{kind}": "GET /lists/{kind}",
+    "GET /workbench/lists/{kind}/export.{fmt}": "GET /lists/{kind}/export.{fmt}",
+    "GET /workbench/cases/{case_id}": "GET /cases/{case_id}/history",
+    "GET /workbench/figures": "GET /scores",
+    "GET /workbench/evaluation": "GET /departments/evaluation",
+    "GET /workbench/reports/{kind}": "GET /reports/{kind}",
+    "GET /workbench/reports/{kind}/export.xlsx": "GET /reports/{kind}/export.xlsx",
+} | {"POST /workbench" + key.removeprefix("POST "): key for key in RULES if key.startswith(CMD)}
+SIGN_IN = rule(set(), Scope.SIGN_IN, "工作台登录")
+RULES |= {
+    "GET /": PUBLIC,  # a browser goes to the workbench, a program to /docs
+    "GET /signin": SIGN_IN,
+    "POST /signin": SIGN_IN,
+    "POST /signout": SIGN_IN,
+} | {page: RULES[api] for page, api in WORKBENCH.items()}
+SESSION_COOKIE = "minqing_session"
+
 ROLE_LABELS = {
     R.INTAKE_CLERK: "民情信息员", R.GRID_LEADER: "网格长", R.TOWNSHIP: "镇（街道）", R.DEPARTMENT: "职能部门",
     R.LEADER: "领导干部", R.SUPERVISION: "督查室", R.RESIDENT: "居民", R.ADMIN: "系统管理员",
@@ -138,6 +165,10 @@ class AuthenticationError(Exception):
         if self.error == "":
             return 'Bearer realm="minqing"'
         return f'Bearer realm="minqing", error="{self.error}", error_description="{self.description}"'
+
+
+class SignInRequiredError(AuthenticationError):
+    """A workbench page without a valid sign-in cookie: the browser is sent to /signin."""
 
 
 class AccessDeniedError(Exception):
@@ -168,6 +199,18 @@ def authenticate(request: Request) -> Principal:
         raise AuthenticationError(e.code, e.message, e.description) from None
 
 
+def session_principal(request: Request) -> Principal:
+    """The workbench's sign-in cookie holds the bearer token itself, verified like a header's."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise SignInRequiredError("sign_in_required", "请先登录工作台。", "", error="")
+    keys: TokenKeys = request.app.state.token_keys
+    try:
+        return keys.verify(token)
+    except TokenError as e:
+        raise SignInRequiredError(e.code, e.message, e.description) from None
+
+
 async def authorize(request: Request) -> None:
     route = request.scope.get("route")
     key = f"{request.method} {getattr(route, 'path', request.url.path)}"
@@ -175,11 +218,11 @@ async def authorize(request: Request) -> None:
     limiter = request.app.state.rate_limiter
     if found is not None and found.scope == Scope.PUBLIC:
         return
-    if found is not None and found.scope == Scope.OWN_AUTH:
+    if found is not None and found.scope in (Scope.OWN_AUTH, Scope.SIGN_IN):
         limiter.check("ip:" + (request.client.host if request.client else "?"))
         return
     try:
-        principal = authenticate(request)
+        principal = session_principal(request) if key in WORKBENCH else authenticate(request)
     except AuthenticationError:
         # Guessing tokens costs the guesser's address its budget too.
         limiter.check("ip:" + (request.client.host if request.client else "?"))
@@ -321,6 +364,8 @@ def roles_matrix() -> str:
     head = "| route | " + " | ".join(str(r) for r in MATRIX_ROLES) + " |"
     lines = [head, "|---|" + "---|" * len(MATRIX_ROLES)]
     for key, found in RULES.items():
+        if key in WORKBENCH or found.scope == Scope.SIGN_IN or key == "GET /":
+            continue  # the workbench's pages have the rules of the API routes they mirror
         if found.scope in (Scope.PUBLIC, Scope.OWN_AUTH):
             cells = ["public" if found.scope == Scope.PUBLIC else "api_key"] * len(MATRIX_ROLES)
         else:

@@ -38,6 +38,10 @@ def supervision_board(
     yellow_within: Annotated[int | None, Query(ge=0, le=30, description="Working days; default from policy.")] = None,
     include_closed: bool = False,
     limit: Annotated[int, Query(ge=0, le=1000)] = 100,
+    handling_type: Annotated[str | None, Query(max_length=64)] = None,
+    tier: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[str | None, Query(max_length=64)] = None,
+    channel: Annotated[str | None, Query(max_length=64)] = None,
     at: Annotated[
         datetime | None,
         Query(
@@ -46,6 +50,8 @@ def supervision_board(
         ),
     ] = None,
 ) -> dict[str, Any]:
+    given = {"handling_type": handling_type, "tier": tier, "status": status, "channel": channel}
+    filters = {k: v for k, v in given.items() if v is not None}
     if at is not None:
         if as_of is not None:
             raise InvalidQueryError("at", "at 与 as_of 只能指定其一")
@@ -53,6 +59,7 @@ def supervision_board(
         if moment > read.cases.clock():
             raise InvalidQueryError("at", "at 须为过去的时刻；查看未来某日的预警请用 as_of")
         options = {"unit": unit, "by": by, "colour_filter": colour, "include_closed": include_closed, "limit": limit}
+        options |= {"filters": filters}
         return board_at(read.cases, moment, area, yellow_within=yellow_within, **options)
     today = as_of or read.today()
     margin = yellow_within if yellow_within is not None else read.policy(today).board_yellow_within_working_days
@@ -66,6 +73,7 @@ def supervision_board(
         colour_filter=colour,
         include_closed=include_closed,
         limit=limit,
+        filters=filters,
     )
 
 

@@ -18,12 +18,14 @@ UNIT_COLUMNS = {
     "grid": "grid",
     "department": "lead_department",
 }
+BOARD_FILTERS = ("handling_type", "tier", "status", "channel")
 UNIT_NAMES = {"district": "district_name", "street": "street_name", "community": "community_name", "grid": "grid_name"}
 
 BOARD_COLUMNS = (
-    "case_id, number, title, status, handling_type, tier, district, district_name, street, street_name, community, "
-    "community_name, grid, grid_name, assignee_name, lead_department, accepted_date, progress_date, resolved_date, "
-    "closed_date, accept_due, progress_due, resolve_due, supervision_due, supervision_count, deadlines_provisional"
+    "case_id, number, title, status, handling_type, tier, channel, district, district_name, street, street_name, "
+    "community, community_name, grid, grid_name, assignee_name, lead_department, accepted_date, progress_date, "
+    "resolved_date, closed_date, accept_due, progress_due, resolve_due, supervision_due, supervision_count, "
+    "deadlines_provisional"
 )
 
 
@@ -46,9 +48,15 @@ def board(
     colour_filter: str | None = None,
     include_closed: bool = False,
     limit: int = 100,
+    filters: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     in_area, params = area.cases()
     where = [in_area, "accept_due IS NOT NULL"]
+    for column, value in (filters or {}).items():
+        if column not in BOARD_FILTERS:
+            raise ValueError(f"not a board filter: {column}")
+        where.append(f"{column} = ?")
+        params.append(value)
     if not include_closed:
         where.append("status <> 'closed'")
     clause, unit_params = unit_filter(unit)
@@ -90,7 +98,7 @@ def board(
 
 
 def _summary(row: dict[str, Any]) -> dict[str, Any]:
-    keys = ("case_id", "number", "title", "status", "handling_type", "tier", "street_name", "community_name")
+    keys = ("case_id", "number", "title", "status", "handling_type", "tier", "channel", "street_name", "community_name")
     return {k: row[k] for k in keys} | {
         "grid": row["grid"],
         "grid_name": row["grid_name"],

@@ -242,6 +242,17 @@ def busy_history(cases: Cases, clock: Clock, n: int = 12) -> None:
             cases.rate(case_id, RESIDENT, satisfaction=Satisfaction.SATISFIED, comment="")
 
 
+def test_runners_of_two_view_stores_on_one_database_are_both_active(cases: Cases, fresh_views: Any) -> None:
+    # Two deployments, or two test runs, in two schemas of one PostgreSQL database.
+    first, second = Runner(cases, fresh_views(), Ledger()), Runner(cases, fresh_views(), Ledger())
+    try:
+        assert first.lock.acquire()
+        assert second.lock.acquire(), "one schema's runner stood by for another schema's"
+    finally:
+        first.lock.release()
+        second.lock.release()
+
+
 def test_a_projection_stopped_midway_and_restarted_equals_one_run_straight_through(
     cases: Cases, clock: Clock, fresh_views: Any
 ) -> None:

@@ -1,0 +1,106 @@
+"""The commands a signed-in role may send on a case now, as forms, and reading them back.
+
+Which commands are offered follows the API's access rules (roles) and the statuses in which the
+aggregate accepts each command; the aggregate stays the judge when the form is sent.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from pydantic import ValidationError
+
+from api import schemas
+from api.access import CMD, RULES
+from api.cases import COMMANDS
+from cases.case import OPEN_AFTER_CLASSIFICATION, WORKING
+from cases.vocabulary import Role, Status
+from web import labels
+
+S = Status
+OPEN = tuple(s for s in S if s != S.CLOSED)
+STATUSES: dict[str, tuple[Status, ...]] = {
+    "classify": (S.REGISTERED,),
+    "assign": (S.CLASSIFIED, S.RETURNED),
+    "return": (S.ASSIGNED,),
+    "accept": (S.ASSIGNED,),
+    "report-progress": WORKING,
+    "whistle": (S.IN_PROGRESS, S.RECTIFYING),
+    "report-in": WORKING,
+    "consult": (S.IN_PROGRESS, S.RECTIFYING),
+    "take-lead": OPEN_AFTER_CLASSIFICATION,
+    "plan-rectification": (S.IN_PROGRESS, S.RECTIFYING),
+    "extend": OPEN_AFTER_CLASSIFICATION,
+    "rectify": (S.IN_PROGRESS, S.RECTIFYING),
+    "verify": (S.RECTIFIED,),
+    "close": WORKING,
+    "feedback": (*WORKING, S.CLOSED),
+    "rate": (S.CLOSED,),
+    "supervise": OPEN,
+    "recompute-deadlines": OPEN_AFTER_CLASSIFICATION,
+}
+LONG_TEXT = 1000  # longer limits get a text area
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    kind: str  # text, textarea, date, select, list
+    required: bool
+    choices: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class CommandForm:
+    path: str
+    label: str
+    fields: list[Field]
+
+
+def available(role: Role, status: Status) -> list[CommandForm]:
+    return [
+        CommandForm(path, RULES[CMD + path].why, fields_of(COMMANDS[path][0]))
+        for path in COMMANDS
+        if role in RULES[CMD + path].roles and status in STATUSES[path]
+    ]
+
+
+def fields_of(model: type[schemas.Command]) -> list[Field]:
+    fields = []
+    for name, info in model.model_fields.items():
+        if name == "actor":
+            continue
+        annotation = info.annotation
+        kind, choices = "text", None
+        if name in labels.CHOICES:
+            kind, choices = "select", labels.CHOICES[name]
+        elif annotation is bool:
+            kind, choices = "select", {"true": "是", "false": "否"}
+        elif annotation is date:
+            kind = "date"
+        elif typing.get_origin(annotation) is list:
+            kind = "list"
+        elif any((getattr(m, "max_length", 0) or 0) > LONG_TEXT for m in info.metadata):
+            kind = "textarea"
+        fields.append(Field(name, labels.FIELDS.get(name, name), kind, info.is_required(), choices))
+    return fields
+
+
+def parse(model: type[schemas.Command], form: dict[str, str]) -> schemas.Command:
+    data: dict[str, Any] = {}
+    for field in fields_of(model):
+        value = form.get(field.name, "").strip()
+        if value == "" and not field.required:
+            continue
+        data[field.name] = [v for v in re.split(r"[,，、\s]+", value) if v] if field.kind == "list" else value
+    return model.model_validate(data)
+
+
+def problems(error: ValidationError) -> list[str]:
+    named = ((str(e["loc"][0]) if e["loc"] else "表单", e["msg"]) for e in error.errors())
+    return [f"{labels.FIELDS.get(field, field)}：{reason}" for field, reason in named]
