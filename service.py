@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
         app.state.read_side = ReadSide(app.state.cases, open_views(config))
         app.state.feed = Feed(app.state.cases)
         app.state.tail = Tail(app.state.feed)
+        app.state.stream_slots = events.StreamSlots(config.stream_max_per_token)
         app.state.webhooks = Webhooks(app.state.read_side.views, max_per_owner=config.webhook_max_per_owner)
         app.state.open311_keys = config.api_keys()
         stop_delivery = None
