@@ -56,6 +56,7 @@ def build_deliverer(feed: Feed, hooks: Webhooks, settings: Settings, **options: 
         backoff=settings.webhook_backoff or BACKOFF,
         lease=settings.webhook_lease,
         log_days=settings.webhook_log_days,
+        allow_local=settings.local_webhooks,
         **options,
     )
 
@@ -74,7 +75,8 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
         app.state.read_your_writes = ReadYourWrites(app.state.read_side)
         app.state.feed = Feed(app.state.cases)
         app.state.tail = Tail(app.state.feed)
-        app.state.webhooks = Webhooks(app.state.read_side.views)
+        app.state.stream_slots = events.StreamSlots(config.stream_max_per_token)
+        app.state.webhooks = Webhooks(app.state.read_side.views, max_per_owner=config.webhook_max_per_owner)
         app.state.open311_keys = config.api_keys()
         stop_delivery = None
         if config.projections == "in-process":

@@ -25,7 +25,7 @@ from open311.georeport import Open311Error
 from projections.ledger_query import InvalidQueryError
 from projections.reports import InvalidPeriodError
 from projections.runtime import ProjectionBehindError
-from streams.webhooks import SubscriptionNotFoundError
+from streams.webhooks import SubscriptionLimitError, SubscriptionNotFoundError
 
 log = structlog.get_logger()
 
@@ -99,6 +99,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(SubscriptionNotFoundError)
     def no_subscription(_: Request, exc: SubscriptionNotFoundError) -> JSONBody:
         return JSONBody(error_body(exc.code, exc.message), status_code=404)
+
+    @app.exception_handler(SubscriptionLimitError)
+    def too_many_subscriptions(_: Request, exc: SubscriptionLimitError) -> JSONBody:
+        return JSONBody(error_body(exc.code, exc.message), status_code=409)
 
     @app.exception_handler(StaleVersionError)
     def stale(_: Request, exc: StaleVersionError) -> JSONBody:

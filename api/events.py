@@ -3,23 +3,35 @@
 Both publish case events as CloudEvents 1.0 with the log position as the
 `sequence` extension (and as the SSE id), so a consumer keeps one number and
 resumes exactly after it.
+
+A live stream ends when its token expires, a token holds a bounded number of
+open streams (per process), and a write that a reader does not drain within
+`MINQING_STREAM_WRITE_TIMEOUT` drops that reader.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 from uuid import UUID
 
+import anyio
+import structlog
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.types import Message, Send
 
 from api.access import PrincipalDep, sees_personal_data
+from api.limits import RateLimitedError
 from commands.records import MAX_POSITION
 from projections.ledger_query import InvalidQueryError
 from streams.feed import EventFilter, Feed
 from streams.tail import Tail, follow
 
 router = APIRouter(tags=["events"])
+log = structlog.get_logger()
+MAX_HEARTBEAT = 15.0  # seconds: a longer interval asked for is shortened to this
 
 TypeQuery = Annotated[
     list[str] | None,
@@ -37,6 +49,66 @@ CaseQuery = Annotated[UUID | None, Query(description="Only this case's events.")
 
 def get_feed(request: Request) -> Feed:
     return request.app.state.feed
+
+
+class TooManyStreamsError(RateLimitedError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(5)
+        self.code = "too_many_streams"
+        self.message = (
+            f"此令牌已打开 {limit} 个实时事件流，已达上限：请先关闭不用的连接（MINQING_STREAM_MAX_PER_TOKEN）。"
+        )
+
+
+class StreamSlots:
+    """Open live streams per token in this process (the event loop's own: no lock needed)."""
+
+    def __init__(self, per_token: int) -> None:
+        self.per_token = per_token
+        self.open: Counter[str] = Counter()
+
+    def take(self, token_id: str) -> Callable[[], None]:
+        if self.open[token_id] >= self.per_token:
+            raise TooManyStreamsError(self.per_token)
+        self.open[token_id] += 1
+
+        def give_back() -> None:
+            self.open[token_id] -= 1
+            if self.open[token_id] <= 0:
+                del self.open[token_id]
+
+        return give_back
+
+
+class EventStream(StreamingResponse):
+    """Frees its slot however it ends, and bounds every write: a reader that stops reading (its
+    buffers full) is dropped after `write_timeout` seconds instead of holding the stream open."""
+
+    def __init__(self, frames: AsyncIterator[bytes], *, write_timeout: float, release: Callable[[], None]) -> None:
+        super().__init__(
+            frames, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        )
+        self.write_timeout = write_timeout
+        self.release = release
+
+    async def __call__(self, scope: Any, receive: Any, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.release()
+
+    async def stream_response(self, send: Send) -> None:
+        async def bounded(message: Message) -> None:
+            with anyio.fail_after(self.write_timeout):
+                await send(message)
+
+        try:
+            await super().stream_response(bounded)
+        except TimeoutError:
+            # Ending without the final frame makes the server close the connection.
+            log.info("event_stream_dropped", reason="writes did not drain", seconds=self.write_timeout)
+        finally:
+            await self.body_iterator.aclose()  # type: ignore[union-attr]
 
 
 @router.get("/events", summary="Case events in log order, as CloudEvents 1.0 (a page from a position)")
@@ -75,7 +147,10 @@ async def events_stream(
         int | None,
         Query(ge=0, le=MAX_POSITION, description="Start after this position; without it (or Last-Event-ID), from now."),
     ] = None,
-    heartbeat: Annotated[float, Query(ge=0.5, le=300, description="Seconds between keep-alive comments.")] = 15.0,
+    heartbeat: Annotated[
+        float,
+        Query(ge=0.5, le=300, description=f"Seconds between keep-alive comments (at most {MAX_HEARTBEAT:g} are used)."),
+    ] = MAX_HEARTBEAT,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> StreamingResponse:
     flt = EventFilter.parse(types, unit, case)
@@ -83,10 +158,17 @@ async def events_stream(
         if not last_event_id.strip().isdigit() or int(last_event_id) > MAX_POSITION:
             raise InvalidQueryError("Last-Event-ID", "Last-Event-ID 须为上次收到的事件 id（日志位置，整数）")
         after = int(last_event_id)
-    tail: Tail = request.app.state.tail
-    await tail.start()
-    return StreamingResponse(
-        follow(tail, flt, tail.head if after is None else after, heartbeat, clear=sees_personal_data(principal)),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    settings = request.app.state.settings
+    slots: StreamSlots = request.app.state.stream_slots
+    release = slots.take(principal.token_id)
+    try:
+        tail: Tail = request.app.state.tail
+        await tail.start()
+    except BaseException:
+        release()
+        raise
+    start = tail.head if after is None else after
+    frames = follow(
+        tail, flt, start, min(heartbeat, MAX_HEARTBEAT), clear=sees_personal_data(principal), until=principal.expires
     )
+    return EventStream(frames, write_timeout=settings.stream_write_timeout, release=release)

@@ -81,6 +81,9 @@ class Settings:
     # refused in production unless allowed; None: allowed only in development.
     webhook_allow_local: bool | None = None
     webhook_lease: float = 30.0  # seconds a delivery worker holds a subscription without renewing it
+    webhook_max_per_owner: int = 20  # live subscriptions one token `sub` may hold
+    stream_max_per_token: int = 4  # open live event streams per token, per process
+    stream_write_timeout: float = 10.0  # seconds a stream's write may wait on a reader before it is dropped
 
     @classmethod
     def from_environ(cls) -> Settings:
@@ -104,6 +107,9 @@ class Settings:
             webhook_lease=float(env.get("MINQING_WEBHOOK_LEASE", "30")),
             webhook_log_days=float(env.get("MINQING_WEBHOOK_LOG_DAYS", "30")),
             webhook_allow_local=_flag(env.get("MINQING_WEBHOOK_ALLOW_LOCAL")),
+            webhook_max_per_owner=int(env.get("MINQING_WEBHOOK_MAX_PER_OWNER", "20")),
+            stream_max_per_token=int(env.get("MINQING_STREAM_MAX_PER_TOKEN", "4")),
+            stream_write_timeout=float(env.get("MINQING_STREAM_WRITE_TIMEOUT", "10")),
             open311_keys=_pairs(env.get("MINQING_OPEN311_KEYS")),
         )
 

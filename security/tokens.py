@@ -41,6 +41,7 @@ class Principal:
     case: str | None = None  # a resident's one case
     grants: frozenset[str] = frozenset()
     token_id: str = ""  # rate limiting and logs: never the token itself
+    expires: float | None = None  # the token's `exp` (seconds since the epoch): a live stream ends then
 
     @property
     def role(self) -> Role:
@@ -119,4 +120,5 @@ class TokenKeys:
             case=claims.get("case"),
             grants=frozenset(str(g) for g in claims.get("grants") or ()),
             token_id=claims.get("jti") or hashlib.sha256(token.encode()).hexdigest()[:16],
+            expires=float(claims["exp"]),
         )

@@ -244,9 +244,9 @@ def test_the_pii_grant_opens_personal_data_in_streams_too(client: TestClient) ->
 
     assert phone_in_feed() == "138****1234"
     assert phone_in_feed(grants=("pii",)) == PHONE
-    masked = client.post("/webhooks", json={"url": "https://example.org/h"}, headers=auth(INTEGRATOR)).json()
+    masked = client.post("/webhooks", json={"url": "https://10.20.30.40/h"}, headers=auth(INTEGRATOR)).json()
     clear = client.post(
-        "/webhooks", json={"url": "https://example.org/h"}, headers=auth(INTEGRATOR, grants=("pii",))
+        "/webhooks", json={"url": "https://10.20.30.40/h"}, headers=auth(INTEGRATOR, grants=("pii",))
     ).json()
     assert (masked["personal"], clear["personal"]) == (False, True)
 
