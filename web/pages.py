@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from api import figures, ledger
 from api.access import (
+    ROLE_LABELS,
     RULES,
     AreaDep,
     AuthenticationError,
@@ -58,14 +59,7 @@ templates.env.globals.update(HEADERS=HEADERS, EVENT_LABELS=EVENT_LABELS)
 templates.env.filters["duration"] = labels.duration
 templates.env.filters["holder"] = labels.holder
 templates.env.filters["percent"] = labels.percent
-templates.env.filters["china_time"] = lambda iso: china_time(iso)
-templates.env.globals.update(details=lambda payload, reference: details(payload, reference))
 
-ROLE_NAMES = {
-    Role.INTAKE_CLERK: "民情信息员", Role.GRID_LEADER: "网格长", Role.TOWNSHIP: "镇（街道）",
-    Role.DEPARTMENT: "职能部门", Role.LEADER: "领导干部", Role.SUPERVISION: "督查室", Role.RESIDENT: "居民",
-    Role.ADMIN: "系统管理员", Role.AUDITOR: "审计", Role.INTEGRATOR: "对接系统",
-}  # fmt: skip
 NEXT_LEVEL = {"district": "street", "street": "community", "community": "grid", "grid": "grid"}
 BOARD_LIMIT = 300
 
@@ -94,6 +88,10 @@ def details(payload: dict[str, Any], reference: ReferenceData) -> list[tuple[str
             text = names.get(key, {}).get(str(value), str(value))
         shown.append((HEADERS.get(key, labels.FIELDS.get(key, key)), text))
     return shown
+
+
+templates.env.filters["china_time"] = china_time
+templates.env.globals["details"] = details
 
 
 def query(path: str, **params: Any) -> str:
@@ -146,9 +144,9 @@ def page(request: Request, template: str, principal: Principal | None, status_co
         nav = [(key, title, href) for key, title, rule, href in entries if may(principal, rule)]
     context |= {
         "request": request,
-        "role_names": {str(k): v for k, v in ROLE_NAMES.items()},
+        "role_names": {str(k): v for k, v in ROLE_LABELS.items()},
         "principal": principal,
-        "role_name": ROLE_NAMES.get(principal.role) if principal else None,
+        "role_name": ROLE_LABELS.get(principal.role) if principal else None,
         "csrf": csrf_token(request) if principal else "",
         "nav": nav,
         "query": query,
@@ -174,7 +172,7 @@ def signin_page(request: Request, refused: bool = False) -> Any:
 
 def _signin(request: Request, message: str | None, status_code: int = 200) -> Any:
     keys: TokenKeys = request.app.state.token_keys
-    actors = [{**a, "name": ROLE_NAMES[a["role"]]} for a in DEV_ACTORS] if keys.dev else []
+    actors = [{**a, "name": ROLE_LABELS[a["role"]]} for a in DEV_ACTORS] if keys.dev else []
     return page(request, "signin.html", None, status_code, actors=actors, message=message)
 
 
