@@ -22,6 +22,7 @@ from fastapi.routing import APIRoute
 
 from cases.actor import Actor
 from cases.case import Case
+from cases.commands import COMMANDS
 from cases.vocabulary import Role
 from projections.area import Area
 from security.tokens import Principal, TokenError, TokenKeys
@@ -29,7 +30,6 @@ from security.tokens import Principal, TokenError, TokenKeys
 R = Role
 STAFF = frozenset({R.INTAKE_CLERK, R.GRID_LEADER, R.TOWNSHIP, R.DEPARTMENT, R.LEADER, R.SUPERVISION, R.ADMIN})
 READERS = STAFF | {R.AUDITOR, R.INTEGRATOR}  # projections and figures
-HANDLERS = frozenset({R.GRID_LEADER, R.TOWNSHIP, R.DEPARTMENT, R.LEADER})  # the people working a case
 # May read a petitioner's name and phone in clear (auditors and integrators need the `pii` grant).
 PERSONAL_DATA_ROLES = frozenset({R.INTAKE_CLERK, R.GRID_LEADER, R.TOWNSHIP, R.DEPARTMENT, R.LEADER, R.SUPERVISION})
 PII_GRANT = "pii"
@@ -64,24 +64,8 @@ CMD = "POST /cases/{case_id}/"
 RULES: dict[str, Rule] = {
     "GET /healthz": PUBLIC,
     "POST /cases": rule({R.INTAKE_CLERK, R.GRID_LEADER}, Scope.REGISTER, "登记"),
-    CMD + "classify": rule({R.INTAKE_CLERK, R.TOWNSHIP}, Scope.CASE, "分类"),
-    CMD + "assign": rule({R.INTAKE_CLERK, R.TOWNSHIP}, Scope.CASE, "派单"),
-    CMD + "return": rule({R.GRID_LEADER}, Scope.CASE, "退单"),
-    CMD + "accept": rule({R.GRID_LEADER}, Scope.CASE, "签收"),
-    CMD + "report-progress": rule(HANDLERS, Scope.CASE, "报告进展"),
-    CMD + "whistle": rule({R.TOWNSHIP}, Scope.CASE, "吹哨"),
-    CMD + "report-in": rule({R.DEPARTMENT}, Scope.CASE, "报到"),
-    CMD + "consult": rule({R.TOWNSHIP}, Scope.CASE, "会商"),
-    CMD + "take-lead": rule({R.LEADER}, Scope.CASE, "包案"),
-    CMD + "plan-rectification": rule(HANDLERS, Scope.CASE, "整改清单"),
-    CMD + "extend": rule({R.TOWNSHIP, R.LEADER, R.SUPERVISION}, Scope.CASE, "延期"),
-    CMD + "rectify": rule(HANDLERS, Scope.CASE, "整改完成"),
-    CMD + "verify": rule({R.RESIDENT, R.INTAKE_CLERK}, Scope.CASE, "居民检验"),
-    CMD + "close": rule(HANDLERS | {R.INTAKE_CLERK}, Scope.CASE, "销号"),
-    CMD + "feedback": rule(HANDLERS | {R.INTAKE_CLERK}, Scope.CASE, "反馈"),
-    CMD + "rate": rule({R.RESIDENT, R.INTAKE_CLERK}, Scope.CASE, "评议打分"),
-    CMD + "supervise": rule({R.SUPERVISION}, Scope.CASE, "督办"),
-    CMD + "recompute-deadlines": rule({R.INTAKE_CLERK, R.ADMIN}, Scope.CASE, "重算时限"),
+    # Every command of the table (cases/commands.py), for its roles, on a case in the caller's area.
+    **{CMD + c.path: rule(c.roles, Scope.CASE, c.label) for c in COMMANDS},
     "GET /cases/{case_id}": rule(READERS | {R.RESIDENT}, Scope.CASE, "查看案件"),
     "GET /cases/{case_id}/history": rule(READERS | {R.RESIDENT}, Scope.CASE, "查看案件历史"),
     "GET /ledger": rule(READERS, Scope.AREA, "台账"),
@@ -263,14 +247,11 @@ async def _check_case(request: Request, principal: Principal, raw_id: str) -> No
 
 
 def in_area(principal: Principal, case: Case) -> bool:
-    actor = principal.actor
-    if principal.role == R.GRID_LEADER:
-        return case.units.get("grid") in principal.grids or case.assignee == actor.id
-    if principal.role == R.TOWNSHIP:
-        return actor.unit is not None and case.units.get("street") == actor.unit
-    if principal.role == R.DEPARTMENT:
-        whistled = any(actor.unit in w["departments"] for w in case.whistles)
-        return actor.unit is not None and (whistled or case.lead_department == actor.unit)
+    """A scoped role's cases: those it works on (the case's own rule), and a grid leader's whole grids."""
+    if principal.role == R.GRID_LEADER and case.units.get("grid") in principal.grids:
+        return True
+    if principal.role in (R.GRID_LEADER, R.TOWNSHIP, R.DEPARTMENT):
+        return case.works_on(principal.actor)
     return True
 
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import Field, HttpUrl
 
 from api.access import PrincipalDep, sees_personal_data
-from api.schemas import Code, Short, Strict
+from cases.inputs import Code, Short, Strict
 from cases.vocabulary import Role
 from commands.records import MAX_POSITION
 from projections.ledger_query import InvalidQueryError

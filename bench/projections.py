@@ -118,7 +118,7 @@ def lifecycle(cases, i: int, at: datetime) -> Case:  # type: ignore[no-untyped-d
                             deadline=at.date() + timedelta(days=20))  # fmt: skip
     case.rectify(LEADER, at, summary="已拆除")
     case.verify(RESIDENT, at, passed=True, reason="")
-    case.close(LEADER, at, summary="销号")
+    case.close_case(LEADER, at, summary="销号")
     case.rate(RESIDENT, at, satisfaction=Satisfaction.SATISFIED, comment="")
     return case
 

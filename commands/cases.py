@@ -21,6 +21,7 @@ from eventsourcing.persistence import IntegrityError
 from cases.actor import Actor
 from cases.case import Case
 from cases.clock import local_date, utc_now
+from cases.commands import CaseCommand
 from cases.policy import Policy
 from cases.vocabulary import FeedbackMethod, HandlingType, Role, Satisfaction, SuggestionOutcome, Tier
 from commands.errors import (
@@ -228,7 +229,7 @@ class Cases(Application):
         )
 
     def return_case(self, case_id: UUID, actor: Actor, *, reason: str, **kw: Unpack[CommandOptions]) -> CommandResult:
-        return self._execute(case_id, actor, lambda case, at: case.return_(actor, at, reason=reason), **kw)
+        return self._execute(case_id, actor, lambda case, at: case.return_case(actor, at, reason=reason), **kw)
 
     def accept(self, case_id: UUID, actor: Actor, **kw: Unpack[CommandOptions]) -> CommandResult:
         return self._execute(case_id, actor, lambda case, at: case.accept(actor, at), **kw)
@@ -324,7 +325,7 @@ class Cases(Application):
         return self._execute(
             case_id,
             actor,
-            lambda case, at: case.close(actor, at, summary=summary, suggestion_outcome=suggestion_outcome),
+            lambda case, at: case.close_case(actor, at, summary=summary, suggestion_outcome=suggestion_outcome),
             **kw,
         )
 
@@ -370,6 +371,24 @@ class Cases(Application):
                 actor, at, responsible_unit=responsible_unit, new_due=new_due, notice=notice
             ),
             **kw,
+        )
+
+    def act(
+        self,
+        command: CaseCommand,
+        case_id: UUID,
+        actor: Actor,
+        fields: dict[str, Any],
+        **options: Unpack[CommandOptions],
+    ) -> CommandResult:
+        """Any command of the table (cases/commands.py): the method of that name here when the
+        application adds checks of its own (reference data, policy), else the case decides alone."""
+        own = getattr(self, command.name, None)
+        if own is not None:
+            result: CommandResult = own(case_id, actor, **fields, **options)
+            return result
+        return self._execute(
+            case_id, actor, lambda case, at: getattr(case, command.name)(actor, at, **fields), **options
         )
 
     # --- the command cycle ---------------------------------------------------

@@ -1,7 +1,7 @@
 """The commands a signed-in role may send on a case now, as forms, and reading them back.
 
-Which commands are offered follows the API's access rules (roles) and the statuses in which the
-aggregate accepts each command; the aggregate stays the judge when the form is sent.
+Which commands are offered follows the command table (roles and the statuses in which the case
+takes each one); the aggregate stays the judge when the form is sent.
 """
 
 from __future__ import annotations
@@ -14,35 +14,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from api import schemas
-from api.access import CMD, RULES
-from api.cases import COMMANDS
-from cases.case import OPEN_AFTER_CLASSIFICATION, WORKING
+from cases.commands import COMMANDS
+from cases.inputs import Command
 from cases.vocabulary import Role, Status
 from web import labels
 
-S = Status
-OPEN = tuple(s for s in S if s != S.CLOSED)
-STATUSES: dict[str, tuple[Status, ...]] = {
-    "classify": (S.REGISTERED,),
-    "assign": (S.CLASSIFIED, S.RETURNED),
-    "return": (S.ASSIGNED,),
-    "accept": (S.ASSIGNED,),
-    "report-progress": WORKING,
-    "whistle": (S.IN_PROGRESS, S.RECTIFYING),
-    "report-in": WORKING,
-    "consult": (S.IN_PROGRESS, S.RECTIFYING),
-    "take-lead": OPEN_AFTER_CLASSIFICATION,
-    "plan-rectification": (S.IN_PROGRESS, S.RECTIFYING),
-    "extend": OPEN_AFTER_CLASSIFICATION,
-    "rectify": (S.IN_PROGRESS, S.RECTIFYING),
-    "verify": (S.RECTIFIED,),
-    "close": WORKING,
-    "feedback": (*WORKING, S.CLOSED),
-    "rate": (S.CLOSED,),
-    "supervise": OPEN,
-    "recompute-deadlines": OPEN_AFTER_CLASSIFICATION,
-}
 LONG_TEXT = 1000  # longer limits get a text area
 
 
@@ -63,14 +39,11 @@ class CommandForm:
 
 
 def available(role: Role, status: Status) -> list[CommandForm]:
-    return [
-        CommandForm(path, RULES[CMD + path].why, fields_of(COMMANDS[path][0]))
-        for path in COMMANDS
-        if role in RULES[CMD + path].roles and status in STATUSES[path]
-    ]
+    """The table's commands this role may send in this status (cases/commands.py)."""
+    return [CommandForm(c.path, c.label, fields_of(c.body)) for c in COMMANDS if role in c.roles and status in c.when]
 
 
-def fields_of(model: type[schemas.Command]) -> list[Field]:
+def fields_of(model: type[Command]) -> list[Field]:
     fields = []
     for name, info in model.model_fields.items():
         if name == "actor":
@@ -91,7 +64,7 @@ def fields_of(model: type[schemas.Command]) -> list[Field]:
     return fields
 
 
-def parse(model: type[schemas.Command], form: dict[str, str]) -> schemas.Command:
+def parse(model: type[Command], form: dict[str, str]) -> Command:
     data: dict[str, Any] = {}
     for field in fields_of(model):
         value = form.get(field.name, "").strip()

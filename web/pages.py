@@ -31,10 +31,11 @@ from api.access import (
     sees_personal_data,
     session_principal,
 )
-from api.cases import COMMANDS, present
+from api.cases import present
 from api.dependencies import CasesDep, CommandHeaders
 from api.read_dependencies import ReadSideDep
 from cases.clock import in_china
+from cases.commands import COMMANDS, CaseCommand
 from cases.errors import ActorNotAllowedError, CaseError
 from cases.vocabulary import STATUS_LABELS, Role, Status
 from commands.errors import InvalidReferenceError, StaleVersionError
@@ -422,19 +423,19 @@ def case_page(
     return page(request, "case.html", principal, done=done, problems=[], **context)
 
 
-def _command_page(path: str, body_model: type, method: str) -> Any:
+def _command_page(command: CaseCommand) -> Any:
     def endpoint(
         request: Request, case_id: UUID, form: FormDep, read: ReadSideDep, cases: CasesDep, principal: PrincipalDep
     ) -> Any:
         problems: list[str] = []
         status_code = 200
         try:
-            body = forms.parse(body_model, form)
+            body = forms.parse(command.body, form)
             version = form.get("version", "")
             headers = CommandHeaders(form.get("idempotency_key") or None, int(version) if version.isdigit() else None)
             fingerprinted = {**body.model_dump(mode="json", exclude={"actor"}), "actor": principal.actor.as_dict()}
-            options = headers.options(path, case_id, fingerprinted)
-            result = getattr(cases, method)(case_id, principal.actor, **body.fields(), **options)
+            options = headers.options(command.path, case_id, fingerprinted)
+            result = cases.act(command, case_id, principal.actor, body.fields(), **options)
         except ValidationError as e:
             problems, status_code = forms.problems(e), 422
         except StaleVersionError as e:
@@ -444,21 +445,20 @@ def _command_page(path: str, body_model: type, method: str) -> Any:
         except CaseError as e:
             problems, status_code = [e.message], 403 if isinstance(e, ActorNotAllowedError) else 409
         else:
-            label = RULES["POST /cases/{case_id}/" + path].why
             return RedirectResponse(
-                query(f"/workbench/cases/{case_id}", done=label, wait_for=result.position), status_code=303
+                query(f"/workbench/cases/{case_id}", done=command.label, wait_for=result.position), status_code=303
             )
         context = _case_context(read, cases, case_id, principal)
         return page(request, "case.html", principal, status_code, done="", problems=problems, **context)
 
-    endpoint.__name__ = f"workbench_{method}"
+    endpoint.__name__ = f"workbench_{command.name}"
     return endpoint
 
 
-for _path, (_model, _method, _summary) in COMMANDS.items():
+for _command in COMMANDS:
     router.add_api_route(
-        f"/workbench/cases/{{case_id}}/{_path}",
-        _command_page(_path, _model, _method),
+        f"/workbench/cases/{{case_id}}/{_command.path}",
+        _command_page(_command),
         methods=["POST"],
         response_class=HTMLResponse,
     )
