@@ -28,7 +28,7 @@ class Area:
         """The one unit the area is, where it is one (the default unit of a report)."""
         if self.street:
             return self.street
-        return self.grids[0] if len(self.grids) == 1 and self.assignee is None else None
+        return self.grids[0] if len(self.grids) == 1 else None
 
     def cases(self, alias: str = "") -> tuple[str, list[Any]]:
         """A condition on ledger_cases (optionally aliased) that keeps the area's rows only."""

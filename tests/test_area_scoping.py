@@ -185,3 +185,11 @@ def test_the_events_feed_is_not_open_to_scoped_roles(client: TestClient, distric
             response = client.get(path, params={"unit": GRID, "grid": GRID}, headers=auth(caller))
             assert response.status_code == 403, (path, caller.role)
             assert response.json()["error"]["code"] == "role_not_allowed"
+
+
+def test_a_report_defaults_to_the_callers_own_unit(client: TestClient, district: District) -> None:
+    defaults = {GRID_LEADER: GRID, TOWNSHIP: STREET, HOUSING: "350105", LEADER: "350105"}
+    for caller, unit in defaults.items():
+        body = client.get("/reports/monthly", params=MONTH, headers=auth(caller)).json()
+        assert body["unit"] == unit, (caller.role, body.get("unit"))
+        assert body["figures"]["received"] == len(AREAS[caller.role]), caller.role

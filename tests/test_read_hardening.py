@@ -178,6 +178,8 @@ def test_waiters_hold_no_worker_thread_and_are_capped_per_token(settings: Settin
                     assert response.status_code == 429, response.text
                     assert response.json()["error"]["code"] == "too_many_waits"
                     assert response.headers["Retry-After"]
+                behind = http.get("/ledger", params={**waits, "wait_timeout": 0.5}, headers=auth(SUPERVISOR))
+                assert behind.status_code == 504 and behind.json()["error"]["code"] == "projection_behind"
                 waiting = [*many, *(f for f in capped if f not in refused)]
                 assert not any(f.done() for f in waiting)
                 _catch_up(settings)
