@@ -83,12 +83,12 @@ def ledger(read: ReadSideDep, query: LedgerQueryDep, area: AreaDep) -> dict[str,
 @router.get("/ledger/export.{fmt}", summary="The ledger (all matching rows) as CSV or .xlsx with Chinese headers")
 def ledger_export(fmt: Literal["csv", "xlsx"], read: ReadSideDep, query: LedgerQueryDep, area: AreaDep) -> Response:
     rows = ledger_rows(read.views, query, area, today=read.today())
-    name, reference = f"民情工作台账_{read.today():%Y%m%d}", read.cases.reference
     if fmt == "csv":
-        return _file(to_csv(EXPORT_COLUMNS, rows, reference), CSV, f"{name}.csv", "ledger.csv")
+        content = to_csv(EXPORT_COLUMNS, rows, read.cases.reference)
+        return _file(content, CSV, _dated("民情工作台账", read, fmt), "ledger.csv")
     sheets = {"民情工作台账": (EXPORT_COLUMNS, rows)}
     sheets |= {LIST_TITLES[k]: (LISTS[k], rows) for k in LISTS}
-    return _file(to_xlsx(sheets, reference), XLSX, f"{name}.xlsx", "ledger.xlsx")
+    return _file(to_xlsx(sheets, read.cases.reference), XLSX, _dated("民情工作台账", read, fmt), "ledger.xlsx")
 
 
 @router.get("/lists/{kind}", summary="One of the three lists (问题 / 责任 / 整改清单)")
@@ -120,10 +120,15 @@ def three_list_export(
     area: AreaDep,
 ) -> Response:
     rows = ledger_rows(read.views, query, area, today=read.today())
-    name, reference = f"{LIST_TITLES[kind]}_{read.today():%Y%m%d}", read.cases.reference
     if fmt == "csv":
-        return _file(to_csv(LISTS[kind], rows, reference), CSV, f"{name}.csv", f"{kind}.csv")
-    return _file(to_xlsx({LIST_TITLES[kind]: (LISTS[kind], rows)}, reference), XLSX, f"{name}.xlsx", f"{kind}.xlsx")
+        content = to_csv(LISTS[kind], rows, read.cases.reference)
+        return _file(content, CSV, _dated(LIST_TITLES[kind], read, fmt), f"{kind}.csv")
+    content = to_xlsx({LIST_TITLES[kind]: (LISTS[kind], rows)}, read.cases.reference)
+    return _file(content, XLSX, _dated(LIST_TITLES[kind], read, fmt), f"{kind}.xlsx")
+
+
+def _dated(title: str, read: Any, extension: str) -> str:
+    return f"{title}_{read.today():%Y%m%d}.{extension}"
 
 
 def _file(content: bytes, media_type: str, filename: str, ascii_filename: str) -> Response:
