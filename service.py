@@ -16,15 +16,22 @@ from api.limits import InputGuard, RateLimiter
 from api.observability import configure_logging, request_log
 from commands.cases import Cases
 from commands.settings import Settings
-from projections.runtime import ReadSide
-from projections.store import open_views
+from projections.runner import create_tables as create_projection_tables
+from projections.runner import required_tables
+from projections.runtime import PROJECTIONS, ReadSide
+from projections.store import SchemaMissingError, missing_tables, open_views, schema_lock, table_names
 from reference.model import ReferenceData, load_policy
 from security.tokens import TokenKeys
+from security.vault import TABLES as VAULT_TABLES
 from security.vault import Vault
+from security.vault import create_tables as create_vault_tables
+from security.vault import open_store as vault_store
 from streams.delivery import BACKOFF, Deliverer
 from streams.feed import Feed
 from streams.tail import Tail
+from streams.webhooks import TABLES as WEBHOOK_TABLES
 from streams.webhooks import Webhooks
+from streams.webhooks import create_tables as create_webhook_tables
 
 # Declares the scheme in OpenAPI (the Authorize button in /docs); `authorize` does the checking.
 bearer = HTTPBearer(auto_error=False, description="`minqing token issue --role …` (docs/security.md)")
@@ -38,12 +45,52 @@ async def access(
 
 
 def build_cases(settings: Settings) -> Cases:
+    """The application on a migrated store; SchemaMissingError names what `minqing migrate` would create."""
+    check_schema(settings)
     return Cases(
         settings.eventsourcing_env(),
         reference=ReferenceData.load(settings.reference_path),
         policy=load_policy(settings.policy_path),
         vault=Vault.open(settings),
     )
+
+
+def migrate(settings: Settings) -> None:
+    """Every table, once and idempotently, one migration at a time: the only place tables are created."""
+    with schema_lock(settings):
+        Cases(
+            settings.eventsourcing_env(create_table=True),
+            reference=ReferenceData.load(settings.reference_path),
+            policy=load_policy(settings.policy_path),
+        ).close()
+        keys = vault_store(settings)
+        views = open_views(settings)
+        try:
+            create_vault_tables(keys)
+            for projection in PROJECTIONS:
+                create_projection_tables(views, projection())
+            create_webhook_tables(views)
+        finally:
+            views.close()
+            keys.close()
+
+
+def check_schema(settings: Settings) -> None:
+    keys = vault_store(settings)
+    views = open_views(settings)
+    try:
+        # eventsourcing names the log `<application>_events` on PostgreSQL, `stored_events` on SQLite.
+        events = f"{Cases.name}_events" if settings.database_url else "stored_events"
+        missing = missing_tables(keys, [events, *table_names(VAULT_TABLES)])
+        view_tables = [*table_names(WEBHOOK_TABLES)]
+        for projection in PROJECTIONS:
+            view_tables += [t for t in required_tables(projection()) if t not in view_tables]
+        missing += missing_tables(views, view_tables)
+    finally:
+        views.close()
+        keys.close()
+    if missing:
+        raise SchemaMissingError(missing)
 
 
 def build_deliverer(feed: Feed, hooks: Webhooks, settings: Settings, **options: Any) -> Deliverer:

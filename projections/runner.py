@@ -24,7 +24,7 @@ import structlog
 
 from commands.cases import Cases
 from commands.records import CASE_TOPIC_PREFIX
-from projections.store import Cursor, PostgresViews, SqliteViews, create_schema
+from projections.store import Cursor, PostgresViews, SqliteViews, create_schema, table_names
 
 log = structlog.get_logger()
 
@@ -45,6 +45,7 @@ class TrackingConflictError(RuntimeError):
 
 
 def create_tables(views: SqliteViews | PostgresViews, projection: Projection) -> None:
+    """The projection's tables and tracking row: part of `minqing migrate`, never of a constructor."""
     with views.transaction() as cur:
         create_schema(views, [TRACKING_TABLE, *projection.tables], cur)
         # Insert only when absent: a speculative insert racing a running
@@ -55,6 +56,10 @@ def create_tables(views: SqliteViews | PostgresViews, projection: Projection) ->
                 "ON CONFLICT (projection) DO NOTHING",
                 [projection.name],
             )
+
+
+def required_tables(projection: Projection) -> list[str]:
+    return table_names([TRACKING_TABLE, *projection.tables])
 
 
 def tracked_position(views: SqliteViews | PostgresViews, name: str) -> int:
@@ -85,11 +90,12 @@ class _FileLock:
 
 
 class _AdvisoryLock:
-    """Held on a dedicated session: it is released if the process dies."""
+    """Held on a dedicated session: it is released if the process dies. Advisory locks are
+    per database: the key names the schema, or deployments sharing a database stand by for each other."""
 
     def __init__(self, views: PostgresViews, name: str) -> None:
         self.views = views
-        self.key = zlib.crc32(f"minqing:projection:{name}".encode())
+        self.key = zlib.crc32(f"minqing:projection:{views.schema}:{name}".encode())
         self.conn: psycopg.Connection[Any] | None = None
 
     def acquire(self) -> bool:
@@ -136,7 +142,6 @@ class Runner:
             if isinstance(views, PostgresViews)
             else _FileLock(Path(f"{views.path}.{projection.name}.lock"))
         )
-        create_tables(views, projection)
 
     @property
     def position(self) -> int:

@@ -24,11 +24,14 @@ class ProjectionBehindError(TimeoutError):
         self.message = str(self.args[0])
 
 
+PROJECTIONS = (Ledger, AuditChain)  # what the read side runs; `minqing migrate` creates their tables
+
+
 class ReadSide:
     def __init__(self, cases: Cases, views: SqliteViews | PostgresViews) -> None:
         self.cases = cases
         self.views = views
-        self.runners = [Runner(cases, views, Ledger()), Runner(cases, views, AuditChain())]
+        self.runners = [Runner(cases, views, projection()) for projection in PROJECTIONS]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 

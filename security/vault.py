@@ -26,7 +26,7 @@ import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from commands.settings import InsecureConfigurationError, Settings
-from projections.store import PostgresViews, SqliteViews
+from projections.store import PostgresViews, SqliteViews, create_schema
 
 # Derived from a public string: dev mode only (Settings.check_secrets refuses it in production).
 DEV_MASTER_KEY = base64.b64encode(hashlib.sha256(b"minqing-development-master-key").digest()).decode()
@@ -38,6 +38,18 @@ TABLES = [
     " created_at TEXT NOT NULL, erased_at TEXT)",
     "CREATE TABLE IF NOT EXISTS vault_meta (name TEXT PRIMARY KEY, wrapped TEXT NOT NULL, key_id TEXT NOT NULL)",
 ]
+
+
+def open_store(settings: Settings) -> SqliteViews | PostgresViews:
+    if settings.database_url:
+        return PostgresViews(settings.database_url, max_size=2)
+    settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    return _SqliteKeys(settings.sqlite_path)  # the events' own file
+
+
+def create_tables(store: SqliteViews | PostgresViews) -> None:
+    """Part of `minqing migrate`."""
+    create_schema(store, TABLES)
 
 
 class VaultError(Exception):
@@ -94,9 +106,6 @@ class Vault:
         self.store = store
         self.master = MasterKey.of(master)
         self.masters = {m.key_id: m for m in (self.master, *(MasterKey.of(p) for p in previous))}
-        with store.transaction() as cur:
-            for sql in TABLES:
-                cur.execute(sql)
         self._index_key = self._meta_key("person_index")
         _OPEN.add(self)
 
@@ -105,13 +114,7 @@ class Vault:
         if settings.production and not settings.master_key:
             # Every process that touches personal data (serve, project, deliver, erase) refuses alike.
             raise InsecureConfigurationError("production mode needs MINQING_MASTER_KEY (minqing keys new)")
-        store: SqliteViews | PostgresViews
-        if settings.database_url:
-            store = PostgresViews(settings.database_url, max_size=2)
-        else:
-            settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-            store = _SqliteKeys(settings.sqlite_path)  # the events' own file
-        return cls(store, settings.master_key or DEV_MASTER_KEY, settings.previous_master_keys)
+        return cls(open_store(settings), settings.master_key or DEV_MASTER_KEY, settings.previous_master_keys)
 
     def close(self) -> None:
         _OPEN.discard(self)

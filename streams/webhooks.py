@@ -145,10 +145,14 @@ def public(row: Row) -> dict[str, Any]:
     return out
 
 
+def create_tables(views: SqliteViews | PostgresViews) -> None:
+    """Part of `minqing migrate`."""
+    create_schema(views, TABLES)
+
+
 class Webhooks:
     def __init__(self, views: SqliteViews | PostgresViews) -> None:
         self.views = views
-        create_schema(views, TABLES)
 
     def create(
         self, url: str, flt: EventFilter, position: int, description: str | None = None, *, personal: bool = False
