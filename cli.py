@@ -50,6 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
         http="httptools",
         loop="uvloop",
         access_log=False,
+        timeout_graceful_shutdown=5,  # a backstop: live streams end on shutdown by themselves
     )
     return 0
 

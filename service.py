@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -104,6 +107,34 @@ def build_deliverer(feed: Feed, hooks: Webhooks, settings: Settings, **options: 
     )
 
 
+def on_exit_signal(callback: Callable[[], None]) -> Callable[[], None]:
+    """Call `callback` on the event loop when the server is told to stop (SIGINT/SIGTERM), then let
+    uvicorn's own handler run: uvicorn waits for open connections before the lifespan ends, and a
+    live stream never closes by itself. Returns what restores the handlers (a no-op off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(sig: int, frame: Any) -> None:
+        loop.call_soon_threadsafe(callback)
+        chained = previous[sig]
+        if callable(chained):
+            chained(sig, frame)
+        elif chained == signal.SIG_DFL:
+            signal.signal(sig, chained)
+            signal.raise_signal(sig)
+
+    for sig in previous:
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, chained in previous.items():
+            signal.signal(sig, chained)
+
+    return restore
+
+
 def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> FastAPI:
     config = settings or Settings.from_environ()
 
@@ -117,6 +148,7 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
         app.state.read_side = ReadSide(app.state.cases, open_views(config))
         app.state.feed = Feed(app.state.cases)
         app.state.tail = Tail(app.state.feed)
+        restore_signals = on_exit_signal(app.state.tail.close_streams)
         app.state.webhooks = Webhooks(app.state.read_side.views)
         app.state.open311_keys = config.api_keys()
         stop_delivery = None
@@ -127,6 +159,7 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
         try:
             yield
         finally:
+            restore_signals()
             if stop_delivery is not None:
                 stop_delivery()
             await app.state.tail.stop()

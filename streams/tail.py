@@ -45,6 +45,12 @@ class Tail:
         self._changed = asyncio.Event()
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.closing = False
+
+    def close_streams(self) -> None:
+        """Shutting down: every subscriber's stream ends now instead of holding the server open."""
+        self.closing = True
+        self._changed.set()
 
     async def start(self) -> None:
         """Idempotent, also for many subscribers arriving at once: one reader, started once."""
@@ -113,15 +119,19 @@ async def follow(
     this reader alone."""
     feed = tail.feed
     last = after
-    yield b"retry: 2000\n\n"
-    while True:
+    # The reconnection delay rides on the first event: a frame of `retry:` alone reaches
+    # some clients (httpx-sse) as an event with empty data.
+    retry = b"retry: 2000\n"
+    yield b": open\n\n"
+    while not tail.closing:  # on shutdown every stream ends; clients resume with Last-Event-ID
         changed = tail.changed()
         items = tail.since(last)
         if items is None:
             # Behind the ring: read the log itself until caught up.
             page = await anyio.to_thread.run_sync(partial(feed.page, flt, last, 500, clear=clear))
             if page.events:
-                yield b"".join(_frame(int(event["sequence"]), encode(event)) for event in page.events)
+                yield retry + b"".join(_frame(int(event["sequence"]), encode(event)) for event in page.events)
+                retry = b""
             last = page.next_after
             continue
         head = tail.head
@@ -131,10 +141,12 @@ async def follow(
         elif flt.types or flt.case:
             items = _matching(feed, items, flt)
         if items and clear:
-            yield await anyio.to_thread.run_sync(_clear_frames, feed, items)
+            yield retry + await anyio.to_thread.run_sync(_clear_frames, feed, items)
+            retry = b""
         elif items:
             # One write per wake-up, not one per event: 100 subscribers x a burst adds up.
-            yield b"".join(_frame(item.position, item.body) for item in items)
+            yield retry + b"".join(_frame(item.position, item.body) for item in items)
+            retry = b""
         last = max(last, head)
         if not await _wait(changed, heartbeat):
             yield b": heartbeat\n\n"

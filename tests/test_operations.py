@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
+from httpx_sse import connect_sse
 
+from commands.cases import Cases
 from commands.settings import Settings
 from tests.conftest import PG_URL, _postgres_schema
-from tests.factories import SECURITY
-from tests.serving import MINQING, environment, free_port
+from tests.factories import CLERK, SECURITY, DefaultReader, registration
+from tests.serving import MINQING, Server, environment, free_port
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -131,3 +136,51 @@ def test_a_chatty_server_never_stalls_on_its_own_output(server: str) -> None:
     with httpx.Client(base_url=server, timeout=10) as client:
         for _ in range(600):
             assert client.get("/healthz").status_code == 200
+
+
+def test_a_connected_sse_client_does_not_hold_the_server_on_sigterm(settings: Settings) -> None:
+    """It used to wait at "Waiting for connections to close" for as long as the client stayed."""
+    with Server(settings, "--workers", "2") as server:
+        opened = threading.Event()
+        ended: list[str] = []
+
+        def listen() -> None:
+            try:
+                with (
+                    httpx.Client(
+                        base_url=server.base, timeout=httpx.Timeout(10, read=60), auth=DefaultReader()
+                    ) as http,
+                    http.stream("GET", "/events/stream", params={"heartbeat": 60}) as response,
+                ):
+                    for _ in response.iter_lines():
+                        opened.set()
+                ended.append("closed by the server")
+            except httpx.HTTPError as e:
+                ended.append(repr(e))
+
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        assert opened.wait(30), server.output()
+        started = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(timeout=30)
+        assert time.monotonic() - started < 5, server.output()
+        listener.join(10)
+        assert ended == ["closed by the server"], server.output()
+
+
+def test_every_stream_event_has_data_for_an_httpx_sse_consumer(server: str, cases: Cases) -> None:
+    """The stream opened with a lone `retry:` frame, which httpx-sse yields as an event with empty data."""
+    for _ in range(2):
+        cases.register(CLERK, **registration())
+    with (
+        httpx.Client(base_url=server, timeout=httpx.Timeout(10, read=20), auth=DefaultReader()) as http,
+        connect_sse(http, "GET", "/events/stream", params={"after": 0}) as source,
+    ):
+        seen = []
+        for sse in source.iter_sse():
+            assert sse.data, f"an event with empty data after {seen}"
+            seen.append(orjson.loads(sse.data)["sequence"])
+            if len(seen) == 2:
+                break
+        assert source.response.headers["content-type"].startswith("text/event-stream")
