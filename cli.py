@@ -11,6 +11,19 @@ from projections.store import SchemaMissingError
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    # Before prometheus_client is imported anywhere: every worker writes its counts here, /metrics sums them.
+    metrics_dir = tempfile.mkdtemp(prefix="minqing-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        return _run_server(args)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run_server(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service import build_cases, migrate

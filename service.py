@@ -12,10 +12,11 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api import audit, errors, events, figures, health, ledger, open311, persons, webhooks
+from api import audit, errors, events, figures, health, ledger, metrics, open311, persons, webhooks
 from api import cases as cases_routes
 from api.access import authorize
 from api.limits import InputGuard, RateLimiter
+from api.metrics import Metrics, RequestMetrics
 from api.observability import configure_logging, request_log
 from commands.cases import Cases
 from commands.settings import Settings
@@ -174,9 +175,12 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
         dependencies=[Depends(access)],
     )
     app.middleware("http")(request_log)
+    app.state.metrics = Metrics()
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.add_middleware(InputGuard, max_bytes=config.max_body_bytes)
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(cases_routes.router)
     app.include_router(ledger.router)
     app.include_router(figures.router)

@@ -61,8 +61,11 @@ class ReadSide:
             thread.start()
             self._threads.append(thread)
 
-    def close(self) -> None:
+    def stop_in_process(self) -> None:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
+
+    def close(self) -> None:
+        self.stop_in_process()
         self.views.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import threading
@@ -12,12 +13,15 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from fastapi.testclient import TestClient
 from httpx_sse import connect_sse
 
+from cases.actor import Actor
+from cases.vocabulary import Role
 from commands.cases import Cases
 from commands.settings import Settings
 from tests.conftest import PG_URL, _postgres_schema
-from tests.factories import CLERK, SECURITY, DefaultReader, registration
+from tests.factories import CLERK, SECURITY, DefaultReader, auth, registration
 from tests.serving import MINQING, Server, environment, free_port
 
 
@@ -184,3 +188,41 @@ def test_every_stream_event_has_data_for_an_httpx_sse_consumer(server: str, case
             if len(seen) == 2:
                 break
         assert source.response.headers["content-type"].startswith("text/event-stream")
+
+
+def test_metrics_count_requests_commands_streams_and_projections(client: TestClient) -> None:
+    created = client.post("/cases", json=registration(), headers=auth(CLERK))
+    assert created.status_code == 201
+    assert client.get("/ledger", params={"wait_for": created.json()["position"]}).status_code == 200
+    assert client.get("/metrics").status_code == 403  # an auditor's token: not for metrics
+    scrape = client.get("/metrics", headers=auth(Actor("prometheus", Role.METRICS)))
+    assert scrape.status_code == 200 and scrape.headers["content-type"].startswith("text/plain")
+    text = scrape.text
+    assert 'minqing_http_requests_total{method="POST",route="/cases",status="201"} 1.0' in text
+    assert 'minqing_http_requests_total{method="GET",route="/ledger",status="200"} 1.0' in text
+    assert 'minqing_http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/ledger"} 1.0' in text
+    assert 'minqing_commands_total{command="register",outcome="accepted"} 1.0' in text
+    assert "minqing_sse_streams_open 0.0" in text
+    head = re.search(r"^minqing_log_head_position (\S+)$", text, re.M)
+    assert head and float(head.group(1)) >= created.json()["position"]
+    assert 'minqing_projection_lag_events{projection="ledger"} 0.0' in text
+    assert 'minqing_webhook_subscriptions{state="dead_letter"} 0.0' in text
+
+
+def test_readiness_reports_lag_and_answers_503_past_the_limit(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = client.post("/cases", json=registration(), headers=auth(CLERK)).json()
+    client.get("/ledger", params={"wait_for": created["position"]})
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    body = ready.json()
+    assert body["status"] == "ready" and body["projections"]["ledger"]["lag"] == 0 and body["dead_letters"] == 0
+    read_side = client.app.state.read_side  # type: ignore[attr-defined]
+    read_side.stop_in_process()
+    for _ in range(3):
+        client.post("/cases", json=registration(), headers=auth(CLERK))
+    monkeypatch.setenv("MINQING_READY_MAX_LAG", "2")
+    behind = client.get("/readyz")
+    assert behind.status_code == 503
+    assert behind.json()["error"]["code"] == "projection_behind" and behind.json()["projections"]["ledger"]["lag"] >= 3
