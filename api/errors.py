@@ -3,10 +3,13 @@ input, 404 unknown case, 409 broken rule, 412 stale version, 429 too many. Every
 
 from __future__ import annotations
 
+import sqlite3
 from http import HTTPStatus
 from typing import Any
 
+import eventsourcing.persistence as eventsourcing_errors
 import orjson
+import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -254,6 +257,21 @@ def install(app: FastAPI) -> None:
             error_body(code, message),
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(psycopg.InterfaceError)
+    @app.exception_handler(eventsourcing_errors.OperationalError)
+    @app.exception_handler(eventsourcing_errors.InterfaceError)
+    @app.exception_handler(sqlite3.OperationalError)
+    def unavailable(_: Request, exc: Exception) -> JSONBody:
+        # A restarted database, a dropped connection, a lock held too long: nothing was acknowledged,
+        # so the client may send it again (with its Idempotency-Key) once the pool has reconnected.
+        log.warning("database_unavailable", error=repr(exc))
+        return JSONBody(
+            error_body("database_unavailable", "数据库暂时不可用，本次操作未生效，请稍后重试。"),
+            status_code=503,
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(Exception)

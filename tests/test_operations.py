@@ -7,11 +7,13 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import orjson
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from httpx_sse import connect_sse
@@ -226,3 +228,53 @@ def test_readiness_reports_lag_and_answers_503_past_the_limit(
     behind = client.get("/readyz")
     assert behind.status_code == 503
     assert behind.json()["error"]["code"] == "projection_behind" and behind.json()["projections"]["ledger"]["lag"] >= 3
+
+
+def test_database_connections_cut_mid_load_lose_no_acknowledged_command(settings: Settings) -> None:
+    """PostgreSQL restarted under load, simulated without restarting the shared server: every
+    backend of this test's server is terminated while commands are being sent."""
+    if settings.database_url is None:
+        pytest.skip("SQLite has no server connections to cut")  # the same suite covers SQLite elsewhere
+    app_name = f"minqing-{uuid.uuid4().hex[:12]}"
+    acknowledged: list[str] = []
+    refused: list[dict] = []
+    stop = threading.Event()
+    with Server(settings, "--workers", "2", PGAPPNAME=app_name) as server:
+
+        def send() -> None:
+            with httpx.Client(base_url=server.base, timeout=30, headers=auth(CLERK)) as http:
+                while not stop.is_set():
+                    answer = http.post("/cases", json=registration())
+                    if answer.status_code == 201:
+                        acknowledged.append(answer.json()["case_id"])
+                    else:
+                        assert answer.status_code == 503, answer.text
+                        refused.append(answer.json())
+
+        senders = [threading.Thread(target=send) for _ in range(3)]
+        for sender in senders:
+            sender.start()
+        try:
+            while len(acknowledged) < 10:
+                time.sleep(0.05)
+            with psycopg.connect(PG_URL, autocommit=True) as conn:
+                for _ in range(3):
+                    cut = conn.execute(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s",
+                        (app_name,),
+                    ).fetchone()
+                    assert cut and cut[0] > 0
+                    time.sleep(0.3)
+            before = len(acknowledged)
+            deadline = time.monotonic() + 30
+            while len(acknowledged) < before + 10:
+                assert time.monotonic() < deadline, f"no recovery: {refused[-3:]}"
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            for sender in senders:
+                sender.join(30)
+        assert all(r["error"]["code"] == "database_unavailable" for r in refused), refused
+        with httpx.Client(base_url=server.base, timeout=30, auth=DefaultReader()) as http:
+            for case_id in acknowledged:
+                assert http.get(f"/cases/{case_id}").status_code == 200, case_id
