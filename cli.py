@@ -26,6 +26,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _run_server(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from api.observability import uvicorn_log_config
     from service import build_cases, migrate
 
     settings = Settings.from_environ()
@@ -63,7 +64,8 @@ def _run_server(args: argparse.Namespace) -> int:
         http="httptools",
         loop="uvloop",
         access_log=False,
-        timeout_graceful_shutdown=5,  # a backstop: live streams end on shutdown by themselves
+        timeout_graceful_shutdown=5,
+        log_config=uvicorn_log_config(),  # a backstop: live streams end on shutdown by themselves
     )
     return 0
 

@@ -173,6 +173,10 @@ def test_a_connected_sse_client_does_not_hold_the_server_on_sigterm(settings: Se
         assert time.monotonic() - started < 5, server.output()
         listener.join(10)
         assert ended == ["closed by the server"], server.output()
+        # uvicorn's own lines (started, shutting down) are JSON like ours: one process, one format.
+        lines = [line for line in server.output().splitlines() if line.startswith("{")]
+        assert any(orjson.loads(line).get("logger", "").startswith("uvicorn") for line in lines), server.output()
+        assert not [line for line in server.output().splitlines() if line.startswith("INFO:")], server.output()
 
 
 def test_every_stream_event_has_data_for_an_httpx_sse_consumer(server: str, cases: Cases) -> None:
