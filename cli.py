@@ -7,12 +7,27 @@ import os
 import sys
 
 from commands.settings import InsecureConfigurationError, Settings
+from projections.store import SchemaMissingError
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    # Before prometheus_client is imported anywhere: every worker writes its counts here, /metrics sums them.
+    metrics_dir = tempfile.mkdtemp(prefix="minqing-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        return _run_server(args)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run_server(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from service import build_cases
+    from api.observability import uvicorn_log_config
+    from service import build_cases, migrate
 
     settings = Settings.from_environ()
     try:
@@ -20,8 +35,8 @@ def _serve(args: argparse.Namespace) -> int:
     except InsecureConfigurationError as e:
         print(f"minqing: refusing to start: {e}", file=sys.stderr)
         return 2
-    # Create tables once here; workers then start with CREATE_TABLE=n so that
-    # several processes never race to create them.
+    # Tables are created here, once, before any worker starts; workers only check they are there.
+    migrate(settings)
     cases = build_cases(settings)
     try:
         if args.demo:
@@ -35,7 +50,6 @@ def _serve(args: argparse.Namespace) -> int:
                 print("The store already holds events: demo not reloaded.", file=sys.stderr)
     finally:
         cases.close()
-    os.environ["MINQING_CREATE_TABLES"] = "n"
     os.environ["MINQING_PROJECTIONS"] = args.projections
     where = settings.database_url.split("@")[-1] if settings.database_url else settings.sqlite_path
     print(f"Minqing on http://{args.host}:{args.port}/docs  (store: {settings.store}, {where})", file=sys.stderr)
@@ -51,7 +65,18 @@ def _serve(args: argparse.Namespace) -> int:
         http="httptools",
         loop="uvloop",
         access_log=False,
+        timeout_graceful_shutdown=5,
+        log_config=uvicorn_log_config(),  # a backstop: live streams end on shutdown by themselves
     )
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from service import migrate
+
+    settings = Settings.from_environ()
+    migrate(settings)
+    print(f"minqing: schema ready ({settings.store})", file=sys.stderr)
     return 0
 
 
@@ -183,6 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     deliver.add_argument("--concurrency", type=int, default=8, help="subscriptions served in parallel")
     deliver.set_defaults(run=_deliver)
 
+    migrate = sub.add_parser(
+        "migrate", help="create or update every table (idempotent; run once before `project`, `deliver` or workers)"
+    )
+    migrate.set_defaults(run=_migrate)
+
     demo = sub.add_parser("demo", help="register demo cases through every path of the lifecycle")
     demo.add_argument("--cases", type=int, default=600)
     demo.set_defaults(run=_demo)
@@ -194,7 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     add_security_commands(sub)
 
     args = parser.parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except SchemaMissingError as e:
+        print(f"minqing: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -2,31 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api import audit, errors, events, figures, health, ledger, open311, persons, webhooks
+from api import audit, errors, events, figures, health, ledger, metrics, open311, persons, webhooks
 from api import cases as cases_routes
 from api import docs as api_docs
 from api.access import authorize
 from api.limits import InputGuard, RateLimiter
+from api.metrics import Metrics, RequestMetrics
 from api.observability import configure_logging, request_log
 from api.read_dependencies import ReadYourWrites
 from commands.cases import Cases
 from commands.settings import Settings
-from projections.runtime import ReadSide
-from projections.store import open_views
+from projections.runner import create_tables as create_projection_tables
+from projections.runner import required_tables
+from projections.runtime import PROJECTIONS, ReadSide
+from projections.store import SchemaMissingError, missing_tables, open_views, schema_lock, table_names
 from reference.model import ReferenceData, load_policy
 from security.tokens import TokenKeys
+from security.vault import TABLES as VAULT_TABLES
 from security.vault import Vault
+from security.vault import create_tables as create_vault_tables
+from security.vault import open_store as vault_store
 from streams.delivery import BACKOFF, Deliverer
 from streams.feed import Feed
 from streams.tail import Tail
+from streams.webhooks import TABLES as WEBHOOK_TABLES
 from streams.webhooks import Webhooks
+from streams.webhooks import create_tables as create_webhook_tables
 from web import pages as workbench
 
 # Declares the scheme in OpenAPI (the Authorize button in /docs); `authorize` does the checking.
@@ -41,12 +52,52 @@ async def access(
 
 
 def build_cases(settings: Settings) -> Cases:
+    """The application on a migrated store; SchemaMissingError names what `minqing migrate` would create."""
+    check_schema(settings)
     return Cases(
         settings.eventsourcing_env(),
         reference=ReferenceData.load(settings.reference_path),
         policy=load_policy(settings.policy_path),
         vault=Vault.open(settings),
     )
+
+
+def migrate(settings: Settings) -> None:
+    """Every table, once and idempotently, one migration at a time: the only place tables are created."""
+    with schema_lock(settings):
+        Cases(
+            settings.eventsourcing_env(create_table=True),
+            reference=ReferenceData.load(settings.reference_path),
+            policy=load_policy(settings.policy_path),
+        ).close()
+        keys = vault_store(settings)
+        views = open_views(settings)
+        try:
+            create_vault_tables(keys)
+            for projection in PROJECTIONS:
+                create_projection_tables(views, projection())
+            create_webhook_tables(views)
+        finally:
+            views.close()
+            keys.close()
+
+
+def check_schema(settings: Settings) -> None:
+    keys = vault_store(settings)
+    views = open_views(settings)
+    try:
+        # eventsourcing names the log `<application>_events` on PostgreSQL, `stored_events` on SQLite.
+        events = f"{Cases.name}_events" if settings.database_url else "stored_events"
+        missing = missing_tables(keys, [events, *table_names(VAULT_TABLES)])
+        view_tables = [*table_names(WEBHOOK_TABLES)]
+        for projection in PROJECTIONS:
+            view_tables += [t for t in required_tables(projection()) if t not in view_tables]
+        missing += missing_tables(views, view_tables)
+    finally:
+        views.close()
+        keys.close()
+    if missing:
+        raise SchemaMissingError(missing)
 
 
 def build_deliverer(feed: Feed, hooks: Webhooks, settings: Settings, **options: Any) -> Deliverer:
@@ -59,6 +110,34 @@ def build_deliverer(feed: Feed, hooks: Webhooks, settings: Settings, **options: 
         allow_local=settings.local_webhooks,
         **options,
     )
+
+
+def on_exit_signal(callback: Callable[[], None]) -> Callable[[], None]:
+    """Call `callback` on the event loop when the server is told to stop (SIGINT/SIGTERM), then let
+    uvicorn's own handler run: uvicorn waits for open connections before the lifespan ends, and a
+    live stream never closes by itself. Returns what restores the handlers (a no-op off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(sig: int, frame: Any) -> None:
+        loop.call_soon_threadsafe(callback)
+        chained = previous[sig]
+        if callable(chained):
+            chained(sig, frame)
+        elif chained == signal.SIG_DFL:
+            signal.signal(sig, chained)
+            signal.raise_signal(sig)
+
+    for sig in previous:
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, chained in previous.items():
+            signal.signal(sig, chained)
+
+    return restore
 
 
 def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> FastAPI:
@@ -76,6 +155,7 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
         app.state.feed = Feed(app.state.cases)
         app.state.tail = Tail(app.state.feed)
         app.state.stream_slots = events.StreamSlots(config.stream_max_per_token)
+        restore_signals = on_exit_signal(app.state.tail.close_streams)
         app.state.webhooks = Webhooks(app.state.read_side.views, max_per_owner=config.webhook_max_per_owner)
         app.state.open311_keys = config.api_keys()
         stop_delivery = None
@@ -86,6 +166,7 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
         try:
             yield
         finally:
+            restore_signals()
             if stop_delivery is not None:
                 stop_delivery()
             await app.state.tail.stop()
@@ -102,10 +183,13 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
         redoc_url=None,
     )
     app.middleware("http")(request_log)
+    app.state.metrics = Metrics()
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.add_middleware(InputGuard, max_bytes=config.max_body_bytes)
     errors.install(app)
     api_docs.install(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(cases_routes.router)
     app.include_router(ledger.router)
     app.include_router(figures.router)

@@ -63,6 +63,8 @@ CMD = "POST /cases/{case_id}/"
 
 RULES: dict[str, Rule] = {
     "GET /healthz": PUBLIC,
+    "GET /readyz": PUBLIC,
+    "GET /metrics": rule({R.METRICS, R.ADMIN}, Scope.ANY, "运行指标"),
     "POST /cases": rule({R.INTAKE_CLERK, R.GRID_LEADER}, Scope.REGISTER, "登记"),
     # Every command of the table (cases/commands.py), for its roles, on a case in the caller's area.
     **{CMD + c.path: rule(c.roles, Scope.CASE, c.label) for c in COMMANDS},
@@ -133,7 +135,7 @@ SESSION_COOKIE = "minqing_session"
 ROLE_LABELS = {
     R.INTAKE_CLERK: "民情信息员", R.GRID_LEADER: "网格长", R.TOWNSHIP: "镇（街道）", R.DEPARTMENT: "职能部门",
     R.LEADER: "领导干部", R.SUPERVISION: "督查室", R.RESIDENT: "居民", R.ADMIN: "系统管理员",
-    R.AUDITOR: "审计", R.INTEGRATOR: "对接系统",
+    R.AUDITOR: "审计", R.INTEGRATOR: "对接系统", R.METRICS: "监控系统",
 }  # fmt: skip
 
 

@@ -32,6 +32,7 @@ class Role(StrEnum):
     ADMIN = "admin"
     AUDITOR = "auditor"  # reads streams and projections; personal data only with the `pii` grant
     INTEGRATOR = "integrator"  # another system: the same reads, and manages webhooks
+    METRICS = "metrics"  # a monitoring system: GET /metrics only
 
 
 class Status(StrEnum):

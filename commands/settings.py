@@ -60,7 +60,6 @@ class Settings:
     sqlite_path: Path = Path("var/minqing.sqlite3")
     reference_path: Path = DEMO_REFERENCE
     policy_path: Path = DEFAULT_POLICY
-    create_tables: bool = True
     projections: str = "in-process"  # or "external": run by `minqing project` workers
     # Security (docs/security.md). None of these has a production default on purpose.
     environment: str | None = None  # "production" | "development"; None: production iff PostgreSQL
@@ -93,7 +92,6 @@ class Settings:
             sqlite_path=Path(env.get("MINQING_SQLITE_PATH", "var/minqing.sqlite3")),
             reference_path=Path(env.get("MINQING_REFERENCE", str(DEMO_REFERENCE))),
             policy_path=Path(env.get("MINQING_POLICY", str(DEFAULT_POLICY))),
-            create_tables=env.get("MINQING_CREATE_TABLES", "y").lower() in ("y", "yes", "1", "true"),
             projections=env.get("MINQING_PROJECTIONS", "in-process"),
             environment=env.get("MINQING_ENV") or None,
             jwt_secret=env.get("MINQING_JWT_SECRET") or None,
@@ -168,10 +166,11 @@ class Settings:
     def store(self) -> str:
         return "postgres" if self.database_url else "sqlite"
 
-    def eventsourcing_env(self) -> dict[str, str]:
+    def eventsourcing_env(self, *, create_table: bool = False) -> dict[str, str]:
+        """Tables are created by `minqing migrate` alone (create_table=True); every other process only uses them."""
         env = {
             "TRANSCODER_TOPIC": TRANSCODER,
-            "CREATE_TABLE": "y" if self.create_tables else "n",
+            "CREATE_TABLE": "y" if create_table else "n",
         }
         if not self.database_url:
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ import structlog
 
 from commands.cases import Cases
 from commands.records import CASE_TOPIC_PREFIX
-from projections.store import Cursor, PostgresViews, SqliteViews, create_schema
+from projections.store import Cursor, PostgresViews, SqliteViews, create_schema, table_names
 
 log = structlog.get_logger()
 
@@ -45,6 +45,7 @@ class TrackingConflictError(RuntimeError):
 
 
 def create_tables(views: SqliteViews | PostgresViews, projection: Projection) -> None:
+    """The projection's tables and tracking row: part of `minqing migrate`, never of a constructor."""
     with views.transaction() as cur:
         create_schema(views, [TRACKING_TABLE, *projection.tables], cur)
         # Insert only when absent: a speculative insert racing a running
@@ -55,6 +56,10 @@ def create_tables(views: SqliteViews | PostgresViews, projection: Projection) ->
                 "ON CONFLICT (projection) DO NOTHING",
                 [projection.name],
             )
+
+
+def required_tables(projection: Projection) -> list[str]:
+    return table_names([TRACKING_TABLE, *projection.tables])
 
 
 def tracked_position(views: SqliteViews | PostgresViews, name: str) -> int:
@@ -137,7 +142,6 @@ class Runner:
             if isinstance(views, PostgresViews)
             else _FileLock(Path(f"{views.path}.{projection.name}.lock"))
         )
-        create_tables(views, projection)
 
     @property
     def position(self) -> int:

@@ -23,11 +23,14 @@ class ProjectionBehindError(TimeoutError):
         self.message = str(self.args[0])
 
 
+PROJECTIONS = (Ledger, AuditChain)  # what the read side runs; `minqing migrate` creates their tables
+
+
 class ReadSide:
     def __init__(self, cases: Cases, views: SqliteViews | PostgresViews) -> None:
         self.cases = cases
         self.views = views
-        self.runners = [Runner(cases, views, Ledger()), Runner(cases, views, AuditChain())]
+        self.runners = [Runner(cases, views, projection()) for projection in PROJECTIONS]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -56,8 +59,11 @@ class ReadSide:
             thread.start()
             self._threads.append(thread)
 
-    def close(self) -> None:
+    def stop_in_process(self) -> None:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
+
+    def close(self) -> None:
+        self.stop_in_process()
         self.views.close()

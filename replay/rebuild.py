@@ -15,7 +15,6 @@ log it vouches for.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import sys
 import time
@@ -30,13 +29,14 @@ from commands.settings import Settings
 from projections.ledger import Ledger
 from projections.runner import Projection, Runner, create_tables, tracked_position
 from projections.store import PostgresViews, SqliteViews
+from projections.store import table_names as statement_tables
 
 REBUILDABLE: dict[str, Callable[[], Projection]] = {"ledger": Ledger}
 MAX_SWAP_ATTEMPTS = 20
 
 
 def table_names(projection: Projection) -> list[str]:
-    return [m.group(1) for ddl in projection.tables if (m := re.match(r"CREATE TABLE IF NOT EXISTS (\w+)", ddl))]
+    return statement_tables(projection.tables)
 
 
 class ProgressBar:

@@ -53,6 +53,12 @@ class Tail:
         self._changed = asyncio.Event()
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.closing = False
+
+    def close_streams(self) -> None:
+        """Shutting down: every subscriber's stream ends now instead of holding the server open."""
+        self.closing = True
+        self._changed.set()
 
     async def start(self) -> None:
         """Idempotent, also for many subscribers arriving at once: one reader, started once."""
@@ -143,8 +149,11 @@ async def follow(
     expiry); the client reconnects with a new token and Last-Event-ID."""
     feed = tail.feed
     last = after
-    yield b"retry: 2000\n\n"
-    while True:
+    # The reconnection delay rides on the first event: a frame of `retry:` alone reaches
+    # some clients (httpx-sse) as an event with empty data.
+    retry = b"retry: 2000\n"
+    yield b": open\n\n"
+    while not tail.closing:  # on shutdown every stream ends; clients resume with Last-Event-ID
         if until is not None and time.time() >= until:
             return
         changed = tail.changed()
@@ -153,7 +162,8 @@ async def follow(
             # Behind the ring: read the log itself until caught up.
             page = await anyio.to_thread.run_sync(partial(feed.page, flt, last, 500, clear=clear))
             if page.events:
-                yield b"".join(_frame(int(event["sequence"]), encode(event)) for event in page.events)
+                yield retry + b"".join(_frame(int(event["sequence"]), encode(event)) for event in page.events)
+                retry = b""
             last = page.next_after
             continue
         head = tail.head
@@ -163,10 +173,12 @@ async def follow(
         elif flt.types or flt.case:
             items = _matching(feed, items, flt)
         if items and clear:
-            yield await anyio.to_thread.run_sync(_clear_frames, feed, items)
+            yield retry + await anyio.to_thread.run_sync(_clear_frames, feed, items)
+            retry = b""
         elif items:
             # One write per wake-up, not one per event: 100 subscribers x a burst adds up.
-            yield b"".join(_frame(item.position, item.body) for item in items)
+            yield retry + b"".join(_frame(item.position, item.body) for item in items)
+            retry = b""
         last = max(last, head)
         wait = heartbeat if until is None else min(heartbeat, max(0.0, until - time.time()))
         if not await _wait(changed, wait) and (until is None or time.time() < until):

@@ -219,6 +219,19 @@ def public(row: Row) -> dict[str, Any]:
     return out
 
 
+def create_tables(views: SqliteViews | PostgresViews) -> None:
+    """Part of `minqing migrate`: the tables, and the columns added since a table was first created."""
+    create_schema(views, TABLES)
+    alter = "ALTER TABLE webhook_subscriptions ADD COLUMN"
+    if views.dialect == "sqlite":
+        have = {r["name"] for r in views.query("PRAGMA table_info(webhook_subscriptions)")}
+        missing = [f"{alter} {name} {kind}" for name, kind in ADDED_COLUMNS.items() if name not in have]
+    else:
+        missing = [f"{alter} IF NOT EXISTS {name} {kind}" for name, kind in ADDED_COLUMNS.items()]
+    if missing:
+        create_schema(views, missing)
+
+
 class Webhooks:
     """Every method takes `owner`: only that owner's subscriptions (an integrator's token `sub`),
     or None for every subscription (an administrator). Another owner's reads as not found."""
@@ -226,17 +239,6 @@ class Webhooks:
     def __init__(self, views: SqliteViews | PostgresViews, *, max_per_owner: int = DEFAULT_MAX_PER_OWNER) -> None:
         self.views = views
         self.max_per_owner = max_per_owner
-        create_schema(views, TABLES)
-        if missing := self._missing_columns():
-            create_schema(views, missing)
-
-    def _missing_columns(self) -> list[str]:
-        """ALTER statements for a table created before some columns existed."""
-        alter = "ALTER TABLE webhook_subscriptions ADD COLUMN"
-        if self.views.dialect == "sqlite":
-            have = {r["name"] for r in self.views.query("PRAGMA table_info(webhook_subscriptions)")}
-            return [f"{alter} {name} {kind}" for name, kind in ADDED_COLUMNS.items() if name not in have]
-        return [f"{alter} IF NOT EXISTS {name} {kind}" for name, kind in ADDED_COLUMNS.items()]
 
     def create(
         self,

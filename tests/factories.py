@@ -21,6 +21,15 @@ TEST_JWT_SECRET = "test-secret-for-minqing-tests-only-0123456789"
 TEST_MASTER_KEY = base64.b64encode(b"k" * 32).decode()
 SECURITY = {"jwt_secret": TEST_JWT_SECRET, "master_key": TEST_MASTER_KEY, "rate_limit_per_minute": 1_000_000}
 
+
+def migrated(settings: Settings) -> Settings:
+    """A store after `minqing migrate`."""
+    from service import migrate
+
+    migrate(settings)
+    return settings
+
+
 GRID = "35010500100101"  # 马限社区第1网格, 罗星街道 350105001
 OTHER_STREET_GRID = "35010500200101"
 STREET = "350105001"

@@ -38,6 +38,7 @@ from tests.factories import (
     TOWNSHIP,
     URBAN,
     auth,
+    migrated,
     registration,
 )
 
@@ -279,6 +280,7 @@ def test_development_mode_works_out_of_the_box_with_dev_tokens(tmp_path: Any) ->
     from security.tokens import DEV_SECRET, TokenKeys
 
     dev = Settings(sqlite_path=tmp_path / "dev.sqlite3")
+    migrated(dev)
     assert not dev.production and TokenKeys.from_settings(dev).dev
     token = TokenKeys.from_settings(dev).issue(Role.INTAKE_CLERK, "CL001")
     assert jwt.decode(token, DEV_SECRET, algorithms=["HS256"], issuer="minqing")["role"] == "intake_clerk"

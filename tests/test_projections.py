@@ -20,7 +20,7 @@ from cases.actor import Actor
 from commands.cases import Cases
 from commands.settings import Settings
 from projections.ledger import Ledger
-from projections.runner import Runner, TrackingConflictError
+from projections.runner import Runner, TrackingConflictError, create_tables
 from projections.store import PostgresViews, SqliteViews, open_views
 from tests.api_steps import Driver
 from tests.conftest import PG_URL, Clock
@@ -191,7 +191,7 @@ def test_a_read_can_wait_for_a_command_it_just_sent(driver: Driver) -> None:
 
 @pytest.fixture
 def fresh_views(settings: Settings, tmp_path: Any) -> Iterator[Any]:
-    """Factory of empty view stores beside the test's own."""
+    """Factory of empty view stores beside the test's own, with the ledger's tables (as `migrate` makes them)."""
     made: list[SqliteViews | PostgresViews] = []
     schemas: list[str] = []
 
@@ -205,6 +205,7 @@ def fresh_views(settings: Settings, tmp_path: Any) -> Iterator[Any]:
             schemas.append(schema)
             views = PostgresViews(f"{PG_URL}?schema={schema}")
         made.append(views)
+        create_tables(views, Ledger())
         return views
 
     yield make
