@@ -18,7 +18,7 @@ from cases.actor import Actor
 from cases.vocabulary import Role
 from commands.cases import Cases
 from commands.settings import Settings
-from service import create_app
+from service import create_app, migrate
 from streams.cloudevents import CASE_TOPICS
 from tests.api_steps import Driver
 from tests.conftest import Clock
@@ -408,7 +408,8 @@ def test_subscriptions_from_before_owners_belong_to_the_operator(settings: Setti
     views = open_views(settings)
     try:
         with views.transaction() as cur:
-            # The table as it shipped before subscriptions had owners.
+            # The table as it shipped before subscriptions had owners (the fixture migrated the current one).
+            cur.execute("DROP TABLE webhook_subscriptions")
             cur.execute(
                 "CREATE TABLE webhook_subscriptions ("
                 "id TEXT PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL, description TEXT, "
@@ -425,6 +426,7 @@ def test_subscriptions_from_before_owners_belong_to_the_operator(settings: Setti
             )
     finally:
         views.close()
+    migrate(settings)  # `minqing migrate` after the upgrade adds the columns
     app = create_app(settings, log_cache=False)
     with TestClient(app) as client:
         client.auth = DefaultReader()
