@@ -21,17 +21,17 @@ from api.metrics import Metrics, RequestMetrics
 from api.observability import configure_logging, request_log
 from api.read_dependencies import ReadYourWrites
 from commands.cases import Cases
-from commands.settings import Settings
+from config.settings import Settings
 from projections.runner import create_tables as create_projection_tables
 from projections.runner import required_tables
 from projections.runtime import PROJECTIONS, ReadSide
-from projections.store import SchemaMissingError, missing_tables, open_views, schema_lock, table_names
 from reference.model import ReferenceData, load_policy
 from security.tokens import TokenKeys
 from security.vault import TABLES as VAULT_TABLES
 from security.vault import Vault
 from security.vault import create_tables as create_vault_tables
 from security.vault import open_store as vault_store
+from storage.views import SchemaMissingError, missing_tables, open_views, schema_lock, table_names
 from streams.delivery import BACKOFF, Deliverer
 from streams.feed import Feed
 from streams.tail import Tail

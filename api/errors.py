@@ -8,15 +8,14 @@ from http import HTTPStatus
 from typing import Any
 
 import eventsourcing.persistence as eventsourcing_errors
-import orjson
 import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.open311 import error_response as open311_error
+from api.responses import JSONBody, error_body
 from cases.errors import ActorNotAllowedError, CaseError
 from cases.policy import NoPolicyInForceError
 from commands.errors import (
@@ -32,20 +31,6 @@ from projections.runtime import ProjectionBehindError
 from streams.webhooks import SubscriptionLimitError, SubscriptionNotFoundError
 
 log = structlog.get_logger()
-
-
-class JSONBody(JSONResponse):
-    """Error bodies, serialised with orjson (Chinese text stays readable UTF-8)."""
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
-
-
-def error_body(code: str, message: str, fields: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if fields is not None:
-        body["fields"] = fields
-    return {"error": body}
 
 
 def _field_name(error: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from api.dependencies import CasesDep
-from api.errors import JSONBody, error_body
+from api.responses import JSONBody, error_body
 from commands.cases import Cases
 from projections.runtime import ReadSide
 

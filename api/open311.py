@@ -18,7 +18,7 @@ from cases.actor import Actor
 from cases.vocabulary import Role
 from commands.cases import Cases
 from commands.errors import CaseNotFoundError, InvalidReferenceError
-from commands.settings import Open311Key
+from config.settings import Open311Key
 from open311.georeport import (
     DEFAULT_DAYS,
     MAX_RESULTS,

@@ -37,11 +37,11 @@ sys.path.insert(0, str(ROOT))
 from cases.actor import Actor  # noqa: E402
 from cases.case import Case  # noqa: E402
 from cases.vocabulary import HandlingType, Role, Satisfaction, Tier  # noqa: E402
-from commands.settings import Settings  # noqa: E402
+from config.settings import Settings  # noqa: E402
 from projections.ledger import Ledger  # noqa: E402
 from projections.runner import Runner, tracked_position  # noqa: E402
-from projections.store import PostgresViews  # noqa: E402
 from service import build_cases  # noqa: E402
+from storage.views import PostgresViews  # noqa: E402
 
 PG = os.environ.get("MINQING_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 CLERK = Actor("CL001", Role.INTAKE_CLERK)

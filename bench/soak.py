@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from bench.http_commands import BENCH_SECURITY, REGISTRATION  # noqa: E402
 from bench.projections import PG, drop, schema  # noqa: E402
 from cases.vocabulary import Role  # noqa: E402
-from commands.settings import Settings  # noqa: E402
+from config.settings import Settings  # noqa: E402
 from security.tokens import TokenKeys  # noqa: E402
 from tests.serving import free_port, wait_healthy  # noqa: E402
 

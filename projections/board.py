@@ -9,7 +9,7 @@ from typing import Any
 
 from projections.area import Area
 from projections.checkpoints import RED, YELLOW, colour, evaluate
-from projections.store import PostgresViews, SqliteViews
+from storage.views import PostgresViews, SqliteViews
 
 UNIT_COLUMNS = {
     "district": "district",

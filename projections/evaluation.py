@@ -7,7 +7,7 @@ from statistics import median
 from typing import Any
 
 from projections.area import Area
-from projections.store import PostgresViews, SqliteViews
+from storage.views import PostgresViews, SqliteViews
 
 
 def department_evaluation(

@@ -13,8 +13,8 @@ from typing import Any
 
 from cases.case import Case
 from cases.clock import local_date
-from projections.store import Cursor, Row
 from security.personal import reveal
+from storage.views import Cursor, Row
 
 NAME = "ledger"
 

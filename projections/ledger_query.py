@@ -13,7 +13,7 @@ import orjson
 
 from projections.area import Area
 from projections.checkpoints import colour, evaluate
-from projections.store import PostgresViews, SqliteViews
+from storage.views import PostgresViews, SqliteViews
 
 EQUALITY_FILTERS = (
     "number", "status", "handling_type", "tier", "channel", "category", "district", "street", "community", "grid",

@@ -11,10 +11,10 @@ from typing import Any
 
 from cases.policy import PolicyVersion
 from projections.area import Area, and_area
-from projections.masking import mask_name, mask_phone
 from projections.scores import scores
-from projections.store import PostgresViews, SqliteViews
 from reference.model import ReferenceData
+from security.masking import mask_name, mask_phone
+from storage.views import PostgresViews, SqliteViews
 
 KINDS = {"monthly": "一月一通报", "quarterly": "一季一公示", "yearly": "一年一总结"}
 LEVELS = ("district", "street", "community", "grid")

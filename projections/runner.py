@@ -24,7 +24,7 @@ import structlog
 
 from commands.cases import Cases
 from commands.records import CASE_TOPIC_PREFIX
-from projections.store import Cursor, PostgresViews, SqliteViews, create_schema, table_names
+from storage.views import Cursor, PostgresViews, SqliteViews, create_schema, table_names
 
 log = structlog.get_logger()
 

@@ -9,10 +9,10 @@ from datetime import date
 from cases.clock import local_date
 from cases.policy import PolicyVersion
 from commands.cases import Cases
+from projections.chain import AuditChain
 from projections.ledger import Ledger
 from projections.runner import Runner
-from projections.store import PostgresViews, SqliteViews
-from replay.chain import AuditChain
+from storage.views import PostgresViews, SqliteViews
 
 
 class ProjectionBehindError(TimeoutError):

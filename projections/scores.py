@@ -7,7 +7,7 @@ from typing import Any
 
 from cases.policy import PolicyVersion
 from projections.area import Area, and_area
-from projections.store import PostgresViews, SqliteViews
+from storage.views import PostgresViews, SqliteViews
 
 GROUPS = {
     "district": ("district", "district_name"),

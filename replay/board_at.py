@@ -15,7 +15,7 @@ from projections.area import Area
 from projections.board import board
 from projections.ledger import Ledger
 from projections.runner import create_tables
-from projections.store import SqliteViews
+from storage.views import SqliteViews
 
 PAGE = 5000
 # Events are timestamped when decided and logged when committed, so the log's

@@ -25,11 +25,11 @@ from typing import Any, TextIO
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from commands.cases import Cases
-from commands.settings import Settings
+from config.settings import Settings
 from projections.ledger import Ledger
 from projections.runner import Projection, Runner, create_tables, tracked_position
-from projections.store import PostgresViews, SqliteViews
-from projections.store import table_names as statement_tables
+from storage.views import PostgresViews, SqliteViews
+from storage.views import table_names as statement_tables
 
 REBUILDABLE: dict[str, Callable[[], Projection]] = {"ledger": Ledger}
 MAX_SWAP_ATTEMPTS = 20
@@ -161,6 +161,7 @@ def rebuild(
     tables = table_names(projection)
     create_tables(live, projection)
     shadow = Shadow(settings, live, keep_as or "rebuild")
+    create_tables(shadow.views, projection)  # fresh tables: nothing but `migrate` and this creates them
     runner = Runner(cases, shadow.views, projection)
     outcome = Outcome(name)
     started = time.perf_counter()

@@ -14,9 +14,9 @@ from typing import Any
 
 from eventsourcing.application import Application
 
+from projections.chain import GENESIS, NAME, hash_notification, log_link, stream_link
 from projections.runner import tracked_position
-from projections.store import PostgresViews, SqliteViews
-from replay.chain import GENESIS, NAME, hash_notification, log_link, stream_link
+from storage.views import PostgresViews, SqliteViews
 
 PAGE = 5000
 MAX_LISTED = 20

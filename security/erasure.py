@@ -12,8 +12,8 @@ from eventsourcing.persistence import IntegrityError
 from commands.cases import Cases
 from commands.errors import CaseNotFoundError
 from commands.records import PersonErased
-from projections.store import PostgresViews, SqliteViews
 from security.personal import ERASED
+from storage.views import PostgresViews, SqliteViews
 
 log = structlog.get_logger()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.masking import mask_name, mask_phone
+from security.masking import mask_name, mask_phone
 from security.vault import Vault, vault_holding
 
 ERASED = "[已删除]"

@@ -25,8 +25,8 @@ from uuid import uuid4
 import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from commands.settings import DEV_MASTER_KEY, InsecureConfigurationError, Settings
-from projections.store import PostgresViews, SqliteViews, create_schema
+from config.settings import DEV_MASTER_KEY, InsecureConfigurationError, Settings
+from storage.views import PostgresViews, SqliteViews, create_schema
 
 ENVELOPE_VERSION = 1
 

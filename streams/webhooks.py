@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from projections.store import PostgresViews, Row, SqliteViews, create_schema
+from storage.views import PostgresViews, Row, SqliteViews, create_schema
 from streams.feed import EventFilter
 
 TABLES = [

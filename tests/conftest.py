@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from commands.cases import Cases
-from commands.settings import Settings
+from config.settings import Settings
 from service import build_cases, create_app, migrate
 from tests.api_steps import Driver
 from tests.factories import SECURITY, DefaultReader

@@ -11,7 +11,7 @@ import httpx
 
 from cases.actor import Actor
 from cases.vocabulary import Role
-from commands.settings import Settings
+from config.settings import Settings
 from reference.model import DEMO_REFERENCE, ReferenceData
 from security.tokens import TokenKeys
 
@@ -51,6 +51,7 @@ RESIDENT = Actor("R13812341234", Role.RESIDENT)
 ADMIN = Actor("AD001", Role.ADMIN)
 AUDITOR = Actor("AU001", Role.AUDITOR)
 INTEGRATOR = Actor("IN001", Role.INTEGRATOR)
+MONITOR = Actor("prometheus", Role.METRICS)
 
 
 def registration(**overrides: Any) -> dict[str, Any]:

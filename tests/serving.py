@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from commands.settings import Settings
+from config.settings import Settings
 
 MINQING = [sys.executable, "-m", "cli"]
 

@@ -17,7 +17,7 @@ from api.access import RULES, Scope
 from cases.actor import Actor
 from cases.commands import COMMANDS
 from cases.vocabulary import Role
-from commands.settings import InsecureConfigurationError, Settings
+from config.settings import InsecureConfigurationError, Settings
 from service import create_app
 from tests.api_steps import accepted, act, position, register
 from tests.factories import (

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from commands.settings import Settings
+from config.settings import Settings
 from tests.factories import CLERK, SUPERVISOR, auth, registration
 from tests.serving import MINQING, environment
 
@@ -33,8 +33,8 @@ def test_the_cli_explains_itself() -> None:
 def test_projection_workers_run_apart_and_only_one_is_active(settings: Settings, tmp_path: Path) -> None:
     from commands.cases import Cases
     from projections.runner import tracked_position
-    from projections.store import open_views
     from service import build_cases
+    from storage.views import open_views
 
     cases: Cases = build_cases(settings)
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cases.clock import utc_now
 from commands.records import CASE_TOPIC_PREFIX
-from commands.settings import Settings
+from config.settings import Settings
 from demo.stories import load_demo
 from service import build_cases
 from tests.factories import migrated

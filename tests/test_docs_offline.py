@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from commands.settings import Settings
+from config.settings import Settings
 from tests.serving import serve
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from cases.vocabulary import HandlingType, Role, Tier
 from commands.cases import Cases
-from commands.settings import Settings
+from config.settings import Settings
 from security.tokens import TokenKeys
 from streams.cloudevents import CASE_TOPICS
 from streams.feed import EventFilter, Feed

@@ -9,7 +9,7 @@ from xml.etree import ElementTree
 import pytest
 from fastapi.testclient import TestClient
 
-from commands.settings import Settings
+from config.settings import Settings
 from service import create_app
 from tests.api_steps import Driver, position
 from tests.conftest import Clock

@@ -21,7 +21,7 @@ from httpx_sse import connect_sse
 from cases.actor import Actor
 from cases.vocabulary import Role
 from commands.cases import Cases
-from commands.settings import Settings
+from config.settings import Settings
 from tests.conftest import PG_URL, _postgres_schema
 from tests.factories import CLERK, SECURITY, DefaultReader, auth, registration
 from tests.serving import MINQING, Server, environment, free_port

@@ -18,10 +18,10 @@ from openpyxl import load_workbook
 
 from cases.actor import Actor
 from commands.cases import Cases
-from commands.settings import Settings
+from config.settings import Settings
 from projections.ledger import Ledger
 from projections.runner import Runner, TrackingConflictError, create_tables
-from projections.store import PostgresViews, SqliteViews, open_views
+from storage.views import PostgresViews, SqliteViews, open_views
 from tests.api_steps import Driver
 from tests.conftest import PG_URL, Clock
 from tests.factories import (

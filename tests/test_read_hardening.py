@@ -17,11 +17,11 @@ from fastapi.testclient import TestClient
 from api.read_dependencies import WAITS_PER_TOKEN
 from cases.actor import Actor
 from cases.vocabulary import Role
-from commands.settings import Settings
+from config.settings import Settings
 from projections.runtime import ReadSide
-from projections.store import open_views
 from security.tokens import TokenKeys
 from service import build_cases
+from storage.views import open_views
 from tests.api_steps import position, register
 from tests.factories import (
     CLERK,

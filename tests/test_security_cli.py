@@ -10,7 +10,7 @@ from uuid import UUID
 import jwt
 import pytest
 
-from commands.settings import DEV_MASTER_KEY, Settings
+from config.settings import DEV_MASTER_KEY, Settings
 from security.tokens import DEV_SECRET
 from service import build_cases
 from tests.factories import CLERK, migrated, registration

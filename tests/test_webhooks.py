@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from cases.actor import Actor
 from cases.vocabulary import Role
 from commands.cases import Cases
-from commands.settings import Settings
+from config.settings import Settings
 from service import create_app, migrate
 from streams.cloudevents import CASE_TOPICS
 from tests.api_steps import Driver
@@ -146,7 +146,7 @@ def test_subscription_input_is_validated(quick: TestClient) -> None:
 def test_the_delivery_worker_survives_a_kill_without_losing_its_place(
     settings: Settings, cases: Cases, tmp_path
 ) -> None:
-    from projections.store import open_views
+    from storage.views import open_views
     from streams.feed import EventFilter
     from streams.webhooks import Webhooks
 
@@ -403,7 +403,7 @@ def test_a_slow_receiver_does_not_delay_another(settings: Settings, clock: Clock
 
 
 def test_subscriptions_from_before_owners_belong_to_the_operator(settings: Settings, clock: Clock) -> None:
-    from projections.store import open_views
+    from storage.views import open_views
 
     views = open_views(settings)
     try:

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from api.access import RULES, SESSION_COOKIE, WORKBENCH
 from cases.actor import Actor
 from cases.vocabulary import Role
-from commands.settings import Settings
+from config.settings import Settings
 from security.tokens import TokenKeys
 from service import create_app
 from tests.api_steps import accepted, act, position, register

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from cases.actor import Actor
-from commands.settings import Settings
+from config.settings import Settings
 from tests.conftest import PG_URL, REQUIRE_PG, _postgres_schema
 from tests.factories import CLERK, GRID_LEADER, SECURITY, SUPERVISOR, TOWNSHIP, auth, registration
 from tests.serving import MINQING, environment, serve

@@ -46,8 +46,7 @@ from projections.ledger_query import LISTS, LedgerQuery, ledger_page
 from projections.runtime import ReadSide
 from reference.model import ReferenceData
 from replay.history import EVENT_LABELS, history
-from security.cli import DEV_ACTORS
-from security.tokens import Principal, TokenError, TokenKeys
+from security.tokens import DEV_ACTORS, Principal, TokenError, TokenKeys
 from streams.feed import EventFilter
 from streams.tail import Tail, follow
 from web import forms, labels

@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api.access import SESSION_COOKIE, AccessDeniedError
-from commands.settings import Settings
+from config.settings import Settings
 from security.tokens import DEV_SECRET
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

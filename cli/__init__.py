@@ -6,8 +6,8 @@ import argparse
 import os
 import sys
 
-from commands.settings import InsecureConfigurationError, Settings
-from projections.store import SchemaMissingError
+from config.settings import InsecureConfigurationError, Settings
+from storage.views import SchemaMissingError
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -100,8 +100,8 @@ def _project(args: argparse.Namespace) -> int:
 
     from api.observability import configure_logging
     from projections.runtime import ReadSide
-    from projections.store import open_views
     from service import build_cases
+    from storage.views import open_views
 
     configure_logging()
     settings = Settings.from_environ()
@@ -148,8 +148,8 @@ def _deliver(args: argparse.Namespace) -> int:
     import structlog
 
     from api.observability import configure_logging
-    from projections.store import open_views
     from service import build_cases, build_deliverer
+    from storage.views import open_views
     from streams.feed import Feed
     from streams.webhooks import Webhooks
 
@@ -175,6 +175,10 @@ def _deliver(args: argparse.Namespace) -> int:
         deliverer.close()
         views.close()
         cases.close()
+
+
+# The processes that open the store or the key vault; `keys new`, `token …` need no database.
+SECURED = frozenset({"serve", "project", "deliver", "migrate", "demo", "erase", "replay", "rebuild", "verify", "seal"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,15 +221,20 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--cases", type=int, default=600)
     demo.set_defaults(run=_demo)
 
-    from replay.cli import add_commands
-    from security.cli import add_commands as add_security_commands
+    from cli.replay import add_commands
+    from cli.security import add_commands as add_security_commands
 
     add_commands(sub)
     add_security_commands(sub)
 
     args = parser.parse_args(argv)
     try:
+        if args.command in SECURED:
+            Settings.from_environ().check_secrets()  # before any database: a bad configuration is the first thing said
         return int(args.run(args))
+    except InsecureConfigurationError as e:
+        print(f"minqing: refusing to start: {e}", file=sys.stderr)
+        return 2
     except SchemaMissingError as e:
         print(f"minqing: {e}", file=sys.stderr)
         return 2

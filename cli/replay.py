@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from cases.clock import CHINA
-from commands.settings import Settings
+from config.settings import Settings
 
 
 def _hours(seconds: float) -> str:
@@ -70,15 +70,15 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _open(settings: Settings) -> tuple[Any, Any]:
-    from projections.store import open_views
     from service import build_cases
+    from storage.views import open_views
 
     return build_cases(settings), open_views(settings)
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from projections.chain import AuditChain
     from projections.runner import Runner
-    from replay.chain import AuditChain
     from replay.verify import verify
 
     cases, views = _open(Settings.from_environ())
@@ -112,7 +112,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _seal(args: argparse.Namespace) -> int:
-    from replay.chain import seal
+    from projections.chain import seal
 
     cases, views = _open(Settings.from_environ())
     try:

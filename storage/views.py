@@ -22,7 +22,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from commands.settings import Settings
+from config.settings import Settings
 
 Row = dict[str, Any]
 
