@@ -6,8 +6,8 @@ from fastapi import APIRouter, Query
 
 from api.dependencies import CasesDep
 from api.read_dependencies import ReadSideDep
+from commands.errors import InvalidInputError
 from commands.records import MAX_POSITION
-from projections.ledger_query import InvalidQueryError
 from replay.verify import verify
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -28,7 +28,7 @@ def verify_log(
     root_hash: Hex64 = None,
 ) -> dict[str, Any]:
     if (root_position is None) != (root_hash is None):
-        raise InvalidQueryError("root_hash", "root_position 与 root_hash 须同时给出")
+        raise InvalidInputError("root_hash", "root_position 与 root_hash 须同时给出")
     published = (root_position, root_hash) if root_position is not None and root_hash is not None else None
     return verify(cases, read.views, published_root=published)
 

@@ -20,8 +20,8 @@ from cases.clock import in_china
 from cases.commands import COMMANDS, CaseCommand
 from cases.vocabulary import STATUS_LABELS, Role
 from commands.cases import CommandResult
+from commands.errors import InvalidInputError
 from commands.records import MAX_POSITION
-from projections.ledger_query import InvalidQueryError
 from replay.history import case_at, history
 from security.personal import reveal
 from security.tokens import TokenKeys
@@ -121,7 +121,7 @@ def get_case(
     ] = None,
 ) -> dict[str, Any]:
     if as_of is not None and version is not None:
-        raise InvalidQueryError("as_of", "as_of 与 version 只能指定其一")
+        raise InvalidInputError("as_of", "as_of 与 version 只能指定其一")
     if as_of is None and version is None:
         case = cases.get_case(case_id)
     else:

@@ -4,6 +4,7 @@ input, 404 unknown case, 409 broken rule, 412 stale version, 429 too many. Every
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -14,6 +15,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.access import AccessDeniedError, AuthenticationError
+from api.limits import RateLimitedError
 from api.open311 import error_response as open311_error
 from api.responses import JSONBody, error_body
 from cases.errors import ActorNotAllowedError, CaseError
@@ -21,12 +24,10 @@ from cases.policy import NoPolicyInForceError
 from commands.errors import (
     CaseNotFoundError,
     ConcurrentUpdateError,
-    InvalidReferenceError,
+    InvalidInputError,
     StaleVersionError,
 )
 from open311.georeport import Open311Error
-from projections.ledger_query import InvalidQueryError
-from projections.reports import InvalidPeriodError
 from projections.runtime import ProjectionBehindError
 from streams.webhooks import SubscriptionLimitError, SubscriptionNotFoundError
 
@@ -166,11 +167,38 @@ def _field_error(e: dict[str, Any]) -> dict[str, str]:
     return {"field": _field_name(e), "reason": reason(e)}
 
 
+def _retry_after(seconds: object) -> dict[str, str]:
+    return {"Retry-After": str(seconds)}
+
+
+# Every error the layers raise, by class (the first in its MRO wins): its status and any headers.
+# Each carries its stable `code` and a Chinese `message`; an InvalidInputError names its field.
+STATUS: dict[type[Exception], tuple[int, Callable[[Any], dict[str, str]] | None]] = {
+    InvalidInputError: (422, None),
+    NoPolicyInForceError: (422, None),
+    AuthenticationError: (401, lambda e: {"WWW-Authenticate": e.www_authenticate}),
+    AccessDeniedError: (403, None),
+    ActorNotAllowedError: (403, None),
+    CaseNotFoundError: (404, None),
+    SubscriptionNotFoundError: (404, None),
+    CaseError: (409, None),
+    SubscriptionLimitError: (409, None),
+    ConcurrentUpdateError: (409, lambda e: _retry_after(1)),
+    StaleVersionError: (412, lambda e: {"ETag": f'"{e.actual}"'}),
+    RateLimitedError: (429, lambda e: _retry_after(e.retry_after)),
+    ProjectionBehindError: (504, lambda e: _retry_after(1)),
+}
+
+
+def domain_error(_: Request, exc: Exception) -> JSONBody:
+    status, headers = next(STATUS[c] for c in type(exc).__mro__ if c in STATUS)
+    fields = [{"field": exc.field, "reason": exc.reason}] if isinstance(exc, InvalidInputError) else None
+    body = error_body(getattr(exc, "code", "error"), getattr(exc, "message", str(exc)), fields)
+    return JSONBody(body, status_code=status, headers=headers(exc) if headers else None)
+
+
 def install(app: FastAPI) -> None:
     document(app)
-
-    from api.access import AccessDeniedError, AuthenticationError
-    from api.limits import RateLimitedError
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(_: Request, exc: RequestValidationError) -> JSONBody:
@@ -179,69 +207,9 @@ def install(app: FastAPI) -> None:
             error_body("validation_failed", "请求内容有误，请按字段提示更正后重试。", fields), status_code=422
         )
 
-    @app.exception_handler(InvalidReferenceError)
-    def invalid_reference(_: Request, exc: InvalidReferenceError) -> JSONBody:
-        return JSONBody(
-            error_body(exc.code, exc.message, [{"field": exc.field, "reason": exc.reason}]), status_code=422
-        )
-
-    @app.exception_handler(InvalidQueryError)
-    @app.exception_handler(InvalidPeriodError)
-    def invalid_query(_: Request, exc: InvalidQueryError | InvalidPeriodError) -> JSONBody:
-        return JSONBody(
-            error_body("invalid_query", exc.reason, [{"field": exc.field, "reason": exc.reason}]), status_code=422
-        )
-
-    @app.exception_handler(NoPolicyInForceError)
-    def no_policy(_: Request, exc: NoPolicyInForceError) -> JSONBody:
-        return JSONBody(error_body(exc.code, exc.message), status_code=422)
-
-    @app.exception_handler(ProjectionBehindError)
-    def behind(_: Request, exc: ProjectionBehindError) -> JSONBody:
-        return JSONBody(error_body(exc.code, exc.message), status_code=504, headers={"Retry-After": "1"})
-
-    @app.exception_handler(CaseNotFoundError)
-    def not_found(_: Request, exc: CaseNotFoundError) -> JSONBody:
-        return JSONBody(error_body(exc.code, exc.message), status_code=404)
-
+    for error in STATUS:
+        app.exception_handler(error)(domain_error)
     app.exception_handler(Open311Error)(open311_error)
-
-    @app.exception_handler(SubscriptionNotFoundError)
-    def no_subscription(_: Request, exc: SubscriptionNotFoundError) -> JSONBody:
-        return JSONBody(error_body(exc.code, exc.message), status_code=404)
-
-    @app.exception_handler(SubscriptionLimitError)
-    def too_many_subscriptions(_: Request, exc: SubscriptionLimitError) -> JSONBody:
-        return JSONBody(error_body(exc.code, exc.message), status_code=409)
-
-    @app.exception_handler(StaleVersionError)
-    def stale(_: Request, exc: StaleVersionError) -> JSONBody:
-        return JSONBody(error_body(exc.code, exc.message), status_code=412, headers={"ETag": f'"{exc.actual}"'})
-
-    @app.exception_handler(CaseError)
-    def rule_broken(_: Request, exc: CaseError) -> JSONBody:
-        status = 403 if isinstance(exc, ActorNotAllowedError) else 409
-        return JSONBody(error_body(exc.code, exc.message), status_code=status)
-
-    @app.exception_handler(ConcurrentUpdateError)
-    def contended(_: Request, exc: ConcurrentUpdateError) -> JSONBody:
-        return JSONBody(error_body(exc.code, exc.message), status_code=409, headers={"Retry-After": "1"})
-
-    @app.exception_handler(AuthenticationError)
-    def unauthenticated(_: Request, exc: AuthenticationError) -> JSONBody:
-        return JSONBody(
-            error_body(exc.code, exc.message), status_code=401, headers={"WWW-Authenticate": exc.www_authenticate}
-        )
-
-    @app.exception_handler(AccessDeniedError)
-    def denied(_: Request, exc: AccessDeniedError) -> JSONBody:
-        return JSONBody(error_body(exc.code, exc.message), status_code=403)
-
-    @app.exception_handler(RateLimitedError)
-    def limited(_: Request, exc: RateLimitedError) -> JSONBody:
-        return JSONBody(
-            error_body(exc.code, exc.message), status_code=429, headers={"Retry-After": str(exc.retry_after)}
-        )
 
     @app.exception_handler(StarletteHTTPException)
     def http_error(_: Request, exc: StarletteHTTPException) -> JSONBody:

@@ -24,8 +24,8 @@ from starlette.types import Message, Send
 
 from api.access import PrincipalDep, sees_personal_data
 from api.limits import RateLimitedError
+from commands.errors import InvalidInputError
 from commands.records import MAX_POSITION
-from projections.ledger_query import InvalidQueryError
 from streams.feed import EventFilter, Feed
 from streams.tail import Tail, follow
 
@@ -156,7 +156,7 @@ async def events_stream(
     flt = EventFilter.parse(types, unit, case)
     if last_event_id is not None:
         if not last_event_id.strip().isdigit() or int(last_event_id) > MAX_POSITION:
-            raise InvalidQueryError("Last-Event-ID", "Last-Event-ID 须为上次收到的事件 id（日志位置，整数）")
+            raise InvalidInputError("Last-Event-ID", "Last-Event-ID 须为上次收到的事件 id（日志位置，整数）")
         after = int(last_event_id)
     settings = request.app.state.settings
     slots: StreamSlots = request.app.state.stream_slots

@@ -11,11 +11,11 @@ from api.access import AreaDep
 from api.ledger import XLSX, _file
 from api.read_dependencies import ReadSideDep
 from cases.clock import in_china
+from commands.errors import InvalidInputError
 from projections.area import Area
 from projections.board import board
 from projections.evaluation import department_evaluation
 from projections.exports import report_sheets, to_xlsx
-from projections.ledger_query import InvalidQueryError
 from projections.reports import report
 from projections.scores import GROUPS, scores
 from replay.board_at import board_at
@@ -54,10 +54,10 @@ def supervision_board(
     filters = {k: v for k, v in given.items() if v is not None}
     if at is not None:
         if as_of is not None:
-            raise InvalidQueryError("at", "at 与 as_of 只能指定其一")
+            raise InvalidInputError("at", "at 与 as_of 只能指定其一")
         moment = in_china(at)
         if moment > read.cases.clock():
-            raise InvalidQueryError("at", "at 须为过去的时刻；查看未来某日的预警请用 as_of")
+            raise InvalidInputError("at", "at 须为过去的时刻；查看未来某日的预警请用 as_of")
         options = {"unit": unit, "by": by, "colour_filter": colour, "include_closed": include_closed, "limit": limit}
         options |= {"filters": filters}
         return board_at(read.cases, moment, area, yellow_within=yellow_within, **options)

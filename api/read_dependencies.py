@@ -16,8 +16,8 @@ import anyio
 from fastapi import Depends, Query, Request
 
 from api.limits import RateLimitedError
+from commands.errors import InvalidInputError
 from commands.records import MAX_POSITION
-from projections.ledger_query import InvalidQueryError
 from projections.runtime import ProjectionBehindError, ReadSide
 
 WAITS_PER_TOKEN = 4
@@ -54,7 +54,7 @@ class ReadYourWrites:
             return
         head = await anyio.to_thread.run_sync(self.read_side.head)
         if position > head:
-            raise InvalidQueryError(
+            raise InvalidInputError(
                 "wait_for", f"位置 {position} 超出事件日志末尾（当前为 {head}），请使用命令应答中的 position。"
             )
         if self._waiting[token] >= self.per_token:

@@ -16,8 +16,8 @@ from pydantic import Field, HttpUrl
 from api.access import PrincipalDep, sees_personal_data
 from cases.inputs import Code, Short, Strict
 from cases.vocabulary import Role
+from commands.errors import InvalidInputError
 from commands.records import MAX_POSITION
-from projections.ledger_query import InvalidQueryError
 from streams.feed import EventFilter, Feed
 from streams.webhooks import AddressRefusedError, Webhooks, checked_addresses
 
@@ -69,7 +69,7 @@ def create(body: SubscriptionIn, request: Request, response: Response, principal
         try:
             checked_addresses(body.url.host or "", allow_local=False)
         except AddressRefusedError as e:
-            raise InvalidQueryError("url", f"{e.reason}（MINQING_WEBHOOK_ALLOW_LOCAL）") from None
+            raise InvalidInputError("url", f"{e.reason}（MINQING_WEBHOOK_ALLOW_LOCAL）") from None
     feed: Feed = request.app.state.feed
     after = feed.head() if body.after is None else body.after
     # Deliveries carry personal data in clear only if whoever subscribed may read it (the `pii` grant).

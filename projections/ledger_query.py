@@ -11,6 +11,7 @@ from uuid import UUID
 
 import orjson
 
+from commands.errors import InvalidInputError
 from projections.area import Area
 from projections.checkpoints import colour, evaluate
 from storage.views import PostgresViews, SqliteViews
@@ -33,13 +34,6 @@ LISTS = {
                        "rectification_deadline", "rectified_at", "failed_verifications", "verified_at",
                        "closed_date", "status"),
 }  # fmt: skip
-
-
-class InvalidQueryError(ValueError):
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 @dataclass
@@ -68,7 +62,7 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
             raise ValueError("not a cursor")
         case_id = str(UUID(case_id))
     except (ValueError, TypeError) as e:
-        raise InvalidQueryError("cursor", "无效的翻页游标，请从第一页重新查询") from e
+        raise InvalidInputError("cursor", "无效的翻页游标，请从第一页重新查询") from e
     return value, case_id
 
 
@@ -78,7 +72,7 @@ def _where(query: LedgerQuery, area: Area, today: date) -> tuple[list[str], list
     params: list[Any] = list(area_params)
     for name, value in query.filters.items():
         if name not in EQUALITY_FILTERS:
-            raise InvalidQueryError(name, "不支持的筛选条件")
+            raise InvalidInputError(name, "不支持的筛选条件")
         where.append(f"{name} = ?")
         params.append(value)
     if query.registered_from:
@@ -104,7 +98,7 @@ def ledger_page(
     views: SqliteViews | PostgresViews, query: LedgerQuery, area: Area, *, today: date, yellow_within: int
 ) -> dict[str, Any]:
     if query.sort not in SORTS:
-        raise InvalidQueryError("sort", f"可排序字段：{', '.join(sorted(SORTS))}")
+        raise InvalidInputError("sort", f"可排序字段：{', '.join(sorted(SORTS))}")
     where, params = _where(query, area, today)
     total = views.query(f"SELECT COUNT(*) AS n FROM ledger_cases {_clause(where)}", params)[0]["n"]
     op = "<" if query.descending else ">"

@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 from cases.policy import PolicyVersion
+from commands.errors import InvalidInputError
 from projections.area import Area, and_area
 from projections.scores import scores
 from reference.model import ReferenceData
@@ -22,19 +23,12 @@ CHILD = {"district": "street", "street": "community", "community": "grid", "grid
 MASKING_NOTICE = "本公示已对诉求人姓名、电话等个人信息进行脱敏处理。"
 
 
-class InvalidPeriodError(ValueError):
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(reason)
-        self.field = field
-        self.reason = reason
-
-
 def period_bounds(kind: str, period: str) -> tuple[date, date, str]:
     patterns = {"monthly": r"(\d{4})-(\d{2})", "quarterly": r"(\d{4})-Q([1-4])", "yearly": r"(\d{4})"}
     match = re.fullmatch(patterns[kind], period)
     if not match:
         examples = {"monthly": "2026-03", "quarterly": "2026-Q1", "yearly": "2026"}
-        raise InvalidPeriodError("period", f"{KINDS[kind]}的期间格式应如 {examples[kind]}")
+        raise InvalidInputError("period", f"{KINDS[kind]}的期间格式应如 {examples[kind]}")
     year = int(match.group(1))
     if kind == "yearly":
         return date(year, 1, 1), date(year, 12, 31), f"{year}年"
@@ -44,7 +38,7 @@ def period_bounds(kind: str, period: str) -> tuple[date, date, str]:
         return date(year, first, 1), date(year, last, calendar.monthrange(year, last)[1]), f"{year}年第{q}季度"
     month = int(match.group(2))
     if not 1 <= month <= 12:
-        raise InvalidPeriodError("period", "月份应在 01 到 12 之间")
+        raise InvalidInputError("period", "月份应在 01 到 12 之间")
     return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1]), f"{year}年{month}月"
 
 
@@ -53,7 +47,7 @@ def unit_level(reference: ReferenceData, unit: str) -> tuple[str, str]:
         for level in LEVELS:
             if units[level] == unit:
                 return level, units[f"{level}_name"]
-    raise InvalidPeriodError("unit", f"未知的单位编码 {unit}")
+    raise InvalidInputError("unit", f"未知的单位编码 {unit}")
 
 
 def report(

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from cases.case import Case
 from commands.cases import Cases
-from projections.ledger_query import InvalidQueryError
+from commands.errors import InvalidInputError
 from replay.records import stream_records
 from streams.cloudevents import CASE_TOPICS, DEFAULT_SOURCE, EVENT_CLASSES, TOPIC_BY_NAME, TYPE_PREFIX, to_cloud_event
 
@@ -44,7 +44,7 @@ class EventFilter:
                 if not name:
                     continue
                 if name not in EVENT_CLASSES:
-                    raise InvalidQueryError("type", f"未知的事件类型 {item.strip()}；可选：{', '.join(EVENT_CLASSES)}")
+                    raise InvalidInputError("type", f"未知的事件类型 {item.strip()}；可选：{', '.join(EVENT_CLASSES)}")
                 names.add(name)
         return cls(frozenset(names), unit or None, case)
 
