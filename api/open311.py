@@ -30,6 +30,7 @@ from open311.georeport import (
     request_of_row,
     services,
 )
+from projections.service_requests import ServiceRequestQuery, service_requests
 from replay.records import resolve_case
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
@@ -127,41 +128,25 @@ async def submit(request: Request, fmt: Format) -> Response:
 def request_list(request: Request, fmt: Format) -> Response:
     full = _may_read_all(request)
     params = request.query_params
-    where: list[str] = []
-    args: list[Any] = []
+    numbers: list[str] = []
     if ids := params.get("service_request_id"):
         numbers = [n.strip() for n in ids.split(",") if n.strip()][:MAX_RESULTS]
-        where.append(f"number IN ({', '.join('?' * len(numbers))})")
-        args += numbers
-    if code := params.get("service_code"):
-        where.append("category = ?")
-        args.append(code)
+    is_open: bool | None = None
     if status := params.get("status"):
         wanted = {s.strip() for s in status.split(",")}
         if not wanted <= {"open", "closed"}:
             raise Open311Error(400, "status: 只能是 open 或 closed")
-        if wanted == {"open"}:
-            where.append("status <> 'closed'")
-        elif wanted == {"closed"}:
-            where.append("status = 'closed'")
+        is_open = None if wanted == {"open", "closed"} else wanted == {"open"}
     end = _moment("end_date", params.get("end_date"))
     start = _moment("start_date", params.get("start_date"))
-    if not ids and start is None:
+    if not numbers and start is None:
         # The spec's default window: the last 90 days (or up to end_date).
         try:
             start = (end or _cases(request).clock()) - timedelta(days=DEFAULT_DAYS)
         except OverflowError:
             raise Open311Error(400, "end_date: 超出可表示的日期范围") from None
-    if start is not None:
-        where.append("registered_at >= ?")
-        args.append(start.isoformat())
-    if end is not None:
-        where.append("registered_at <= ?")
-        args.append(end.isoformat())
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    rows = request.app.state.read_side.views.query(
-        f"SELECT * FROM ledger_cases {clause} ORDER BY registered_at DESC, case_id LIMIT ?", [*args, MAX_RESULTS]
-    )
+    query = ServiceRequestQuery(numbers, params.get("service_code") or None, is_open, start, end, MAX_RESULTS)
+    rows = service_requests(request.app.state.read_side.views, query)
     reference = _cases(request).reference
     return _answer("requests", [request_of_row(row, reference, full=full) for row in rows], fmt)
 
