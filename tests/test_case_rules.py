@@ -383,3 +383,17 @@ def test_recomputing_deadlines_keeps_an_extension() -> None:
     assert case.recompute_deadlines(CLERK, at(3), deadlines=shifted, policy_version="13710-v1")
     assert case.deadlines["resolve"]["due"] == (due + timedelta(days=5)).isoformat()
     assert case.deadlines["accept"]["due"] == "2026-12-31"
+
+
+def test_every_command_of_the_table_takes_its_body_fields() -> None:
+    import inspect
+
+    from cases.commands import COMMANDS
+    from commands.cases import Cases
+
+    for command in COMMANDS:
+        fields = {name for name in command.body.model_fields if name != "actor"}
+        # The application's method when it adds checks, else the case's own: what `Cases.act` calls.
+        method = getattr(Cases, command.name, None) or getattr(Case, command.name)
+        parameters = inspect.signature(method).parameters
+        assert fields <= parameters.keys(), (command.name, fields - parameters.keys())
