@@ -31,6 +31,7 @@ from tests.factories import (
     HOUSING,
     INTEGRATOR,
     LEADER,
+    MONITOR,
     RESIDENT,
     SUPERVISOR,
     TOWNSHIP,
@@ -39,7 +40,8 @@ from tests.factories import (
 )
 
 ACTOR_OF: dict[Role, Actor] = {
-    a.role: a for a in (CLERK, GRID_LEADER, TOWNSHIP, HOUSING, LEADER, SUPERVISOR, ADMIN, AUDITOR, INTEGRATOR, RESIDENT)
+    a.role: a
+    for a in (CLERK, GRID_LEADER, TOWNSHIP, HOUSING, LEADER, SUPERVISOR, ADMIN, AUDITOR, INTEGRATOR, RESIDENT, MONITOR)
 }
 EXAMPLES = int(os.environ.get("MINQING_FUZZ_EXAMPLES", "15"))
 # CI runs the same examples every time, so a red build is reproducible; set

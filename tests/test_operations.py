@@ -18,12 +18,10 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx_sse import connect_sse
 
-from cases.actor import Actor
-from cases.vocabulary import Role
 from commands.cases import Cases
 from commands.settings import Settings
 from tests.conftest import PG_URL, _postgres_schema
-from tests.factories import CLERK, SECURITY, DefaultReader, auth, registration
+from tests.factories import CLERK, MONITOR, SECURITY, DefaultReader, auth, registration
 from tests.serving import MINQING, Server, environment, free_port
 
 
@@ -201,7 +199,7 @@ def test_metrics_count_requests_commands_streams_and_projections(client: TestCli
     assert created.status_code == 201
     assert client.get("/ledger", params={"wait_for": created.json()["position"]}).status_code == 200
     assert client.get("/metrics").status_code == 403  # an auditor's token: not for metrics
-    scrape = client.get("/metrics", headers=auth(Actor("prometheus", Role.METRICS)))
+    scrape = client.get("/metrics", headers=auth(MONITOR))
     assert scrape.status_code == 200 and scrape.headers["content-type"].startswith("text/plain")
     text = scrape.text
     assert 'minqing_http_requests_total{method="POST",route="/cases",status="201"} 1.0' in text
