@@ -63,8 +63,8 @@ CMD = "POST /cases/{case_id}/"
 
 RULES: dict[str, Rule] = {
     "GET /healthz": PUBLIC,
-    "GET /readyz": PUBLIC,
-    "GET /metrics": rule({R.METRICS, R.ADMIN}, Scope.ANY, "运行指标"),
+    "GET /readyz": rule(set(), Scope.PUBLIC, "readiness probe"),
+    "GET /metrics": rule({R.METRICS, R.ADMIN}, Scope.ANY, "运行指标（及 `metrics` 角色）"),
     "POST /cases": rule({R.INTAKE_CLERK, R.GRID_LEADER}, Scope.REGISTER, "登记"),
     # Every command of the table (cases/commands.py), for its roles, on a case in the caller's area.
     **{CMD + c.path: rule(c.roles, Scope.CASE, c.label) for c in COMMANDS},

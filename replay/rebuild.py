@@ -161,7 +161,7 @@ def rebuild(
     tables = table_names(projection)
     create_tables(live, projection)
     shadow = Shadow(settings, live, keep_as or "rebuild")
-    create_tables(shadow.views, projection)  # fresh tables: nothing but `migrate` and this creates them
+    create_tables(shadow.views, projection)  # a fresh store: this is its migration
     runner = Runner(cases, shadow.views, projection)
     outcome = Outcome(name)
     started = time.perf_counter()

@@ -50,6 +50,7 @@ SUPERVISOR = Actor("SV001", Role.SUPERVISION)
 RESIDENT = Actor("R13812341234", Role.RESIDENT)
 ADMIN = Actor("AD001", Role.ADMIN)
 AUDITOR = Actor("AU001", Role.AUDITOR)
+MONITOR = Actor("prometheus", Role.METRICS)
 INTEGRATOR = Actor("IN001", Role.INTEGRATOR)
 MONITOR = Actor("prometheus", Role.METRICS)
 
