@@ -123,7 +123,7 @@ def on_exit_signal(callback: Callable[[], None]) -> Callable[[], None]:
 
     def handler(sig: int, frame: Any) -> None:
         loop.call_soon_threadsafe(callback)
-        chained = previous[sig]
+        chained = previous[signal.Signals(sig)]
         if callable(chained):
             chained(sig, frame)
         elif chained == signal.SIG_DFL:

@@ -18,14 +18,14 @@ from api.dependencies import CasesDep, CommandHeadersDep
 from cases.case import Case
 from cases.clock import in_china
 from cases.commands import COMMANDS, CaseCommand
+from cases.inputs import Command
 from cases.vocabulary import STATUS_LABELS, Role
-from commands.cases import CommandResult
+from commands.cases import CommandResult, PersonalDataVault
 from commands.errors import InvalidInputError
 from commands.records import MAX_POSITION
 from replay.history import case_at, history
 from security.personal import reveal
 from security.tokens import TokenKeys
-from security.vault import Vault
 
 router = APIRouter(prefix="/cases", tags=["cases"], route_class=StrictJSONRoute)
 
@@ -82,9 +82,10 @@ def _command_route(command: CaseCommand) -> Callable[..., schemas.CommandOut]:
         principal: PrincipalDep,
         response: Response,
     ) -> schemas.CommandOut:
-        fingerprinted = {**body.model_dump(mode="json", exclude={"actor"}), "actor": principal.actor.as_dict()}
+        given: Command = body  # FastAPI reads the command's own model from the annotation
+        fingerprinted = {**given.model_dump(mode="json", exclude={"actor"}), "actor": principal.actor.as_dict()}
         options = headers.options(command.path, case_id, fingerprinted)
-        result = cases.act(command, case_id, acting(principal, body.actor), body.fields(), **options)
+        result = cases.act(command, case_id, acting(principal, given.actor), given.fields(), **options)
         return _answer(response, result)
 
     endpoint.__name__ = command.name
@@ -141,7 +142,7 @@ def case_history(case_id: UUID, cases: CasesDep, principal: PrincipalDep) -> dic
     return history(cases, case_id, clear=sees_personal_data(principal))
 
 
-def present(case: Case, *, clear: bool = False, vault: Vault | None = None) -> dict[str, Any]:
+def present(case: Case, *, clear: bool = False, vault: PersonalDataVault | None = None) -> dict[str, Any]:
     def iso(value: Any) -> str | None:
         return value.isoformat() if value is not None else None
 

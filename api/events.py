@@ -12,7 +12,7 @@ open streams (per process), and a write that a reader does not drain within
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -84,10 +84,13 @@ class EventStream(StreamingResponse):
     """Frees its slot however it ends, and bounds every write: a reader that stops reading (its
     buffers full) is dropped after `write_timeout` seconds instead of holding the stream open."""
 
-    def __init__(self, frames: AsyncIterator[bytes], *, write_timeout: float, release: Callable[[], None]) -> None:
+    def __init__(
+        self, frames: AsyncGenerator[bytes, None], *, write_timeout: float, release: Callable[[], None]
+    ) -> None:
         super().__init__(
             frames, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         )
+        self.frames = frames
         self.write_timeout = write_timeout
         self.release = release
 
@@ -108,7 +111,7 @@ class EventStream(StreamingResponse):
             # Ending without the final frame makes the server close the connection.
             log.info("event_stream_dropped", reason="writes did not drain", seconds=self.write_timeout)
         finally:
-            await self.body_iterator.aclose()  # type: ignore[union-attr]
+            await self.frames.aclose()
 
 
 @router.get("/events", summary="Case events in log order, as CloudEvents 1.0 (a page from a position)")

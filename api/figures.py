@@ -58,8 +58,8 @@ def supervision_board(
         moment = in_china(at)
         if moment > read.cases.clock():
             raise InvalidInputError("at", "at 须为过去的时刻；查看未来某日的预警请用 as_of")
-        options = {"unit": unit, "by": by, "colour_filter": colour, "include_closed": include_closed, "limit": limit}
-        options |= {"filters": filters}
+        options: dict[str, Any] = {"unit": unit, "by": by, "colour_filter": colour, "include_closed": include_closed}
+        options |= {"limit": limit, "filters": filters}
         return board_at(read.cases, moment, area, yellow_within=yellow_within, **options)
     today = as_of or read.today()
     margin = yellow_within if yellow_within is not None else read.policy(today).board_yellow_within_working_days

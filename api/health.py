@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
+from eventsourcing.domain import DomainEvent
 from fastapi import APIRouter, Request
 
 from api.dependencies import CasesDep
@@ -36,7 +37,7 @@ def lag_seconds(cases: Cases, position: int, head: int) -> float:
         return 0.0
     for n in cases.recorder.select_notifications(start=position + 1, limit=1):
         try:
-            stamp = cases.mapper.to_domain_event(n).timestamp
+            stamp = cast(DomainEvent, cases.mapper.to_domain_event(n)).timestamp
         except Exception:  # a bookkeeping record, not an event
             return 0.0
         return max(0.0, (datetime.now(UTC) - stamp).total_seconds())

@@ -143,5 +143,5 @@ def metrics(request: Request) -> Response:
 
 def _store_registry(request: Request) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(request))  # type: ignore[arg-type]
+    registry.register(StoreCollector(request))
     return registry

@@ -82,7 +82,7 @@ def create(body: SubscriptionIn, request: Request, response: Response, principal
 
 @router.get("", summary="Every subscription with its position and state (secrets are never listed)")
 def list_all(request: Request, owner: OwnerScope) -> dict[str, Any]:
-    return {"items": _webhooks(request).list(owner=owner)}
+    return {"items": _webhooks(request).subscriptions(owner=owner)}
 
 
 @router.get("/{subscription_id}", responses=ERRORS, summary="One subscription")
@@ -108,7 +108,7 @@ def resume(
 
 class RotateIn(Strict):
     overlap_hours: float = Field(
-        24, ge=0, le=168, description="How long the old secret keeps signing beside the new one (0: stop now)."
+        default=24, ge=0, le=168, description="How long the old secret keeps signing beside the new one (0: stop now)."
     )
 
 

@@ -147,7 +147,7 @@ def _request(row: dict[str, Any], reference: ReferenceData) -> dict[str, Any]:
         "service_name": reference.categories.get(row["category"], row["category"]),
         "service_code": row["category"],
         "description": row["description"],
-        "agency_responsible": reference.departments.get(agency, agency),
+        "agency_responsible": reference.departments.get(agency, agency) if agency else agency,
         "service_notice": None,
         "requested_datetime": _iso(row["registered_at"]),
         "updated_datetime": _iso(updated),

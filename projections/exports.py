@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -84,7 +84,7 @@ YES_NO = {"yes": "是", "no": "否"}
 # Excel, LibreOffice and Google Sheets read a cell beginning with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
-Names = dict[str, dict[str, str]]
+Names = dict[str, Mapping[Any, str]]  # code -> name; the vocabulary's codes are StrEnum members
 Sheet = tuple[Sequence[str], Iterable[dict[str, Any]]]
 
 
@@ -164,7 +164,7 @@ def _text(value: Any) -> Any:
     return value
 
 
-def to_xlsx(sheets: dict[str, Sheet], reference: ReferenceData) -> bytes:
+def to_xlsx(sheets: Mapping[str, Sheet], reference: ReferenceData) -> bytes:
     names = code_names(reference)
     book = Workbook(write_only=True)
     for title, (columns, rows) in sheets.items():

@@ -43,10 +43,10 @@ def rates(counts: dict[str, Any], policy: PolicyVersion) -> dict[str, float | No
     response = ratio(counts["responded"], counts["dispatched"])
     resolution = ratio(counts["resolved"], counts["callbacks"])
     satisfaction = ratio(satisfied, counts["callbacks"])
-    parts = (response, resolution, satisfaction)
+    parts = [p for p in (response, resolution, satisfaction) if p is not None]
     composite = (
         round(100 * sum(w * p for w, p in zip(policy.score_weights, parts, strict=True)), 2)
-        if None not in parts
+        if len(parts) == len(policy.score_weights)
         else None
     )
     return {

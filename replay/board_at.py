@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from cases.case import Case
 from cases.clock import local_date
 from commands.cases import Cases
 from commands.records import CASE_TOPIC_PREFIX
@@ -41,7 +42,7 @@ def board_at(
             for n in page:
                 if not n.topic.startswith(CASE_TOPIC_PREFIX):
                     continue
-                event = cases.mapper.to_domain_event(n)
+                event = cast(Case.Event, cases.mapper.to_domain_event(n))
                 if event.timestamp <= moment:
                     events.append((n.id, event))
                 elif event.timestamp > moment + SKEW:

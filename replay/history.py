@@ -11,11 +11,10 @@ from uuid import UUID
 
 from cases.case import Case
 from cases.vocabulary import STATUS_LABELS, Status
-from commands.cases import Cases
+from commands.cases import Cases, PersonalDataVault
 from commands.errors import CaseNotFoundError
 from replay.records import Record, stream_records
 from security.personal import reveal
-from security.vault import Vault
 
 EVENT_LABELS: dict[str, str] = {
     "Registered": "登记",
@@ -91,7 +90,7 @@ def holder(case: Case) -> str | None:
     return INTAKE
 
 
-def payload(event: Case.Event, *, clear: bool = False, vault: Vault | None = None) -> dict[str, Any]:
+def payload(event: Case.Event, *, clear: bool = False, vault: PersonalDataVault | None = None) -> dict[str, Any]:
     """The event's own fields; the petitioner's personal data is decrypted here,
     the one place a history is shaped for display: masked unless `clear`."""
     fields = {k: v for k, v in event.__dict__.items() if k not in COMMON}

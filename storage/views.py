@@ -115,7 +115,7 @@ class PostgresViews:
         schema = query.get("schema", ["public"])[0]
         conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
         self.schema = schema
-        self.pool = ConnectionPool(
+        self.pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
             conninfo,
             min_size=1,
             max_size=max_size,

@@ -114,7 +114,7 @@ class Deliverer:
 
         return halt
 
-    def dispatch(self, skip: frozenset[str] = frozenset()) -> list[Future[int]]:
+    def dispatch(self, skip: frozenset[str] = frozenset()) -> list[Future[tuple[str, int]]]:
         """Hand every due subscription to the pool, except those already in it and those whose
         receiver host already has `per_host` in it; returns at once."""
         now, head = self.clock(), self.feed.head()
@@ -125,7 +125,7 @@ class Deliverer:
             "AND (lease_until IS NULL OR lease_until < ? OR lease_owner = ?) ORDER BY created_at, id",
             [str(Status.ACTIVE), head, now, now, self.owner],
         )
-        futures = []
+        futures: list[Future[tuple[str, int]]] = []
         with self._lock:
             busy = Counter(self._serving.values())
             for row in due:
@@ -139,7 +139,7 @@ class Deliverer:
 
     def run_once(self) -> int:
         """Deliver what is due now, then return the number of messages delivered."""
-        total, idle = 0, set()
+        total, idle = 0, set[str]()
         while futures := self.dispatch(frozenset(idle)):
             for future in futures:
                 subscription_id, delivered = future.result()
@@ -258,7 +258,7 @@ class Deliverer:
         if attempt.ok:
             sets = "position = ?, attempts = 0, next_attempt_at = NULL, last_error = NULL, "
             sets += "delivered = delivered + 1, lease_until = ?"
-            params = [position, now + self.lease]
+            params: list[Any] = [position, now + self.lease]
             outcome = "delivered"
         elif number > len(self.backoff):
             sets, params = "status = ?, attempts = ?, last_error = ?", [str(Status.DEAD_LETTER), number, attempt.error]

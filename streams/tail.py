@@ -16,9 +16,10 @@ import asyncio
 import bisect
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import cast
 
 import anyio
 import structlog
@@ -118,10 +119,11 @@ class Tail:
         notifications = cases.recorder.select_notifications(start=self.head + 1, limit=self.batch, topics=topics)
         items, erased = [], set()
         for n in notifications:
-            event = cases.mapper.to_domain_event(n)
+            stored = cases.mapper.to_domain_event(n)
             if n.topic == ERASURE_TOPIC:
-                erased.add(event.person_id)
+                erased.add(cast(PersonErased, stored).person_id)
                 continue
+            event = cast(Case.Event, stored)  # the other topics are the case's
             items.append(Item(n.id, event, encode(self.feed.cloud_event(n.id, event))))
         refreshed = [
             replace(item, body=encode(self.feed.cloud_event(item.position, item.event)))
@@ -141,7 +143,7 @@ def _person(event: Case.Event) -> str | None:
 
 async def follow(
     tail: Tail, flt: EventFilter, after: int, heartbeat: float, *, clear: bool = False, until: float | None = None
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """One subscriber's SSE frames after `after`: from the log while behind the
     ring, then from the ring. `clear`: the reader may see personal data; the
     ring's shared bodies are masked, so its events are serialised again for

@@ -188,8 +188,9 @@ class Subscription:
     previous_until: float | None = None
 
     def secrets(self, now: float) -> list[str]:
-        live = self.previous_secret and self.previous_until and now < self.previous_until
-        return [self.secret, self.previous_secret] if live else [self.secret]  # type: ignore[list-item]
+        if self.previous_secret and self.previous_until and now < self.previous_until:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
 
     @classmethod
     def of(cls, row: Row) -> Subscription:
@@ -297,7 +298,7 @@ class Webhooks:
     def get(self, subscription_id: str, *, owner: str | None) -> dict[str, Any]:
         return public(self._row(subscription_id, owner))
 
-    def list(self, *, owner: str | None) -> list[dict[str, Any]]:
+    def subscriptions(self, *, owner: str | None) -> list[dict[str, Any]]:
         mine, params = self._whose(owner)
         rows = self.views.query(
             f"SELECT * FROM webhook_subscriptions WHERE deleted_at IS NULL{mine} ORDER BY created_at, id", params

@@ -348,8 +348,8 @@ def _ledger_context(request: Request, read: ReadSide, q: LedgerQuery, area: Area
 
 @router.get("/workbench/ledger", response_class=HTMLResponse)
 def ledger_view(request: Request, read: ReadSideDep, q: ledger.LedgerQueryDep, principal: PrincipalDep) -> Any:
-    columns = ("number", "registered_date", "title", "community_name", "grid_name", "status", "handling_type")
-    columns += ("assignee_name", "resolve_due")
+    columns: tuple[str, ...] = ("number", "registered_date", "title", "community_name", "grid_name", "status")
+    columns += ("handling_type", "assignee_name", "resolve_due")
     context = _ledger_context(request, read, q, area_of(principal))
     return page(request, "ledger.html", principal, active="ledger", title="民情工作台账", columns=columns, **context)
 
@@ -479,7 +479,7 @@ def figures_page(
     by = "department" if level == "department" else NEXT_LEVEL.get(level, "street")
     if not unit:
         by = "street"
-    common = {"unit": unit, "registered_from": None, "registered_to": None}
+    common: dict[str, Any] = {"unit": unit, "registered_from": None, "registered_to": None}
     area = area_of(principal)
     per_unit = figures.three_rates(read, area, by=by, month=month, **common)
     per_month = figures.three_rates(read, area, by="month", month=None, **common)
