@@ -10,11 +10,11 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from api import schemas
 from api.access import PrincipalDep, StrictJSONRoute, acting, sees_personal_data
-from api.dependencies import CasesDep, CommandHeadersDep
+from api.dependencies import CasesDep, CommandHeadersDep, TokenKeysDep
 from cases.case import Case
 from cases.clock import in_china
 from cases.commands import COMMANDS, CaseCommand
@@ -25,7 +25,6 @@ from commands.errors import InvalidInputError
 from commands.records import MAX_POSITION
 from replay.history import case_at, history
 from security.personal import reveal
-from security.tokens import TokenKeys
 
 router = APIRouter(prefix="/cases", tags=["cases"], route_class=StrictJSONRoute)
 
@@ -52,7 +51,7 @@ def register(
     cases: CasesDep,
     headers: CommandHeadersDep,
     principal: PrincipalDep,
-    request: Request,
+    keys: TokenKeysDep,
     response: Response,
 ) -> schemas.CommandOut:
     fields = body.fields()
@@ -65,7 +64,6 @@ def register(
     result = cases.register(acting(principal, body.actor), **fields, idempotency=idempotency)
     response.headers["Location"] = f"/cases/{result.case_id}"
     answer = _answer(response, result)
-    keys: TokenKeys = request.app.state.token_keys
     if keys.can_issue:
         answer.resident_token = keys.issue(Role.RESIDENT, f"R-{result.number}", case=result.case_id)
     return answer

@@ -23,11 +23,12 @@ from fastapi.responses import StreamingResponse
 from starlette.types import Message, Send
 
 from api.access import PrincipalDep, sees_personal_data
+from api.dependencies import FeedDep, SettingsDep, TailDep
 from api.limits import RateLimitedError
 from commands.errors import InvalidInputError
 from commands.records import MAX_POSITION
-from streams.feed import EventFilter, Feed
-from streams.tail import Tail, follow
+from streams.feed import EventFilter
+from streams.tail import follow
 
 router = APIRouter(tags=["events"])
 log = structlog.get_logger()
@@ -45,10 +46,6 @@ UnitQuery = Annotated[
     Query(max_length=64, description="A grid, community, street, district or department code: its cases' events."),
 ]
 CaseQuery = Annotated[UUID | None, Query(description="Only this case's events.")]
-
-
-def get_feed(request: Request) -> Feed:
-    return request.app.state.feed
 
 
 class TooManyStreamsError(RateLimitedError):
@@ -119,6 +116,7 @@ def events_page(
     request: Request,
     response: Response,
     principal: PrincipalDep,
+    feed: FeedDep,
     after: Annotated[
         int, Query(ge=0, le=MAX_POSITION, description="Return events after this log position (0: from the start).")
     ] = 0,
@@ -128,7 +126,7 @@ def events_page(
     case: CaseQuery = None,
 ) -> dict[str, Any]:
     flt = EventFilter.parse(types, unit, case)
-    page = get_feed(request).page(flt, after, limit, clear=sees_personal_data(principal))
+    page = feed.page(flt, after, limit, clear=sees_personal_data(principal))
     query = request.url.include_query_params(after=page.next_after)
     response.headers["Link"] = f'<{query.path}?{query.query}>; rel="next"'
     return {"events": page.events, "next_after": page.next_after, "more": page.more, "filter": flt.as_dict()}
@@ -142,6 +140,8 @@ def events_page(
 )
 async def events_stream(
     request: Request,
+    settings: SettingsDep,
+    tail: TailDep,
     principal: PrincipalDep,
     types: TypeQuery = None,
     unit: UnitQuery = None,
@@ -161,11 +161,9 @@ async def events_stream(
         if not last_event_id.strip().isdigit() or int(last_event_id) > MAX_POSITION:
             raise InvalidInputError("Last-Event-ID", "Last-Event-ID 须为上次收到的事件 id（日志位置，整数）")
         after = int(last_event_id)
-    settings = request.app.state.settings
     slots: StreamSlots = request.app.state.stream_slots
     release = slots.take(principal.token_id)
     try:
-        tail: Tail = request.app.state.tail
         await tail.start()
     except BaseException:
         release()

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from eventsourcing.domain import DomainEvent
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from api.dependencies import CasesDep
+from api.read_dependencies import PlainReadSideDep
 from api.responses import JSONBody, error_body
 from commands.cases import Cases
 from projections.runtime import ReadSide
@@ -65,9 +66,9 @@ def snapshot(cases: Cases, read_side: ReadSide) -> dict[str, Any]:
 
 
 @router.get("/readyz", summary="Readiness: the database answers and the ledger is not too far behind")
-def readyz(request: Request, cases: CasesDep) -> Any:
+def readyz(cases: CasesDep, read: PlainReadSideDep) -> Any:
     try:
-        status = snapshot(cases, request.app.state.read_side)
+        status = snapshot(cases, read)
     except Exception as e:
         return JSONBody(error_body("database_unavailable", f"数据库不可用：{type(e).__name__}"), status_code=503)
     limit = max_lag()

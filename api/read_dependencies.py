@@ -97,3 +97,4 @@ async def consistent_read_side(
 
 
 ReadSideDep = Annotated[ReadSide, Depends(consistent_read_side)]
+PlainReadSideDep = Annotated[ReadSide, Depends(get_read_side)]  # no read-your-writes wait

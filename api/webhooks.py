@@ -10,16 +10,17 @@ import time
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 from pydantic import Field, HttpUrl
 
 from api.access import PrincipalDep, sees_personal_data
+from api.dependencies import FeedDep, SettingsDep, WebhooksDep
 from cases.inputs import Code, Short, Strict
 from cases.vocabulary import Role
 from commands.errors import InvalidInputError
 from commands.records import MAX_POSITION
-from streams.feed import EventFilter, Feed
-from streams.webhooks import AddressRefusedError, Webhooks, checked_addresses
+from streams.feed import EventFilter
+from streams.webhooks import AddressRefusedError, checked_addresses
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -50,10 +51,6 @@ class ResumeIn(Strict):
     )
 
 
-def _webhooks(request: Request) -> Webhooks:
-    return request.app.state.webhooks
-
-
 def owner_scope(principal: PrincipalDep) -> str | None:
     """Whose subscriptions the caller sees: its own (the token's `sub`); an administrator, every one."""
     return None if principal.role == Role.ADMIN else principal.actor.id
@@ -63,36 +60,41 @@ OwnerScope = Annotated[str | None, Depends(owner_scope)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=ERRORS, summary="Subscribe a URL to case events")
-def create(body: SubscriptionIn, request: Request, response: Response, principal: PrincipalDep) -> dict[str, Any]:
+def create(
+    body: SubscriptionIn,
+    response: Response,
+    principal: PrincipalDep,
+    hooks: WebhooksDep,
+    feed: FeedDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
     flt = EventFilter.parse(body.types, body.unit, body.case)
-    if not request.app.state.settings.local_webhooks:
+    if not settings.local_webhooks:
         try:
             checked_addresses(body.url.host or "", allow_local=False)
         except AddressRefusedError as e:
             raise InvalidInputError("url", f"{e.reason}（MINQING_WEBHOOK_ALLOW_LOCAL）") from None
-    feed: Feed = request.app.state.feed
     after = feed.head() if body.after is None else body.after
     # Deliveries carry personal data in clear only if whoever subscribed may read it (the `pii` grant).
     personal = sees_personal_data(principal)
-    hooks = _webhooks(request)
     created = hooks.create(str(body.url), flt, after, body.description, owner=principal.actor.id, personal=personal)
     response.headers["Location"] = f"/webhooks/{created['id']}"
     return created
 
 
 @router.get("", summary="Every subscription with its position and state (secrets are never listed)")
-def list_all(request: Request, owner: OwnerScope) -> dict[str, Any]:
-    return {"items": _webhooks(request).subscriptions(owner=owner)}
+def list_all(hooks: WebhooksDep, owner: OwnerScope) -> dict[str, Any]:
+    return {"items": hooks.subscriptions(owner=owner)}
 
 
 @router.get("/{subscription_id}", responses=ERRORS, summary="One subscription")
-def read(subscription_id: SubscriptionId, request: Request, owner: OwnerScope) -> dict[str, Any]:
-    return _webhooks(request).get(subscription_id, owner=owner)
+def read(subscription_id: SubscriptionId, hooks: WebhooksDep, owner: OwnerScope) -> dict[str, Any]:
+    return hooks.get(subscription_id, owner=owner)
 
 
 @router.post("/{subscription_id}/pause", responses=ERRORS, summary="Stop delivering; the position is kept")
-def pause(subscription_id: SubscriptionId, request: Request, owner: OwnerScope) -> dict[str, Any]:
-    return _webhooks(request).pause(subscription_id, owner=owner)
+def pause(subscription_id: SubscriptionId, hooks: WebhooksDep, owner: OwnerScope) -> dict[str, Any]:
+    return hooks.pause(subscription_id, owner=owner)
 
 
 @router.post(
@@ -101,9 +103,9 @@ def pause(subscription_id: SubscriptionId, request: Request, owner: OwnerScope) 
     summary="Deliver again (also out of dead_letter), optionally from another position",
 )
 def resume(
-    subscription_id: SubscriptionId, request: Request, owner: OwnerScope, body: ResumeIn | None = None
+    subscription_id: SubscriptionId, hooks: WebhooksDep, owner: OwnerScope, body: ResumeIn | None = None
 ) -> dict[str, Any]:
-    return _webhooks(request).resume(subscription_id, body.after if body else None, owner=owner)
+    return hooks.resume(subscription_id, body.after if body else None, owner=owner)
 
 
 class RotateIn(Strict):
@@ -118,23 +120,23 @@ class RotateIn(Strict):
     summary="A new signing secret (shown once); the old one keeps signing beside it for a while",
 )
 def rotate_secret(
-    subscription_id: SubscriptionId, request: Request, owner: OwnerScope, body: RotateIn | None = None
+    subscription_id: SubscriptionId, hooks: WebhooksDep, owner: OwnerScope, body: RotateIn | None = None
 ) -> dict[str, Any]:
     overlap = (body or RotateIn()).overlap_hours
-    return _webhooks(request).rotate_secret(subscription_id, overlap, time.time(), owner=owner)
+    return hooks.rotate_secret(subscription_id, overlap, time.time(), owner=owner)
 
 
 @router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS, summary="Unsubscribe")
-def delete(subscription_id: SubscriptionId, request: Request, owner: OwnerScope) -> Response:
-    _webhooks(request).delete(subscription_id, owner=owner)
+def delete(subscription_id: SubscriptionId, hooks: WebhooksDep, owner: OwnerScope) -> Response:
+    hooks.delete(subscription_id, owner=owner)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{subscription_id}/deliveries", responses=ERRORS, summary="The delivery log, newest first")
 def deliveries(
     subscription_id: SubscriptionId,
-    request: Request,
+    hooks: WebhooksDep,
     owner: OwnerScope,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    return {"items": _webhooks(request).deliveries(subscription_id, limit, owner=owner)}
+    return {"items": hooks.deliveries(subscription_id, limit, owner=owner)}
