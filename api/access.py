@@ -24,7 +24,9 @@ from cases.actor import Actor
 from cases.case import Case
 from cases.commands import COMMANDS
 from cases.vocabulary import Role
+from commands.errors import CaseNotFoundError
 from projections.area import Area
+from replay.records import resolve_case
 from security.tokens import Principal, TokenError, TokenKeys
 
 R = Role
@@ -230,22 +232,30 @@ async def authorize(request: Request) -> None:
 
 
 async def _check_case(request: Request, principal: Principal, raw_id: str) -> None:
+    cases = request.app.state.cases
+    try:
+        case_id: UUID | None = UUID(raw_id)
+    except ValueError:  # the number on the receipt: one read of its reservation
+        case_id = await anyio.to_thread.run_sync(_resolved, cases, raw_id)
     if principal.role == R.RESIDENT:
         # Decided on the token alone: a resident learns nothing about other cases, not even that they exist.
-        if principal.case != raw_id.lower():
+        if case_id is None or principal.case != str(case_id):
             raise AccessDeniedError("not_your_case", "居民令牌只能查看、检验和评议本人的案件。")
         return
-    if principal.role not in (R.GRID_LEADER, R.TOWNSHIP, R.DEPARTMENT):
-        return
-    try:
-        case_id = UUID(raw_id)
-    except ValueError:
-        return  # the route's own validation answers 422
-    case: Case = await anyio.to_thread.run_sync(request.app.state.cases.get_case, case_id)
+    if principal.role not in (R.GRID_LEADER, R.TOWNSHIP, R.DEPARTMENT) or case_id is None:
+        return  # an unknown case: the route answers 404 (or 422 for a malformed id)
+    case: Case = await anyio.to_thread.run_sync(cases.get_case, case_id)
     if not in_area(principal, case):
         # Says nothing about the case (not even its number): the caller may not know it.
         role = ROLE_LABELS[principal.role]
         raise AccessDeniedError("out_of_scope", f"该案件不在{role}的管辖范围内，无权查看或办理。")
+
+
+def _resolved(cases: Any, raw_id: str) -> UUID | None:
+    try:
+        return resolve_case(cases, raw_id)
+    except CaseNotFoundError:
+        return None
 
 
 def in_area(principal: Principal, case: Case) -> bool:

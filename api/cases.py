@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
+from fastapi import Path as PathParam
 
 from api import schemas
 from api.access import PrincipalDep, StrictJSONRoute, acting, sees_personal_data
@@ -24,6 +25,7 @@ from commands.cases import CommandResult, PersonalDataVault
 from commands.errors import InvalidInputError
 from commands.records import MAX_POSITION
 from replay.history import case_at, history
+from replay.records import resolve_case
 from security.personal import reveal
 
 router = APIRouter(prefix="/cases", tags=["cases"], route_class=StrictJSONRoute)
@@ -101,13 +103,17 @@ for _command in COMMANDS:  # every command of the table, with the same headers, 
     )
 
 
+# Reads take the case's id or the number printed on the resident's receipt (350105001-20260302-K7Q2M).
+CaseRef = Annotated[str, PathParam(min_length=1, max_length=64, description="The case's id or its receipt number.")]
+
+
 @router.get(
     "/{case_id}",
     summary="The case's state: current, or as it stood at a version or a moment (replayed)",
     responses=ERRORS,
 )
 def get_case(
-    case_id: UUID,
+    case_id: CaseRef,
     cases: CasesDep,
     principal: PrincipalDep,
     response: Response,
@@ -121,10 +127,11 @@ def get_case(
 ) -> dict[str, Any]:
     if as_of is not None and version is not None:
         raise InvalidInputError("as_of", "as_of 与 version 只能指定其一")
+    found = resolve_case(cases, case_id)
     if as_of is None and version is None:
-        case = cases.get_case(case_id)
+        case = cases.get_case(found)
     else:
-        case = case_at(cases, case_id, version=version, as_of=in_china(as_of) if as_of else None)
+        case = case_at(cases, found, version=version, as_of=in_china(as_of) if as_of else None)
         response.headers["Cache-Control"] = "max-age=31536000, immutable"  # the past does not change
     response.headers["ETag"] = f'"{case.version}"'
     response.headers["Cache-Control"] = "private, " + response.headers.get("Cache-Control", "no-cache")
@@ -136,8 +143,8 @@ def get_case(
     summary="Every event of the case in order (Chinese labels), and time spent per state and per holder",
     responses={404: ERRORS[404]},
 )
-def case_history(case_id: UUID, cases: CasesDep, principal: PrincipalDep) -> dict[str, Any]:
-    return history(cases, case_id, clear=sees_personal_data(principal))
+def case_history(case_id: CaseRef, cases: CasesDep, principal: PrincipalDep) -> dict[str, Any]:
+    return history(cases, resolve_case(cases, case_id), clear=sees_personal_data(principal))
 
 
 def present(case: Case, *, clear: bool = False, vault: PersonalDataVault | None = None) -> dict[str, Any]:

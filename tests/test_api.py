@@ -18,6 +18,7 @@ from tests.factories import (
     HOUSING,
     LEADER,
     LEADER_OF_GRID,
+    OTHER_STREET_GRID,
     POLICE,
     RESIDENT,
     SECOND_GRID_LEADER,
@@ -258,3 +259,26 @@ def test_the_stored_registration_fingerprint_is_keyed(client: TestClient) -> Non
     plain = orjson.dumps(["register", "None", payload], option=orjson.OPT_SORT_KEYS, default=str)
     assert record.fingerprint != hashlib.sha256(plain).hexdigest()
     assert record.fingerprint == cases.vault.fingerprint(plain)
+
+
+def test_a_case_is_found_by_the_number_on_its_receipt(client: TestClient) -> None:
+    created = client.post("/cases", json=registration(), headers=auth(CLERK)).json()
+    by_number = client.get(f"/cases/{created['number']}")
+    assert by_number.status_code == 200 and by_number.json()["id"] == created["case_id"]
+    history = client.get(f"/cases/{created['number'].lower()}/history")
+    assert history.status_code == 200 and len(history.json()["events"]) == 1
+    # A resident's token opens their case by its number too, and no other.
+    resident = {"Authorization": f"Bearer {created['resident_token']}"}
+    assert client.get(f"/cases/{created['number']}", headers=resident).status_code == 200
+    other = client.post("/cases", json=registration(petitioner_phone="13900001111"), headers=auth(CLERK)).json()
+    refused = client.get(f"/cases/{other['number']}", headers=resident)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_your_case"
+    unknown = client.get("/cases/350105001-20260302-ZZZZZ")
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "case_not_found"
+
+
+def test_a_case_read_by_number_is_still_refused_outside_the_callers_area(client: TestClient) -> None:
+    elsewhere = client.post("/cases", json=registration(grid=OTHER_STREET_GRID), headers=auth(CLERK)).json()
+    refused = client.get(f"/cases/{elsewhere['number']}", headers=auth(TOWNSHIP))
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "out_of_scope"
+    assert elsewhere["number"] not in refused.text
