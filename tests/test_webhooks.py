@@ -29,15 +29,19 @@ from tests.serving import MINQING, environment
 QUICK = (0.05, 0.1, 0.1)  # retry schedule for tests: three retries, then dead_letter
 
 
-@pytest.fixture
-def quick(settings: Settings, clock: Clock) -> Iterator[TestClient]:
+def delivering(settings: Settings, clock: Clock, *, allow_local: bool) -> Iterator[TestClient]:
     """The embedded service, delivering in-process with a fast retry schedule."""
-    # The receivers are on 127.0.0.1: allowed here, as an operator allows a local relay.
-    app = create_app(replace(settings, webhook_backoff=QUICK, webhook_allow_local=True), log_cache=False)
+    app = create_app(replace(settings, webhook_backoff=QUICK, webhook_allow_local=allow_local), log_cache=False)
     with TestClient(app) as client:
         client.auth = DefaultReader()
         app.state.cases.clock = clock
         yield client
+
+
+@pytest.fixture
+def quick(settings: Settings, clock: Clock) -> Iterator[TestClient]:
+    # The receivers are on 127.0.0.1: allowed here, as an operator allows a local relay.
+    yield from delivering(settings, clock, allow_local=True)
 
 
 def case_events(cases: Cases) -> list[tuple[int, str]]:
@@ -249,12 +253,8 @@ OTHER_INTEGRATOR = Actor("IN002", Role.INTEGRATOR)
 
 @pytest.fixture
 def production(settings: Settings, clock: Clock) -> Iterator[TestClient]:
-    """Production's address policy (no local receivers), delivering in-process with quick retries."""
-    app = create_app(replace(settings, webhook_backoff=QUICK, webhook_allow_local=False), log_cache=False)
-    with TestClient(app) as client:
-        client.auth = DefaultReader()
-        app.state.cases.clock = clock
-        yield client
+    """Production's address policy (no local receivers)."""
+    yield from delivering(settings, clock, allow_local=False)
 
 
 def wait_for_attempt(client: TestClient, hook_id: str) -> dict:
