@@ -82,9 +82,11 @@ def _migrate(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from demo.stories import load_demo
-    from service import build_cases
+    from service import build_cases, migrate
 
-    cases = build_cases(Settings.from_environ())
+    settings = Settings.from_environ()
+    migrate(settings)  # like `serve`: the demo is what a new store starts with
+    cases = build_cases(settings)
     try:
         print(load_demo(cases, count=args.cases))
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
+from typing import Any
 
 import jwt
 import pytest
@@ -35,11 +36,28 @@ NOBODY = {"Authorization": ""}
 HTML = {"Accept": "text/html", "Authorization": ""}
 
 
+def post_signin(client: TestClient, data: dict[str, str], **kwargs: Any) -> Any:
+    """The sign-in form as a browser sends it: from the sign-in page, with its CSRF token."""
+    found = re.search(r'name="csrf" value="([0-9a-f]+)"', client.get("/signin", headers=HTML).text)
+    assert found, "the sign-in page has no CSRF token"
+    return client.post("/signin", data={**data, "csrf": found.group(1)}, **kwargs)
+
+
+def test_a_sign_in_from_another_site_is_refused(client: TestClient) -> None:
+    # Login CSRF: another site's page posting its own token would sign this browser in as someone else.
+    client.cookies.clear()
+    forged = client.post("/signin", data={"token": token(CLERK)}, headers=NOBODY, follow_redirects=False)
+    assert forged.status_code == 403 and "跨站请求校验未通过" in forged.text
+    assert "minqing_session" not in forged.headers.get("set-cookie", "")
+    stale = client.post("/signin", data={"token": token(CLERK), "csrf": "0" * 64}, follow_redirects=False)
+    assert stale.status_code == 403
+
+
 def sign_in(client: TestClient, actor: Actor) -> str:
     """Signs the client's browser in as the actor; returns the page it lands on."""
     client.base_url = "https://testserver"  # type: ignore[assignment]  # production cookies are Secure
     client.cookies.clear()
-    response = client.post("/signin", data={"token": token(actor)}, headers=NOBODY, follow_redirects=False)
+    response = post_signin(client, {"token": token(actor)}, headers=NOBODY, follow_redirects=False)
     assert response.status_code == 303, response.text
     return response.headers["location"]
 
@@ -64,7 +82,7 @@ def test_a_browser_is_led_to_sign_in_and_a_program_to_the_docs(client: TestClien
 def test_signing_in_sets_an_httponly_lax_cookie_that_expires_with_the_token(client: TestClient) -> None:
     client.base_url = "https://testserver"  # type: ignore[assignment]
     issued = token(SUPERVISOR)
-    response = client.post("/signin", data={"token": issued}, headers=NOBODY, follow_redirects=False)
+    response = post_signin(client, {"token": issued}, headers=NOBODY, follow_redirects=False)
     cookie = response.headers["set-cookie"]
     assert cookie.startswith(f"{SESSION_COOKIE}=")
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
@@ -75,17 +93,17 @@ def test_signing_in_sets_an_httponly_lax_cookie_that_expires_with_the_token(clie
 
 
 def test_the_cookie_is_secure_over_https_and_in_production(client: TestClient, settings: Settings) -> None:
-    plain = client.post("/signin", data={"token": token(CLERK)}, headers=NOBODY, follow_redirects=False)
+    plain = post_signin(client, {"token": token(CLERK)}, headers=NOBODY, follow_redirects=False)
     assert ("Secure" in plain.headers["set-cookie"]) == settings.production  # http://testserver
     client.base_url = "https://testserver"  # type: ignore[assignment]
-    https = client.post("/signin", data={"token": token(CLERK)}, headers=NOBODY, follow_redirects=False)
+    https = post_signin(client, {"token": token(CLERK)}, headers=NOBODY, follow_redirects=False)
     assert "Secure" in https.headers["set-cookie"]
 
 
 def test_a_forged_token_does_not_sign_in(client: TestClient) -> None:
     client.cookies.clear()
     forged = jwt.encode({"iss": "minqing", "sub": "x", "role": "admin", "exp": time.time() + 60}, "guess" * 8)
-    response = client.post("/signin", data={"token": forged}, headers=NOBODY, follow_redirects=False)
+    response = post_signin(client, {"token": forged}, headers=NOBODY, follow_redirects=False)
     assert response.status_code == 401 and "令牌无效" in response.text
     assert SESSION_COOKIE not in response.headers.get("set-cookie", "")
 
@@ -113,7 +131,7 @@ def test_a_command_form_without_the_sessions_csrf_token_is_refused_and_lands_not
     # Another session (another token): the first one's CSRF token is worth nothing there.
     fresh = TokenKeys.from_settings(Settings(**SECURITY)).issue(SUPERVISOR.role, SUPERVISOR.id)
     client.cookies.clear()
-    client.post("/signin", data={"token": fresh}, headers=NOBODY, follow_redirects=False)
+    post_signin(client, {"token": fresh}, headers=NOBODY, follow_redirects=False)
     response = client.post(f"{page}/supervise", data={**form, "csrf": good}, headers=HTML)
     assert response.status_code == 403
     assert position(client) == before
@@ -212,12 +230,12 @@ def test_development_mode_offers_the_demo_roles(settings: Settings) -> None:
     with TestClient(create_app(dev, log_cache=False)) as client:
         page = client.get("/signin")
         assert "开发模式" in page.text and 'value="SV001"' in page.text
-        response = client.post("/signin", data={"dev": "GL0001"}, follow_redirects=False)
+        response = post_signin(client, {"dev": "GL0001"}, follow_redirects=False)
         assert response.headers["location"] == "/workbench?unit=35010500100101&by=grid"
         assert client.get(response.headers["location"]).status_code == 200
     with TestClient(create_app(settings, log_cache=False)) as client:
         assert "开发模式" not in client.get("/signin").text
-        refused = client.post("/signin", data={"dev": "SV001"}, follow_redirects=False)
+        refused = post_signin(client, {"dev": "SV001"}, follow_redirects=False)
         assert refused.status_code == 422 and SESSION_COOKIE not in refused.headers.get("set-cookie", "")
 
 

@@ -50,7 +50,16 @@ from security.tokens import DEV_ACTORS, Principal, TokenError, TokenKeys
 from streams.feed import EventFilter
 from streams.tail import Tail, follow
 from web import forms, labels
-from web.session import FormDep, csrf_checked, csrf_token, signed_in, signed_out
+from web.session import (
+    FormDep,
+    csrf_checked,
+    csrf_token,
+    remember_nonce,
+    signed_in,
+    signed_out,
+    signin_form_ok,
+    signin_nonce,
+)
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_checked)])
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -173,12 +182,17 @@ def signin_page(request: Request, refused: bool = False) -> Any:
 def _signin(request: Request, message: str | None, status_code: int = 200) -> Any:
     keys: TokenKeys = request.app.state.token_keys
     actors = [{**a, "name": ROLE_LABELS[a["role"]]} for a in DEV_ACTORS] if keys.dev else []
-    return page(request, "signin.html", None, status_code, actors=actors, message=message)
+    nonce, signin_csrf = signin_nonce(request)
+    response = page(request, "signin.html", None, status_code, actors=actors, message=message, signin_csrf=signin_csrf)
+    remember_nonce(request, response, nonce)
+    return response
 
 
 @router.post("/signin")
 def signin(request: Request, form: FormDep) -> Any:
     keys: TokenKeys = request.app.state.token_keys
+    if not signin_form_ok(request, form):
+        return _signin(request, "登录表单已失效（跨站请求校验未通过）：请重新登录。", 403)
     token = form.get("token", "").strip().removeprefix("Bearer ").strip()
     if form.get("dev") and keys.dev:
         actor = next((a for a in DEV_ACTORS if a["sub"] == form["dev"]), None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import time
 from typing import Annotated
 from urllib.parse import parse_qs
@@ -48,6 +49,33 @@ async def csrf_checked(request: Request, form: FormDep) -> None:
     sent = form.get("csrf") or request.headers.get("x-csrf-token") or ""
     if not request.cookies.get(SESSION_COOKIE) or not hmac.compare_digest(sent, csrf_token(request)):
         raise AccessDeniedError("csrf_failed", "表单已失效（跨站请求校验未通过）：请刷新页面后重新提交。")
+
+
+# Login CSRF: without it a page of another site could sign a browser in under the attacker's token.
+# The sign-in page sets a nonce in a SameSite=Strict cookie and puts its HMAC in the form; a
+# cross-site POST arrives without the cookie.
+SIGNIN_COOKIE = "minqing_signin"
+
+
+def signin_nonce(request: Request) -> tuple[str, str]:
+    """(the nonce for the cookie, the token for the form): the browser's own nonce if it has one."""
+    nonce = request.cookies.get(SIGNIN_COOKIE) or secrets.token_urlsafe(24)
+    return nonce, _signin_token(request, nonce)
+
+
+def _signin_token(request: Request, nonce: str) -> str:
+    return hmac.new(_csrf_key(request.app.state.settings), b"signin\0" + nonce.encode(), hashlib.sha256).hexdigest()
+
+
+def signin_form_ok(request: Request, form: dict[str, str]) -> bool:
+    nonce = request.cookies.get(SIGNIN_COOKIE)
+    return bool(nonce) and hmac.compare_digest(form.get("csrf", ""), _signin_token(request, nonce or ""))
+
+
+def remember_nonce(request: Request, response: Response, nonce: str) -> None:
+    # Not a credential (it only ties the form to this browser), so not Secure-only: plain-HTTP sign-in
+    # behaves as before, and the session cookie keeps its own Secure rule.
+    response.set_cookie(SIGNIN_COOKIE, nonce, max_age=3600, httponly=True, samesite="strict", path="/signin")
 
 
 def signed_in(request: Request, token: str, target: str) -> Response:
