@@ -13,6 +13,7 @@ from typing import Any
 
 from cases.case import Case
 from cases.clock import local_date
+from projections.checkpoints import next_due
 from projections.store import Cursor, Row
 from security.personal import reveal
 
@@ -29,7 +30,7 @@ CASE_COLUMNS: tuple[str, ...] = (
     "resolve_due", "deadlines_provisional", "extended_count", "rectified_at", "resolved_date",
     "first_verification_passed", "failed_verifications", "verified_at", "closed_at", "closed_date",
     "closed_month", "suggestion_outcome", "feedback_method", "feedback_at", "rating", "rated_at",
-    "supervision_count", "supervision_due", "last_event", "version", "position",
+    "supervision_count", "supervision_due", "next_due", "last_event", "version", "position",
 )  # fmt: skip
 WHISTLE_COLUMNS = (
     "case_id", "whistle_no", "department", "street", "grid", "blown_at", "blown_month",
@@ -53,6 +54,12 @@ TABLES = [
     "CREATE INDEX IF NOT EXISTS ledger_cases_status ON ledger_cases (status, resolve_due)",
     "CREATE INDEX IF NOT EXISTS ledger_cases_number ON ledger_cases (number)",
     "CREATE INDEX IF NOT EXISTS ledger_whistles_department ON ledger_whistles (department)",
+    # The board reads open cases only, judged on next_due (projections.checkpoints.colour_sql).
+    "CREATE INDEX IF NOT EXISTS ledger_cases_open ON ledger_cases (street, next_due) WHERE status <> 'closed'",
+    "CREATE INDEX IF NOT EXISTS ledger_cases_district ON ledger_cases (district)",
+    "CREATE INDEX IF NOT EXISTS ledger_cases_community ON ledger_cases (community)",
+    "CREATE INDEX IF NOT EXISTS ledger_cases_lead_department ON ledger_cases (lead_department)",
+    "CREATE INDEX IF NOT EXISTS ledger_cases_month ON ledger_cases (registered_month, street)",
 ]
 
 
@@ -89,6 +96,7 @@ class Ledger:
             if isinstance(event, (Case.WhistleBlown, Case.DepartmentReported)):
                 touched_whistles |= self._whistle(whistles, case_id, row, event)
             self._fold(row, event)
+            row["next_due"] = next_due(row)
             row["version"], row["position"], row["last_event"] = (
                 event.originator_version,
                 position,
