@@ -10,9 +10,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from commands.settings import Settings
 from demo.stories import load_demo
 from projections.checkpoints import colour, evaluate
+from replay.chain import seal
+from tests.api_steps import accepted
 from tests.conftest import Clock
+from tests.test_audit import chained, mark, raw_store
 
 DEMO_CASES = 80
 
@@ -71,3 +75,52 @@ def test_the_board_filters_by_colour_and_unit_in_sql(demo: TestClient, clock: Cl
 
 def board_colours(body: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return {c["case_id"]: (c["status"], c["colour"]) for c in body["cases"]}
+
+
+def test_verify_walks_only_since_the_last_seal_and_names_a_row_altered_after_it(
+    client: TestClient, settings: Settings
+) -> None:
+    first = accepted(client)
+    chained(client, first)
+    views = client.app.state.read_side.views  # type: ignore[attr-defined]
+    with views.transaction() as cur:
+        sealed = seal(cur)
+    assert sealed is not None
+    second = accepted(client)
+    events = chained(client, second)
+    body = client.get("/audit/verify").json()
+    assert body["ok"] is True and body["verified_from"] == sealed["position"]
+    assert body["checked"] == body["chained_to"] - sealed["position"]  # not the log before the seal
+    assert body["seals_checked"] == 1 and body["last_full_verification"] is None
+
+    target = events[2]  # Assigned, after the seal
+    tamper(client, settings, target["position"])
+    body = client.get("/audit/verify").json()
+    assert body["ok"] is False
+    problem = body["first_problem"]
+    assert (problem["kind"], problem["position"], problem["originator_id"]) == ("altered", target["position"], second)
+
+
+def test_one_cases_chain_is_checked_on_demand(client: TestClient, settings: Settings) -> None:
+    intact, altered = accepted(client), accepted(client)
+    chained(client, intact)
+    events = chained(client, altered)
+    assert client.get("/audit/verify", params={"case": altered}).json()["ok"] is True
+
+    tamper(client, settings, events[1]["position"])
+    body = client.get("/audit/verify", params={"case": altered}).json()
+    assert body["ok"] is False and body["case"] == altered and body["checked"] == len(events)
+    problem = body["first_problem"]
+    assert (problem["kind"], problem["position"], problem["version"]) == ("altered", events[1]["position"], 2)
+    other = client.get("/audit/verify", params={"case": intact}).json()
+    assert other["ok"] is True and other["problem_count"] == 0 and len(other["stream_hash"]) == 64
+    assert client.get("/audit/verify", params={"case": "not-a-uuid"}).status_code == 422
+
+
+def tamper(client: TestClient, settings: Settings, position: int) -> None:
+    with raw_store(client, settings) as (conn, column, table):
+        m = mark(settings)
+        state = bytes(conn.execute(f"SELECT state FROM {table} WHERE {column} = {m}", [position]).fetchone()[0])
+        forged = state.replace(b'"timestamp"', b'"timestamp" ', 1)
+        assert forged != state
+        conn.execute(f"UPDATE {table} SET state = {m} WHERE {column} = {m}", [forged, position])
