@@ -23,6 +23,7 @@ The schema is dropped at the end unless --keep. Results: bench/results/province.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import multiprocessing
 import os
@@ -56,6 +57,7 @@ PG = os.environ.get("MINQING_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0
 CACHE = ROOT / "var" / "bench"
 TEMPLATES = 600
 SECRET = "bench-province-secret-at-least-32-characters"
+MASTER_KEY = os.environ.get("MINQING_MASTER_KEY") or base64.b64encode(os.urandom(32)).decode()
 CHUNK = 2000  # cases per COPY transaction
 DATE = re.compile(rb"(?<![0-9])(20\d\d-\d\d-\d\d)")
 
@@ -217,7 +219,7 @@ def fill(url: str, schema: str, tpl: list[dict[str, Any]], args: argparse.Namesp
 
 
 def project(url: str) -> dict[str, Any]:
-    cases = build_cases(Settings(database_url=url, environment="development", create_tables=False))
+    cases = build_cases(settings(url, create_tables=False))
     views = PostgresViews(url)
     read = ReadSide(cases, views)
     head = cases.recorder.max_notification_id() or 0
@@ -241,13 +243,13 @@ def project(url: str) -> dict[str, Any]:
 
 
 def env_for(url: str) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MINQING_DATABASE_URL": url, "MINQING_JWT_SECRET": SECRET,
-           "MINQING_RATE_LIMIT_PER_MINUTE": "100000000", "MINQING_CREATE_TABLES": "n"}  # fmt: skip
-    if "MINQING_MASTER_KEY" not in env:
-        env["MINQING_MASTER_KEY"] = subprocess.check_output(
-            [sys.executable, "-m", "cli", "keys", "new"], env=env, text=True
-        ).strip()
-    return env
+    return {**os.environ, "PYTHONPATH": str(ROOT), "MINQING_DATABASE_URL": url, "MINQING_JWT_SECRET": SECRET,
+            "MINQING_MASTER_KEY": MASTER_KEY, "MINQING_RATE_LIMIT_PER_MINUTE": "100000000",
+            "MINQING_CREATE_TABLES": "n"}  # fmt: skip
+
+
+def settings(url: str, **options: Any) -> Settings:
+    return Settings(database_url=url, jwt_secret=SECRET, master_key=MASTER_KEY, **options)
 
 
 def token(env: dict[str, str]) -> str:
@@ -416,7 +418,7 @@ def main() -> None:
         if not args.reuse:
             with psycopg.connect(PG, autocommit=True) as conn:
                 conn.execute(f"CREATE SCHEMA {schema}")
-            build_cases(Settings(database_url=url, environment="development")).close()  # the library's tables
+            build_cases(settings(url)).close()  # the library's tables
             results["fill"] = fill(url, schema, templates(now), args)
             print(f"fill: {results['fill']}", file=sys.stderr)
             results["project"] = project(url)

@@ -14,8 +14,8 @@ from typing import Any
 from cases.case import Case
 from cases.clock import local_date
 from projections.checkpoints import next_due
-from projections.store import Cursor, Row
-from security.personal import reveal
+from projections.store import Cursor, Row, upsert
+from security.personal import reveal_masked_many
 
 NAME = "ledger"
 
@@ -86,6 +86,8 @@ class Ledger:
             for r in self._load_many(cur, "ledger_whistles", case_ids)
         }
         touched_whistles: set[tuple[str, int, str]] = set()
+        registered = [e for _, e in events if isinstance(e, Case.Registered)]
+        shown = dict(zip(map(id, registered), reveal_masked_many([e.petitioner for e in registered]), strict=True))
         for position, event in events:
             case_id = str(event.originator_id)
             row = rows.get(case_id)
@@ -95,7 +97,7 @@ class Ledger:
                 row = rows[case_id] = dict.fromkeys(CASE_COLUMNS) | dict.fromkeys(COUNTERS, 0)
             if isinstance(event, (Case.WhistleBlown, Case.DepartmentReported)):
                 touched_whistles |= self._whistle(whistles, case_id, row, event)
-            self._fold(row, event)
+            self._fold(row, event, shown)
             row["next_due"] = next_due(row)
             row["version"], row["position"], row["last_event"] = (
                 event.originator_version,
@@ -114,12 +116,12 @@ class Ledger:
             )
 
     @staticmethod
-    def _fold(row: Row, e: Any) -> None:
+    def _fold(row: Row, e: Any, shown_of: dict[int, Any]) -> None:
         at = e.timestamp
         match e:
             case Case.Registered():
                 units = e.units
-                shown = reveal(e.petitioner, clear=False)
+                shown = shown_of[id(e)]
                 row.update(
                     case_id=str(e.originator_id),
                     number=e.number,
@@ -240,9 +242,4 @@ class Ledger:
 
     @staticmethod
     def _upsert(cur: Cursor, table: str, columns: tuple[str, ...], key: tuple[str, ...], rows: list[Row]) -> None:
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
-        sql = (
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
-        )
-        cur.executemany(sql, [tuple(r.get(c) for c in columns) for r in rows])
+        upsert(cur, table, columns, key, [tuple(r.get(c) for c in columns) for r in rows])

@@ -126,7 +126,7 @@ class Runner:
         views: SqliteViews | PostgresViews,
         projection: Projection,
         *,
-        batch_size: int = 1000,
+        batch_size: int = 5000,
     ) -> None:
         self.cases = cases
         self.views = views
