@@ -13,6 +13,7 @@ from typing import Any
 
 from cases.case import Case
 from cases.clock import local_date
+from projections import board_states
 from projections.checkpoints import next_due
 from projections.store import Cursor, Row, upsert
 from security.personal import reveal_masked_many
@@ -73,7 +74,8 @@ def _day(moment: datetime) -> str:
 
 class Ledger:
     name = NAME
-    tables = TABLES
+    tables = TABLES + board_states.TABLES
+    postgres_tables = board_states.POSTGRES_TABLES
 
     def apply_batch(self, cur: Cursor, events: list[tuple[int, Any]]) -> None:
         # A case registered in this batch has no rows yet: only older cases are
@@ -88,9 +90,11 @@ class Ledger:
         touched_whistles: set[tuple[str, int, str]] = set()
         registered = [e for _, e in events if isinstance(e, Case.Registered)]
         shown = dict(zip(map(id, registered), reveal_masked_many([e.petitioner for e in registered]), strict=True))
+        states = board_states.StateKeeper()
         for position, event in events:
             case_id = str(event.originator_id)
             row = rows.get(case_id)
+            before = states.state(row)
             if row is None:
                 if not isinstance(event, Case.Registered):
                     continue  # a case registered before this view's first event cannot be folded
@@ -104,6 +108,8 @@ class Ledger:
                 position,
                 type(event).__name__,
             )
+            states.step(case_id, before, row, event)
+        states.write(cur)
         if rows:
             self._upsert(cur, "ledger_cases", CASE_COLUMNS, ("case_id",), list(rows.values()))
         if touched_whistles:

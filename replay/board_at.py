@@ -1,6 +1,9 @@
-"""The 13710 board as it stood at a past moment: the ledger is folded again
-from the events up to that moment into a private in-memory view, and the
-board is judged against that moment's date. Nothing live is touched."""
+"""The 13710 board as it stood at a past moment, judged against that moment's date.
+
+The open cases' board rows as they stood are kept by the ledger projection
+(projections.board_states): the board at t is one query over the states valid
+at t. With closed cases included, the ledger is folded again from the events
+up to that moment into a private in-memory view (a replay of the log)."""
 
 from __future__ import annotations
 
@@ -12,9 +15,10 @@ from cases.clock import local_date
 from commands.cases import Cases
 from commands.records import CASE_TOPIC_PREFIX
 from projections.board import board
+from projections.board_states import valid_at
 from projections.ledger import Ledger
 from projections.runner import create_tables
-from projections.store import SqliteViews
+from projections.store import PostgresViews, SqliteViews
 
 PAGE = 5000
 # Events are timestamped when decided and logged when committed, so the log's
@@ -22,7 +26,28 @@ PAGE = 5000
 SKEW = timedelta(minutes=1)
 
 
-def board_at(cases: Cases, moment: datetime, *, yellow_within: int | None = None, **options: Any) -> dict[str, Any]:
+def board_at(
+    cases: Cases,
+    views: SqliteViews | PostgresViews,
+    moment: datetime,
+    *,
+    yellow_within: int | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    if options.get("include_closed"):
+        return replayed_board_at(cases, moment, yellow_within=yellow_within, **options)
+    day = local_date(moment)
+    margin = yellow_within if yellow_within is not None else cases.policy.in_force(day).board_yellow_within_working_days
+    valid = valid_at(views.dialect, moment)
+    result = board(views, today=day, yellow_within=margin, table="board_states", extra_where=valid, **options)
+    (events,) = views.query(f"SELECT SUM(version) AS n FROM board_states WHERE {valid[0]}", valid[1])
+    # The events behind the open cases' states at that moment.
+    return {**result, "at": moment.isoformat(), "replayed_events": int(events["n"] or 0)}
+
+
+def replayed_board_at(
+    cases: Cases, moment: datetime, *, yellow_within: int | None = None, **options: Any
+) -> dict[str, Any]:
     views = SqliteViews(Path(":memory:"))
     try:
         ledger = Ledger()

@@ -124,3 +124,20 @@ def tamper(client: TestClient, settings: Settings, position: int) -> None:
         forged = state.replace(b'"timestamp"', b'"timestamp" ', 1)
         assert forged != state
         conn.execute(f"UPDATE {table} SET state = {m} WHERE {column} = {m}", [forged, position])
+
+
+def test_the_board_at_a_past_moment_equals_the_replayed_one(demo: TestClient, clock: Clock) -> None:
+    from replay.board_at import replayed_board_at
+
+    cases = demo.app.state.cases  # type: ignore[attr-defined]
+    for days in (60, 30, 14, 7, 3, 1):
+        moment = clock.now - timedelta(days=days, hours=5)
+        for options in ({}, {"by": "grid"}, {"colour": "red"}):
+            kept = demo.get("/board", params={"at": moment.isoformat(), "limit": 1000, **options}).json()
+            flags = {"colour_filter": options.get("colour"), "by": options.get("by", "street"), "limit": 1000}
+            replayed = replayed_board_at(cases, moment, **flags)
+            assert kept["totals"] == replayed["totals"], (moment, options)
+            assert kept["units"] == replayed["units"]
+            assert kept["cases"] == replayed["cases"]
+            assert kept["cases_total"] == replayed["cases_total"]
+    assert kept["totals"]["cases"] > 0
