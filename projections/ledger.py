@@ -61,6 +61,12 @@ TABLES = [
     "CREATE INDEX IF NOT EXISTS ledger_cases_community ON ledger_cases (community)",
     "CREATE INDEX IF NOT EXISTS ledger_cases_lead_department ON ledger_cases (lead_department)",
     "CREATE INDEX IF NOT EXISTS ledger_cases_month ON ledger_cases (registered_month, street)",
+    "CREATE INDEX IF NOT EXISTS ledger_cases_registered_date ON ledger_cases (registered_date)",
+    # Keyset pages of /ledger sort on COALESCE(column, '') (projections.ledger_query): one index per sort.
+    *(
+        f"CREATE INDEX IF NOT EXISTS ledger_cases_by_{c} ON ledger_cases (COALESCE({c}, ''), case_id)"
+        for c in ("registered_at", "number", "resolve_due", "closed_at", "status")
+    ),
 ]
 
 
