@@ -141,3 +141,22 @@ def test_the_board_at_a_past_moment_equals_the_replayed_one(demo: TestClient, cl
             assert kept["cases"] == replayed["cases"]
             assert kept["cases_total"] == replayed["cases_total"]
     assert kept["totals"]["cases"] > 0
+
+
+def test_the_whistle_evaluation_counted_in_sql_matches_the_whistles(demo: TestClient) -> None:
+    from statistics import median
+
+    views = demo.app.state.read_side.views  # type: ignore[attr-defined]
+    whistles = views.query("SELECT department, blown_month, seconds_to_report FROM ledger_whistles")
+    months = sorted({w["blown_month"] for w in whistles})
+    for month in (None, months[len(months) // 2]):
+        body = demo.get("/departments/evaluation", params={"month": month} if month else {}).json()
+        limit = body["report_in_within_hours"] * 3600
+        for row in body["departments"]:
+            mine = [w for w in whistles if w["department"] == row["department"] and month in (None, w["blown_month"])]
+            times = [int(w["seconds_to_report"]) for w in mine if w["seconds_to_report"] is not None]
+            assert row["whistled"] == len(mine)
+            assert (row["reported_in"], row["reported_on_time"]) == (len(times), sum(t <= limit for t in times))
+            assert row["median_hours_to_report"] == (round(median(times) / 3600, 2) if times else None)
+        in_month = sum(month in (None, w["blown_month"]) for w in whistles)
+        assert sum(r["whistled"] for r in body["departments"]) == in_month
