@@ -27,11 +27,9 @@ TABLES = [
     "CREATE TABLE IF NOT EXISTS board_states ("
     + ", ".join(f"{c} {NUMBERS.get(c, 'TEXT')}" for c in STATE_COLUMNS)
     + ", PRIMARY KEY (case_id, since_version))",
-    "CREATE INDEX IF NOT EXISTS board_states_from ON board_states (span_from)",
-]
-# The states valid at a moment, found by containment instead of a scan of every state since.
-POSTGRES_TABLES = [
-    "CREATE INDEX IF NOT EXISTS board_states_span ON board_states USING gist (int8range(span_from, span_to))"
+    # The states valid at t: a range scan of span_to > t, span_from checked inside the index
+    # (measured on 740,000 states: 0.6 ms at 30 days back, 36 ms at 200; a GiST over the span: 150-420 ms).
+    "CREATE INDEX IF NOT EXISTS board_states_valid ON board_states (span_to, span_from)",
 ]
 
 
@@ -39,12 +37,10 @@ def span(moment: datetime) -> int:
     return int(moment.timestamp() * 1_000_000)
 
 
-def valid_at(dialect: str, moment: datetime) -> tuple[str, list[Any]]:
-    """The WHERE clause of the states valid at `moment`, as each store indexes it."""
+def valid_at(moment: datetime) -> tuple[str, list[Any]]:
+    """The WHERE clause of the states valid at `moment`."""
     at = span(moment)
-    if dialect == "postgres":
-        return "int8range(span_from, span_to) @> ?::bigint", [at]
-    return "span_from <= ? AND span_to > ?", [at, at]
+    return "span_to > ? AND span_from <= ?", [at, at]
 
 
 class StateKeeper:

@@ -81,7 +81,6 @@ def _day(moment: datetime) -> str:
 class Ledger:
     name = NAME
     tables = TABLES + board_states.TABLES
-    postgres_tables = board_states.POSTGRES_TABLES
 
     def apply_batch(self, cur: Cursor, events: list[tuple[int, Any]]) -> None:
         # A case registered in this batch has no rows yet: only older cases are

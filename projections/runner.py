@@ -46,8 +46,7 @@ class TrackingConflictError(RuntimeError):
 
 def create_tables(views: SqliteViews | PostgresViews, projection: Projection) -> None:
     with views.transaction() as cur:
-        dialect_only = getattr(projection, "postgres_tables", []) if isinstance(views, PostgresViews) else []
-        create_schema(views, [TRACKING_TABLE, *projection.tables, *dialect_only], cur)
+        create_schema(views, [TRACKING_TABLE, *projection.tables], cur)
         # Insert only when absent: a speculative insert racing a running
         # runner's UPDATE of the same row can deadlock in PostgreSQL.
         if not cur.execute("SELECT 1 FROM projection_tracking WHERE projection = ?", [projection.name]):

@@ -38,7 +38,7 @@ def board_at(
         return replayed_board_at(cases, moment, yellow_within=yellow_within, **options)
     day = local_date(moment)
     margin = yellow_within if yellow_within is not None else cases.policy.in_force(day).board_yellow_within_working_days
-    valid = valid_at(views.dialect, moment)
+    valid = valid_at(moment)
     result = board(views, today=day, yellow_within=margin, table="board_states", extra_where=valid, **options)
     (events,) = views.query(f"SELECT SUM(version) AS n FROM board_states WHERE {valid[0]}", valid[1])
     # The events behind the open cases' states at that moment.
