@@ -7,6 +7,8 @@ up to that moment into a private in-memory view (a replay of the log)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from projections.board import board
 from projections.board_states import valid_at
 from projections.ledger import Ledger
 from projections.runner import create_tables
-from projections.store import PostgresViews, SqliteViews
+from projections.store import Cursor, PostgresViews, Row, SqliteViews
 
 PAGE = 5000
 # Events are timestamped when decided and logged when committed, so the log's
@@ -39,10 +41,32 @@ def board_at(
     day = local_date(moment)
     margin = yellow_within if yellow_within is not None else cases.policy.in_force(day).board_yellow_within_working_days
     valid = valid_at(moment)
-    result = board(views, today=day, yellow_within=margin, table="board_states", extra_where=valid, **options)
-    (events,) = views.query(f"SELECT SUM(version) AS n FROM board_states WHERE {valid[0]}", valid[1])
+    with _reader(views) as reader:
+        result = board(reader, today=day, yellow_within=margin, table="board_states", extra_where=valid, **options)
+        (events,) = reader.query(f"SELECT SUM(version) AS n FROM board_states WHERE {valid[0]}", valid[1])
     # The events behind the open cases' states at that moment.
     return {**result, "at": moment.isoformat(), "replayed_events": int(events["n"] or 0)}
+
+
+class _OnCursor:
+    def __init__(self, cur: Cursor) -> None:
+        self.cur = cur
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self.cur.execute(sql, params)
+
+
+@contextmanager
+def _reader(views: SqliteViews | PostgresViews) -> Iterator[Any]:
+    if not isinstance(views, PostgresViews):
+        yield views
+        return
+    with views.transaction() as cur:
+        # PostgreSQL multiplies the selectivities of span_to > t and span_from <= t as if they were
+        # independent (a quarter of the states) and scans them all; the states valid at t are a few
+        # thousand, found by the index (measured: 337 ms scanning, 25 ms through the index, 200 days back).
+        cur.execute("SET LOCAL enable_seqscan = off")
+        yield _OnCursor(cur)
 
 
 def replayed_board_at(
