@@ -2,29 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api import audit, errors, events, figures, health, ledger, open311, persons, webhooks
+from api import audit, errors, events, figures, health, ledger, metrics, open311, persons, webhooks
 from api import cases as cases_routes
+from api import docs as api_docs
 from api.access import authorize
 from api.limits import InputGuard, RateLimiter
+from api.metrics import Metrics, RequestMetrics
 from api.observability import configure_logging, request_log
+from api.read_dependencies import ReadYourWrites
 from commands.cases import Cases
-from commands.settings import Settings
-from projections.runtime import ReadSide
-from projections.store import open_views
+from config.settings import Settings
+from projections.runner import create_tables as create_projection_tables
+from projections.runner import required_tables
+from projections.runtime import PROJECTIONS, ReadSide
 from reference.model import ReferenceData, load_policy
 from security.tokens import TokenKeys
+from security.vault import TABLES as VAULT_TABLES
 from security.vault import Vault
+from security.vault import create_tables as create_vault_tables
+from security.vault import open_store as vault_store
+from storage.views import SchemaMissingError, missing_tables, open_views, schema_lock, table_names
 from streams.delivery import BACKOFF, Deliverer
 from streams.feed import Feed
 from streams.tail import Tail
+from streams.webhooks import TABLES as WEBHOOK_TABLES
 from streams.webhooks import Webhooks
+from streams.webhooks import create_tables as create_webhook_tables
+from web import pages as workbench
 
 # Declares the scheme in OpenAPI (the Authorize button in /docs); `authorize` does the checking.
 bearer = HTTPBearer(auto_error=False, description="`minqing token issue --role …` (docs/security.md)")
@@ -38,12 +52,52 @@ async def access(
 
 
 def build_cases(settings: Settings) -> Cases:
+    """The application on a migrated store; SchemaMissingError names what `minqing migrate` would create."""
+    check_schema(settings)
     return Cases(
         settings.eventsourcing_env(),
         reference=ReferenceData.load(settings.reference_path),
         policy=load_policy(settings.policy_path),
         vault=Vault.open(settings),
     )
+
+
+def migrate(settings: Settings) -> None:
+    """Every table, once and idempotently, one migration at a time: the only place tables are created."""
+    with schema_lock(settings):
+        Cases(
+            settings.eventsourcing_env(create_table=True),
+            reference=ReferenceData.load(settings.reference_path),
+            policy=load_policy(settings.policy_path),
+        ).close()
+        keys = vault_store(settings)
+        views = open_views(settings)
+        try:
+            create_vault_tables(keys)
+            for projection in PROJECTIONS:
+                create_projection_tables(views, projection())
+            create_webhook_tables(views)
+        finally:
+            views.close()
+            keys.close()
+
+
+def check_schema(settings: Settings) -> None:
+    keys = vault_store(settings)
+    views = open_views(settings)
+    try:
+        # eventsourcing names the log `<application>_events` on PostgreSQL, `stored_events` on SQLite.
+        events = f"{Cases.name}_events" if settings.database_url else "stored_events"
+        missing = missing_tables(keys, [events, *table_names(VAULT_TABLES)])
+        view_tables = [*table_names(WEBHOOK_TABLES)]
+        for projection in PROJECTIONS:
+            view_tables += [t for t in required_tables(projection()) if t not in view_tables]
+        missing += missing_tables(views, view_tables)
+    finally:
+        views.close()
+        keys.close()
+    if missing:
+        raise SchemaMissingError(missing)
 
 
 def build_deliverer(feed: Feed, hooks: Webhooks, settings: Settings, **options: Any) -> Deliverer:
@@ -53,8 +107,37 @@ def build_deliverer(feed: Feed, hooks: Webhooks, settings: Settings, **options: 
         backoff=settings.webhook_backoff or BACKOFF,
         lease=settings.webhook_lease,
         log_days=settings.webhook_log_days,
+        allow_local=settings.local_webhooks,
         **options,
     )
+
+
+def on_exit_signal(callback: Callable[[], None]) -> Callable[[], None]:
+    """Call `callback` on the event loop when the server is told to stop (SIGINT/SIGTERM), then let
+    uvicorn's own handler run: uvicorn waits for open connections before the lifespan ends, and a
+    live stream never closes by itself. Returns what restores the handlers (a no-op off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(sig: int, frame: Any) -> None:
+        loop.call_soon_threadsafe(callback)
+        chained = previous[signal.Signals(sig)]
+        if callable(chained):
+            chained(sig, frame)
+        elif chained == signal.SIG_DFL:
+            signal.signal(sig, chained)
+            signal.raise_signal(sig)
+
+    for sig in previous:
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, chained in previous.items():
+            signal.signal(sig, chained)
+
+    return restore
 
 
 def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> FastAPI:
@@ -68,9 +151,12 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
         app.state.rate_limiter = RateLimiter(config.rate_limit_per_minute)
         app.state.cases = build_cases(config)
         app.state.read_side = ReadSide(app.state.cases, open_views(config))
+        app.state.read_your_writes = ReadYourWrites(app.state.read_side)
         app.state.feed = Feed(app.state.cases)
         app.state.tail = Tail(app.state.feed)
-        app.state.webhooks = Webhooks(app.state.read_side.views)
+        app.state.stream_slots = events.StreamSlots(config.stream_max_per_token)
+        restore_signals = on_exit_signal(app.state.tail.close_streams)
+        app.state.webhooks = Webhooks(app.state.read_side.views, max_per_owner=config.webhook_max_per_owner)
         app.state.open311_keys = config.api_keys()
         stop_delivery = None
         if config.projections == "in-process":
@@ -80,6 +166,7 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
         try:
             yield
         finally:
+            restore_signals()
             if stop_delivery is not None:
                 stop_delivery()
             await app.state.tail.stop()
@@ -92,11 +179,17 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
         version="0.1.0",
         lifespan=lifespan,
         dependencies=[Depends(access)],
+        docs_url=None,  # served from the package's own files (api/docs.py), not a CDN
+        redoc_url=None,
     )
     app.middleware("http")(request_log)
+    app.state.metrics = Metrics()
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.add_middleware(InputGuard, max_bytes=config.max_body_bytes)
     errors.install(app)
+    api_docs.install(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(cases_routes.router)
     app.include_router(ledger.router)
     app.include_router(figures.router)
@@ -105,4 +198,5 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
     app.include_router(persons.router)
     app.include_router(webhooks.router)
     app.include_router(open311.router)
+    workbench.install(app)  # the browser pages (工作台), after the error handlers it shows as pages
     return app

@@ -8,6 +8,7 @@ its own, finer rules (the assignee, a whistled department) as a second line.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
@@ -15,17 +16,20 @@ from uuid import UUID
 
 import anyio
 import orjson
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 
 from cases.actor import Actor
 from cases.case import Case
+from cases.commands import COMMANDS
 from cases.vocabulary import Role
+from projections.area import Area
 from security.tokens import Principal, TokenError, TokenKeys
 
 R = Role
 STAFF = frozenset({R.INTAKE_CLERK, R.GRID_LEADER, R.TOWNSHIP, R.DEPARTMENT, R.LEADER, R.SUPERVISION, R.ADMIN})
 READERS = STAFF | {R.AUDITOR, R.INTEGRATOR}  # projections and figures
-HANDLERS = frozenset({R.GRID_LEADER, R.TOWNSHIP, R.DEPARTMENT, R.LEADER})  # the people working a case
 # May read a petitioner's name and phone in clear (auditors and integrators need the `pii` grant).
 PERSONAL_DATA_ROLES = frozenset({R.INTAKE_CLERK, R.GRID_LEADER, R.TOWNSHIP, R.DEPARTMENT, R.LEADER, R.SUPERVISION})
 PII_GRANT = "pii"
@@ -37,7 +41,8 @@ class Scope(StrEnum):
     ANY = "any"  # the role is enough
     CASE = "case"  # the case in the path must be within the caller's area (a resident: their one case)
     REGISTER = "register"  # a grid leader registers only in their own grids
-    AREA = "area"  # lists and figures: a scoped role must filter to its own area
+    AREA = "area"  # lists and figures: every query runs inside the caller's area (`AreaDep`), whatever is asked
+    SIGN_IN = "sign_in"  # the workbench's sign-in and sign-out: no principal yet
 
 
 @dataclass(frozen=True)
@@ -58,25 +63,11 @@ CMD = "POST /cases/{case_id}/"
 
 RULES: dict[str, Rule] = {
     "GET /healthz": PUBLIC,
+    "GET /readyz": rule(set(), Scope.PUBLIC, "readiness probe"),
+    "GET /metrics": rule({R.METRICS, R.ADMIN}, Scope.ANY, "运行指标（及 `metrics` 角色）"),
     "POST /cases": rule({R.INTAKE_CLERK, R.GRID_LEADER}, Scope.REGISTER, "登记"),
-    CMD + "classify": rule({R.INTAKE_CLERK, R.TOWNSHIP}, Scope.CASE, "分类"),
-    CMD + "assign": rule({R.INTAKE_CLERK, R.TOWNSHIP}, Scope.CASE, "派单"),
-    CMD + "return": rule({R.GRID_LEADER}, Scope.CASE, "退单"),
-    CMD + "accept": rule({R.GRID_LEADER}, Scope.CASE, "签收"),
-    CMD + "report-progress": rule(HANDLERS, Scope.CASE, "报告进展"),
-    CMD + "whistle": rule({R.TOWNSHIP}, Scope.CASE, "吹哨"),
-    CMD + "report-in": rule({R.DEPARTMENT}, Scope.CASE, "报到"),
-    CMD + "consult": rule({R.TOWNSHIP}, Scope.CASE, "会商"),
-    CMD + "take-lead": rule({R.LEADER}, Scope.CASE, "包案"),
-    CMD + "plan-rectification": rule(HANDLERS, Scope.CASE, "整改清单"),
-    CMD + "extend": rule({R.TOWNSHIP, R.LEADER, R.SUPERVISION}, Scope.CASE, "延期"),
-    CMD + "rectify": rule(HANDLERS, Scope.CASE, "整改完成"),
-    CMD + "verify": rule({R.RESIDENT, R.INTAKE_CLERK}, Scope.CASE, "居民检验"),
-    CMD + "close": rule(HANDLERS | {R.INTAKE_CLERK}, Scope.CASE, "销号"),
-    CMD + "feedback": rule(HANDLERS | {R.INTAKE_CLERK}, Scope.CASE, "反馈"),
-    CMD + "rate": rule({R.RESIDENT, R.INTAKE_CLERK}, Scope.CASE, "评议打分"),
-    CMD + "supervise": rule({R.SUPERVISION}, Scope.CASE, "督办"),
-    CMD + "recompute-deadlines": rule({R.INTAKE_CLERK, R.ADMIN}, Scope.CASE, "重算时限"),
+    # Every command of the table (cases/commands.py), for its roles, on a case in the caller's area.
+    **{CMD + c.path: rule(c.roles, Scope.CASE, c.label) for c in COMMANDS},
     "GET /cases/{case_id}": rule(READERS | {R.RESIDENT}, Scope.CASE, "查看案件"),
     "GET /cases/{case_id}/history": rule(READERS | {R.RESIDENT}, Scope.CASE, "查看案件历史"),
     "GET /ledger": rule(READERS, Scope.AREA, "台账"),
@@ -86,11 +77,13 @@ RULES: dict[str, Rule] = {
     "GET /board": rule(READERS, Scope.AREA, "13710督办看板"),
     "GET /scores": rule(READERS, Scope.AREA, "三率"),
     "GET /departments/evaluation": rule(
-        {R.TOWNSHIP, R.DEPARTMENT, R.LEADER, R.SUPERVISION, R.ADMIN, R.AUDITOR, R.INTEGRATOR}, Scope.ANY, "吹哨报到评价"
+        {R.TOWNSHIP, R.DEPARTMENT, R.LEADER, R.SUPERVISION, R.ADMIN, R.AUDITOR, R.INTEGRATOR},
+        Scope.AREA,
+        "吹哨报到评价",
     ),
-    # Bulletins are published (一季一公示) and masked: any staff member may read any area's.
-    "GET /reports/{kind}": rule(READERS, Scope.ANY, "定期通报"),
-    "GET /reports/{kind}/export.xlsx": rule(READERS, Scope.ANY, "导出通报"),
+    # A bulletin counts the caller's area only; unscoped roles read any unit's.
+    "GET /reports/{kind}": rule(READERS, Scope.AREA, "定期通报"),
+    "GET /reports/{kind}/export.xlsx": rule(READERS, Scope.AREA, "导出通报"),
     "GET /audit/verify": rule({R.SUPERVISION, R.ADMIN, R.AUDITOR}, Scope.ANY, "校验哈希链"),
     "GET /audit/seals": rule({R.SUPERVISION, R.ADMIN, R.AUDITOR, R.INTEGRATOR}, Scope.ANY, "封存根哈希"),
     "GET /events": rule({R.AUDITOR, R.INTEGRATOR, R.SUPERVISION, R.ADMIN}, Scope.ANY, "事件流（个人信息已遮蔽）"),
@@ -113,10 +106,36 @@ RULES: dict[str, Rule] = {
     "GET /open311/v2/requests/{request_id}.{fmt}": OPEN311,
 }
 
+# The workbench (web/): pages for browsers, signed in with a cookie, never a bearer header; and the
+# cookie is accepted by these routes only, never by the JSON API. Each page mirrors the API route whose
+# data it shows or whose command it sends, so it has that route's roles and area scope.
+WORKBENCH: dict[str, str] = {
+    "GET /workbench": "GET /board",
+    "GET /workbench/board": "GET /board",
+    "GET /workbench/live": "GET /board",
+    "GET /workbench/ledger": "GET /ledger",
+    "GET /workbench/ledger/export.{fmt}": "GET /ledger/export.{fmt}",
+    "GET /workbench/lists/{kind}": "GET /lists/{kind}",
+    "GET /workbench/lists/{kind}/export.{fmt}": "GET /lists/{kind}/export.{fmt}",
+    "GET /workbench/cases/{case_id}": "GET /cases/{case_id}/history",
+    "GET /workbench/figures": "GET /scores",
+    "GET /workbench/evaluation": "GET /departments/evaluation",
+    "GET /workbench/reports/{kind}": "GET /reports/{kind}",
+    "GET /workbench/reports/{kind}/export.xlsx": "GET /reports/{kind}/export.xlsx",
+} | {"POST /workbench" + key.removeprefix("POST "): key for key in RULES if key.startswith(CMD)}
+SIGN_IN = rule(set(), Scope.SIGN_IN, "工作台登录")
+RULES |= {
+    "GET /": PUBLIC,  # a browser goes to the workbench, a program to /docs
+    "GET /signin": SIGN_IN,
+    "POST /signin": SIGN_IN,
+    "POST /signout": SIGN_IN,
+} | {page: RULES[api] for page, api in WORKBENCH.items()}
+SESSION_COOKIE = "minqing_session"
+
 ROLE_LABELS = {
     R.INTAKE_CLERK: "民情信息员", R.GRID_LEADER: "网格长", R.TOWNSHIP: "镇（街道）", R.DEPARTMENT: "职能部门",
     R.LEADER: "领导干部", R.SUPERVISION: "督查室", R.RESIDENT: "居民", R.ADMIN: "系统管理员",
-    R.AUDITOR: "审计", R.INTEGRATOR: "对接系统",
+    R.AUDITOR: "审计", R.INTEGRATOR: "对接系统", R.METRICS: "监控系统",
 }  # fmt: skip
 
 
@@ -132,6 +151,10 @@ class AuthenticationError(Exception):
         if self.error == "":
             return 'Bearer realm="minqing"'
         return f'Bearer realm="minqing", error="{self.error}", error_description="{self.description}"'
+
+
+class SignInRequiredError(AuthenticationError):
+    """A workbench page without a valid sign-in cookie: the browser is sent to /signin."""
 
 
 class AccessDeniedError(Exception):
@@ -162,6 +185,18 @@ def authenticate(request: Request) -> Principal:
         raise AuthenticationError(e.code, e.message, e.description) from None
 
 
+def session_principal(request: Request) -> Principal:
+    """The workbench's sign-in cookie holds the bearer token itself, verified like a header's."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise SignInRequiredError("sign_in_required", "请先登录工作台。", "", error="")
+    keys: TokenKeys = request.app.state.token_keys
+    try:
+        return keys.verify(token)
+    except TokenError as e:
+        raise SignInRequiredError(e.code, e.message, e.description) from None
+
+
 async def authorize(request: Request) -> None:
     route = request.scope.get("route")
     key = f"{request.method} {getattr(route, 'path', request.url.path)}"
@@ -169,11 +204,11 @@ async def authorize(request: Request) -> None:
     limiter = request.app.state.rate_limiter
     if found is not None and found.scope == Scope.PUBLIC:
         return
-    if found is not None and found.scope == Scope.OWN_AUTH:
+    if found is not None and found.scope in (Scope.OWN_AUTH, Scope.SIGN_IN):
         limiter.check("ip:" + (request.client.host if request.client else "?"))
         return
     try:
-        principal = authenticate(request)
+        principal = session_principal(request) if key in WORKBENCH else authenticate(request)
     except AuthenticationError:
         # Guessing tokens costs the guesser's address its budget too.
         limiter.check("ip:" + (request.client.host if request.client else "?"))
@@ -191,8 +226,7 @@ async def authorize(request: Request) -> None:
         await _check_case(request, principal, request.path_params["case_id"])
     elif found.scope == Scope.REGISTER:
         await _check_register(request, principal)
-    elif found.scope == Scope.AREA:
-        _check_area(request, principal)
+    # Scope.AREA is not checked here: the routes pass `AreaDep` to every query they run.
 
 
 async def _check_case(request: Request, principal: Principal, raw_id: str) -> None:
@@ -209,28 +243,41 @@ async def _check_case(request: Request, principal: Principal, raw_id: str) -> No
         return  # the route's own validation answers 422
     case: Case = await anyio.to_thread.run_sync(request.app.state.cases.get_case, case_id)
     if not in_area(principal, case):
-        raise AccessDeniedError("out_of_scope", f"案件 {case.number} 不在{ROLE_LABELS[principal.role]}的管辖范围内。")
+        # Says nothing about the case (not even its number): the caller may not know it.
+        role = ROLE_LABELS[principal.role]
+        raise AccessDeniedError("out_of_scope", f"该案件不在{role}的管辖范围内，无权查看或办理。")
 
 
 def in_area(principal: Principal, case: Case) -> bool:
+    """A scoped role's cases: those it works on (the case's own rule), and a grid leader's whole grids."""
+    if principal.role == R.GRID_LEADER and case.units.get("grid") in principal.grids:
+        return True
+    if principal.role in (R.GRID_LEADER, R.TOWNSHIP, R.DEPARTMENT):
+        return case.works_on(principal.actor)
+    return True
+
+
+def area_of(principal: Principal) -> Area:
+    """What `in_area` admits, as a condition every read-model query ANDs in."""
     actor = principal.actor
     if principal.role == R.GRID_LEADER:
-        return case.units.get("grid") in principal.grids or case.assignee == actor.id
+        return Area(grids=tuple(sorted(principal.grids)), assignee=actor.id)
     if principal.role == R.TOWNSHIP:
-        return actor.unit is not None and case.units.get("street") == actor.unit
+        return Area(street=actor.unit)
     if principal.role == R.DEPARTMENT:
-        whistled = any(actor.unit in w["departments"] for w in case.whistles)
-        return actor.unit is not None and (whistled or case.lead_department == actor.unit)
-    return True
+        return Area(department=actor.unit)
+    if principal.role == R.RESIDENT:
+        return Area()  # nothing: a resident reads its one case, never a list
+    return Area.all()
 
 
 async def _check_register(request: Request, principal: Principal) -> None:
     if principal.role != R.GRID_LEADER:
         return
     try:
-        body: Any = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        return  # 422 from validation
+        body: Any = await request.json()  # the very object the route validates: parsed once (StrictJSONRequest)
+    except ValueError:
+        raise _unreadable_body() from None
     grid = body.get("grid") if isinstance(body, dict) else None
     if not isinstance(grid, str):
         return
@@ -239,29 +286,31 @@ async def _check_register(request: Request, principal: Principal) -> None:
         raise AccessDeniedError("out_of_scope", f"网格长只能登记本人网格内的诉求（{grid} 不是您的网格）。")
 
 
-def _check_area(request: Request, principal: Principal) -> None:
-    """A scoped role reads lists and figures of its own area only, named in the query."""
-    role, q = principal.role, request.query_params
-    reference = request.app.state.cases.reference
-    unit = q.get("unit")
-    if role == R.GRID_LEADER:
-        ok = q.get("grid") in principal.grids or unit in principal.grids
-        hint = "grid=<本人网格编码>（看板、三率、通报用 unit=）"
-    elif role == R.TOWNSHIP:
-        street = principal.actor.unit
-        units = reference.units_of(unit) if unit else None
-        ok = street is not None and (
-            q.get("street") == street or unit == street or bool(units and units["street"] == street)
-        )
-        hint = f"street={street}（看板、三率、通报用 unit=）"
-    elif role == R.DEPARTMENT:
-        dept = principal.actor.unit
-        ok = dept is not None and (q.get("lead_department") == dept or unit == dept)
-        hint = f"lead_department={dept}（看板、三率、通报用 unit=）"
-    else:
-        return
-    if not ok:
-        raise AccessDeniedError("scope_required", f"{ROLE_LABELS[role]}只能查看本辖区的数据：请加查询参数 {hint}。")
+UNREADABLE_BODY = "请求体须为 UTF-8 编码的 JSON。"  # api/errors.py gives every unreadable body the same reason
+
+
+def _unreadable_body() -> RequestValidationError:
+    return RequestValidationError([{"type": "json_invalid", "loc": ("body",), "msg": UNREADABLE_BODY, "input": {}}])
+
+
+class StrictJSONRequest(Request):
+    """A JSON body is parsed once, by orjson (UTF-8 only: a BOM or UTF-16 is refused), and that one
+    object is what the access check reads and the route validates."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_strict_json"):
+            self._strict_json = orjson.loads(await self.body())
+        return self._strict_json
+
+
+class StrictJSONRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            return await handler(StrictJSONRequest(request.scope, request.receive))
+
+        return strict
 
 
 def principal_of(request: Request) -> Principal:
@@ -269,6 +318,13 @@ def principal_of(request: Request) -> Principal:
 
 
 PrincipalDep = Annotated[Principal, Depends(principal_of)]
+
+
+def caller_area(principal: PrincipalDep) -> Area:
+    return area_of(principal)
+
+
+AreaDep = Annotated[Area, Depends(caller_area)]
 
 
 def acting(principal: Principal, claimed: Any) -> Actor:
@@ -291,6 +347,8 @@ def roles_matrix() -> str:
     head = "| route | " + " | ".join(str(r) for r in MATRIX_ROLES) + " |"
     lines = [head, "|---|" + "---|" * len(MATRIX_ROLES)]
     for key, found in RULES.items():
+        if key in WORKBENCH or found.scope == Scope.SIGN_IN or key == "GET /":
+            continue  # the workbench's pages have the rules of the API routes they mirror
         if found.scope in (Scope.PUBLIC, Scope.OWN_AUTH):
             cells = ["public" if found.scope == Scope.PUBLIC else "api_key"] * len(MATRIX_ROLES)
         else:

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Query
 
 from api.dependencies import CasesDep
 from api.read_dependencies import ReadSideDep
+from commands.errors import InvalidInputError
 from commands.records import MAX_POSITION
-from projections.ledger_query import InvalidQueryError
 from replay.verify import last_full, verify, verify_case
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -31,10 +31,10 @@ def verify_log(
     case: Annotated[UUID | None, Query(description="Check only this case's chain.")] = None,
 ) -> dict[str, Any]:
     if (root_position is None) != (root_hash is None):
-        raise InvalidQueryError("root_hash", "root_position 与 root_hash 须同时给出")
+        raise InvalidInputError("root_hash", "root_position 与 root_hash 须同时给出")
     if case is not None:
         if root_position is not None:
-            raise InvalidQueryError("case", "case 与 root_position 只能指定其一")
+            raise InvalidInputError("case", "case 与 root_position 只能指定其一")
         return verify_case(cases, read.views, case)
     published = (root_position, root_hash) if root_position is not None and root_hash is not None else None
     result = verify(cases, read.views, published_root=published, since_seal=True)

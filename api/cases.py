@@ -10,23 +10,23 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from api import schemas
-from api.access import PrincipalDep, acting, sees_personal_data
-from api.dependencies import CasesDep, CommandHeadersDep
+from api.access import PrincipalDep, StrictJSONRoute, acting, sees_personal_data
+from api.dependencies import CasesDep, CommandHeadersDep, TokenKeysDep
 from cases.case import Case
 from cases.clock import in_china
+from cases.commands import COMMANDS, CaseCommand
+from cases.inputs import Command
 from cases.vocabulary import STATUS_LABELS, Role
-from commands.cases import CommandResult
+from commands.cases import CommandResult, PersonalDataVault
+from commands.errors import InvalidInputError
 from commands.records import MAX_POSITION
-from projections.ledger_query import InvalidQueryError
 from replay.history import case_at, history
 from security.personal import reveal
-from security.tokens import TokenKeys
-from security.vault import Vault
 
-router = APIRouter(prefix="/cases", tags=["cases"])
+router = APIRouter(prefix="/cases", tags=["cases"], route_class=StrictJSONRoute)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No valid bearer token (WWW-Authenticate says why)."},
@@ -51,7 +51,7 @@ def register(
     cases: CasesDep,
     headers: CommandHeadersDep,
     principal: PrincipalDep,
-    request: Request,
+    keys: TokenKeysDep,
     response: Response,
 ) -> schemas.CommandOut:
     fields = body.fields()
@@ -64,40 +64,14 @@ def register(
     result = cases.register(acting(principal, body.actor), **fields, idempotency=idempotency)
     response.headers["Location"] = f"/cases/{result.case_id}"
     answer = _answer(response, result)
-    keys: TokenKeys = request.app.state.token_keys
     if keys.can_issue:
         answer.resident_token = keys.issue(Role.RESIDENT, f"R-{result.number}", case=result.case_id)
     return answer
 
 
-# path -> (body model, application method, OpenAPI summary)
-COMMANDS: dict[str, tuple[type[schemas.Command], str, str]] = {
-    "classify": (schemas.ClassifyIn, "classify", "Classify: handling type and tier fix the deadlines (分类)"),
-    "assign": (schemas.AssignIn, "assign", "Assign to a grid leader of the case's grid (派单)"),
-    "return": (schemas.ReasonIn, "return_case", "The assignee returns a misrouted case (退单)"),
-    "accept": (schemas.ActorOnlyIn, "accept", "The assignee signs for the case (签收)"),
-    "report-progress": (schemas.ProgressIn, "report_progress", "Report progress (13710: 3)"),
-    "whistle": (schemas.WhistleIn, "whistle", "The township blows the whistle (镇街吹哨)"),
-    "report-in": (schemas.ActorOnlyIn, "report_in", "A whistled department reports in (部门报到)"),
-    "consult": (schemas.ConsultIn, "consult", "Joint consultation held (联动会商)"),
-    "take-lead": (schemas.ActorOnlyIn, "take_lead", "A leader takes a hard case (领导包案)"),
-    "plan-rectification": (schemas.PlanIn, "plan_rectification", "Rectification list (整改清单)"),
-    "extend": (schemas.ExtendIn, "extend", "Extend the limit before it expires (延期)"),
-    "rectify": (schemas.RectifyIn, "rectify", "Rectification done (整改完成)"),
-    "verify": (schemas.VerifyIn, "verify", "The resident checks the fix (居民检验)"),
-    "close": (schemas.CloseIn, "close_case", "Close the case (销号)"),
-    "feedback": (schemas.FeedbackIn, "give_feedback", "Feedback to the resident (反馈)"),
-    "rate": (schemas.RateIn, "rate", "The resident rates the handling (评议打分)"),
-    "supervise": (schemas.SuperviseIn, "supervise", "Supervision notice (督办函)"),
-    "recompute-deadlines": (
-        schemas.ActorOnlyIn,
-        "recompute_deadlines",
-        "Recompute provisional deadlines once the year's official calendar is known",
-    ),
-}
+def _command_route(command: CaseCommand) -> Callable[..., schemas.CommandOut]:
+    body_model = command.body
 
-
-def _command_route(path: str, body_model: type[schemas.Command], method: str) -> Callable[..., schemas.CommandOut]:
     def endpoint(
         case_id: UUID,
         body: body_model,  # type: ignore[valid-type]
@@ -106,21 +80,22 @@ def _command_route(path: str, body_model: type[schemas.Command], method: str) ->
         principal: PrincipalDep,
         response: Response,
     ) -> schemas.CommandOut:
-        fingerprinted = {**body.model_dump(mode="json", exclude={"actor"}), "actor": principal.actor.as_dict()}
-        options = headers.options(path, case_id, fingerprinted)
-        result = getattr(cases, method)(case_id, acting(principal, body.actor), **body.fields(), **options)
+        given: Command = body  # FastAPI reads the command's own model from the annotation
+        fingerprinted = {**given.model_dump(mode="json", exclude={"actor"}), "actor": principal.actor.as_dict()}
+        options = headers.options(command.path, case_id, fingerprinted)
+        result = cases.act(command, case_id, acting(principal, given.actor), given.fields(), **options)
         return _answer(response, result)
 
-    endpoint.__name__ = method
+    endpoint.__name__ = command.name
     return endpoint
 
 
-for _path, (_model, _method, _summary) in COMMANDS.items():
+for _command in COMMANDS:  # every command of the table, with the same headers, answer and errors
     router.add_api_route(
-        f"/{{case_id}}/{_path}",
-        _command_route(_path, _model, _method),
+        f"/{{case_id}}/{_command.path}",
+        _command_route(_command),
         methods=["POST"],
-        summary=_summary,
+        summary=_command.summary,
         responses=ERRORS,
         response_model=schemas.CommandOut,
     )
@@ -145,7 +120,7 @@ def get_case(
     ] = None,
 ) -> dict[str, Any]:
     if as_of is not None and version is not None:
-        raise InvalidQueryError("as_of", "as_of 与 version 只能指定其一")
+        raise InvalidInputError("as_of", "as_of 与 version 只能指定其一")
     if as_of is None and version is None:
         case = cases.get_case(case_id)
     else:
@@ -165,7 +140,7 @@ def case_history(case_id: UUID, cases: CasesDep, principal: PrincipalDep) -> dic
     return history(cases, case_id, clear=sees_personal_data(principal))
 
 
-def present(case: Case, *, clear: bool = False, vault: Vault | None = None) -> dict[str, Any]:
+def present(case: Case, *, clear: bool = False, vault: PersonalDataVault | None = None) -> dict[str, Any]:
     def iso(value: Any) -> str | None:
         return value.isoformat() if value is not None else None
 

@@ -1,4 +1,5 @@
-"""Reusable dependencies: the application built in lifespan, command headers."""
+"""Reusable dependencies: what lifespan built (the application, settings, token keys, the
+feed and tail, webhooks), and command headers. Routes take these, never `request.app.state`."""
 
 from __future__ import annotations
 
@@ -11,13 +12,50 @@ from fastapi import Depends, Header, Request
 
 from commands.cases import Cases, Idempotency
 from commands.errors import InvalidReferenceError
+from config.settings import Settings
+from security.tokens import TokenKeys
+from storage.views import PostgresViews, SqliteViews
+from streams.feed import Feed
+from streams.tail import Tail
+from streams.webhooks import Webhooks
 
 
 def get_cases(request: Request) -> Cases:
     return request.app.state.cases
 
 
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_token_keys(request: Request) -> TokenKeys:
+    return request.app.state.token_keys
+
+
+def get_feed(request: Request) -> Feed:
+    return request.app.state.feed
+
+
+def get_tail(request: Request) -> Tail:
+    return request.app.state.tail
+
+
+def get_webhooks(request: Request) -> Webhooks:
+    return request.app.state.webhooks
+
+
+def get_views(request: Request) -> SqliteViews | PostgresViews:
+    """The read side's store, as it is (no waiting for a position)."""
+    return request.app.state.read_side.views
+
+
 CasesDep = Annotated[Cases, Depends(get_cases)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+TokenKeysDep = Annotated[TokenKeys, Depends(get_token_keys)]
+FeedDep = Annotated[Feed, Depends(get_feed)]
+TailDep = Annotated[Tail, Depends(get_tail)]
+WebhooksDep = Annotated[Webhooks, Depends(get_webhooks)]
+ViewsDep = Annotated[SqliteViews | PostgresViews, Depends(get_views)]
 
 
 @dataclass(frozen=True)

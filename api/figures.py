@@ -7,13 +7,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from api.access import AreaDep
 from api.ledger import XLSX, _file
 from api.read_dependencies import ReadSideDep
 from cases.clock import in_china
+from commands.errors import InvalidInputError
+from projections.area import Area
 from projections.board import board
 from projections.evaluation import department_evaluation
-from projections.exports import to_xlsx
-from projections.ledger_query import InvalidQueryError
+from projections.exports import report_sheets, to_xlsx
 from projections.reports import report
 from projections.scores import GROUPS, scores
 from replay.board_at import board_at
@@ -28,6 +30,7 @@ Unit = Annotated[
 @router.get("/board", summary="13710 supervision board: checkpoints and colours, judged at query time")
 def supervision_board(
     read: ReadSideDep,
+    area: AreaDep,
     unit: Unit = None,
     by: Literal["district", "street", "community", "grid", "department"] = "street",
     colour: Literal["red", "yellow", "green"] | None = None,
@@ -35,6 +38,10 @@ def supervision_board(
     yellow_within: Annotated[int | None, Query(ge=0, le=30, description="Working days; default from policy.")] = None,
     include_closed: bool = False,
     limit: Annotated[int, Query(ge=0, le=1000)] = 100,
+    handling_type: Annotated[str | None, Query(max_length=64)] = None,
+    tier: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[str | None, Query(max_length=64)] = None,
+    channel: Annotated[str | None, Query(max_length=64)] = None,
     at: Annotated[
         datetime | None,
         Query(
@@ -43,18 +50,22 @@ def supervision_board(
         ),
     ] = None,
 ) -> dict[str, Any]:
+    given = {"handling_type": handling_type, "tier": tier, "status": status, "channel": channel}
+    filters = {k: v for k, v in given.items() if v is not None}
     if at is not None:
         if as_of is not None:
-            raise InvalidQueryError("at", "at 与 as_of 只能指定其一")
+            raise InvalidInputError("at", "at 与 as_of 只能指定其一")
         moment = in_china(at)
         if moment > read.cases.clock():
-            raise InvalidQueryError("at", "at 须为过去的时刻；查看未来某日的预警请用 as_of")
-        options = {"unit": unit, "by": by, "colour_filter": colour, "include_closed": include_closed, "limit": limit}
-        return board_at(read.cases, read.views, moment, yellow_within=yellow_within, **options)
+            raise InvalidInputError("at", "at 须为过去的时刻；查看未来某日的预警请用 as_of")
+        options: dict[str, Any] = {"unit": unit, "by": by, "colour_filter": colour, "include_closed": include_closed}
+        options |= {"limit": limit, "filters": filters}
+        return board_at(read.cases, read.views, moment, area, yellow_within=yellow_within, **options)
     today = as_of or read.today()
     margin = yellow_within if yellow_within is not None else read.policy(today).board_yellow_within_working_days
     return board(
         read.views,
+        area,
         today=today,
         yellow_within=margin,
         unit=unit,
@@ -62,12 +73,14 @@ def supervision_board(
         colour_filter=colour,
         include_closed=include_closed,
         limit=limit,
+        filters=filters,
     )
 
 
 @router.get("/scores", summary="Three rates (响应率/解决率/满意率) and the composite score, with their counts")
 def three_rates(
     read: ReadSideDep,
+    area: AreaDep,
     by: Literal[tuple(GROUPS)] = "street",  # type: ignore[valid-type]
     unit: Unit = None,
     month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
@@ -88,24 +101,25 @@ def three_rates(
     if registered_to:
         where.append("registered_date <= ?")
         params.append(registered_to.isoformat())
-    return scores(read.views, read.policy(), by=by, where=" AND ".join(where), params=params)
+    return scores(read.views, read.policy(), area, by=by, where=" AND ".join(where), params=params)
 
 
 @router.get("/departments/evaluation", summary="Whistle evaluation (吹哨报到评价) per department")
 def whistle_evaluation(
-    read: ReadSideDep, month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None
+    read: ReadSideDep, area: AreaDep, month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None
 ) -> dict[str, Any]:
     return department_evaluation(
         read.views,
         read.cases.reference.departments,
+        area,
         report_in_within_hours=read.policy().report_in_within_hours,
         month=month,
     )
 
 
-def _report(read: Any, kind: str, period: str, unit: str | None) -> dict[str, Any]:
+def _report(read: Any, area: Area, kind: str, period: str, unit: str | None) -> dict[str, Any]:
     return report(
-        read.views, read.cases.reference, read.policy(), kind=kind, period=period, unit=unit, today=read.today()
+        read.views, read.cases.reference, read.policy(), area, kind=kind, period=period, unit=unit, today=read.today()
     )
 
 
@@ -114,25 +128,12 @@ Kind = Literal["monthly", "quarterly", "yearly"]
 
 
 @router.get("/reports/{kind}", summary="Monthly bulletin, quarterly public notice (masked) or yearly summary")
-def periodic_report(kind: Kind, read: ReadSideDep, period: Period, unit: Unit = None) -> dict[str, Any]:
-    return _report(read, kind, period, unit)
+def periodic_report(kind: Kind, read: ReadSideDep, area: AreaDep, period: Period, unit: Unit = None) -> dict[str, Any]:
+    return _report(read, area, kind, period, unit)
 
 
 @router.get("/reports/{kind}/export.xlsx", summary="A periodic report as .xlsx")
-def periodic_report_export(kind: Kind, read: ReadSideDep, period: Period, unit: Unit = None) -> Response:
-    body = _report(read, kind, period, unit)
-    summary = [{"item": k, "value": v} for k, v in body["figures"].items()]
-    for key in ("response_rate", "resolution_rate", "satisfaction_rate", "composite_score"):
-        summary.append({"item": key, "value": (body["rates"] or {}).get(key)})
-    ranking = [{"rank": g["rank"], "unit": g["unit"], "name": g["name"], **g["counts"],
-                "composite_score": g["composite_score"]} for g in body["ranking"]]  # fmt: skip
-    sheets: dict[str, Any] = {
-        "概况": (("item", "value"), summary),
-        "排名": (("rank", "unit", "name", "received", "closed", "callbacks", "composite_score"), ranking),
-    }
-    if "cases" in body:
-        sheets["公示"] = (
-            ("number", "title", "community_name", "petitioner", "phone", "status", "closed_date"),
-            body["cases"],
-        )
-    return _file(to_xlsx(sheets), XLSX, f"{kind}-{body['period']}.xlsx")
+def periodic_report_export(kind: Kind, read: ReadSideDep, area: AreaDep, period: Period, unit: Unit = None) -> Response:
+    body = _report(read, area, kind, period, unit)
+    content = to_xlsx(report_sheets(body), read.cases.reference)
+    return _file(content, XLSX, f"{body['title']}.xlsx", f"{kind}-{body['period']}.xlsx")

@@ -2,10 +2,12 @@
 
 from datetime import date
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
+from api.access import AreaDep
 from api.read_dependencies import ReadSideDep
 from projections.exports import to_csv, to_xlsx
 from projections.ledger import CASE_COLUMNS
@@ -14,6 +16,7 @@ from projections.ledger_query import LISTS, LedgerQuery, ledger_page, ledger_row
 router = APIRouter(tags=["ledger"])
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV = "text/csv; charset=utf-8"
 LIST_TITLES = {"problems": "问题清单", "responsibilities": "责任清单", "rectifications": "整改清单"}
 EXPORT_COLUMNS = tuple(
     c for c in CASE_COLUMNS if c not in ("case_id", "position", "version", "last_event", "petitioner_id", "next_due")
@@ -71,27 +74,32 @@ LedgerQueryDep = Annotated[LedgerQuery, Depends(ledger_query)]
 
 
 @router.get("/ledger", summary="The ledger: filter, sort, search and page through every case")
-def ledger(read: ReadSideDep, query: LedgerQueryDep) -> dict[str, Any]:
+def ledger(read: ReadSideDep, query: LedgerQueryDep, area: AreaDep) -> dict[str, Any]:
     today = read.today()
-    return ledger_page(read.views, query, today=today, yellow_within=read.policy().board_yellow_within_working_days)
+    margin = read.policy().board_yellow_within_working_days
+    return ledger_page(read.views, query, area, today=today, yellow_within=margin)
 
 
 @router.get("/ledger/export.{fmt}", summary="The ledger (all matching rows) as CSV or .xlsx with Chinese headers")
-def ledger_export(fmt: Literal["csv", "xlsx"], read: ReadSideDep, query: LedgerQueryDep) -> Response:
-    rows = ledger_rows(read.views, query, today=read.today())
+def ledger_export(fmt: Literal["csv", "xlsx"], read: ReadSideDep, query: LedgerQueryDep, area: AreaDep) -> Response:
+    rows = ledger_rows(read.views, query, area, today=read.today())
     if fmt == "csv":
-        return _file(to_csv(EXPORT_COLUMNS, rows), "text/csv; charset=utf-8", "ledger.csv")
+        content = to_csv(EXPORT_COLUMNS, rows, read.cases.reference)
+        return _file(content, CSV, _dated("民情工作台账", read, fmt), "ledger.csv")
     sheets = {"民情工作台账": (EXPORT_COLUMNS, rows)}
     sheets |= {LIST_TITLES[k]: (LISTS[k], rows) for k in LISTS}
-    return _file(to_xlsx(sheets), XLSX, "ledger.xlsx")
+    return _file(to_xlsx(sheets, read.cases.reference), XLSX, _dated("民情工作台账", read, fmt), "ledger.xlsx")
 
 
 @router.get("/lists/{kind}", summary="One of the three lists (问题 / 责任 / 整改清单)")
 def three_list(
-    kind: Literal["problems", "responsibilities", "rectifications"], read: ReadSideDep, query: LedgerQueryDep
+    kind: Literal["problems", "responsibilities", "rectifications"],
+    read: ReadSideDep,
+    query: LedgerQueryDep,
+    area: AreaDep,
 ) -> dict[str, Any]:
     page = ledger_page(
-        read.views, query, today=read.today(), yellow_within=read.policy().board_yellow_within_working_days
+        read.views, query, area, today=read.today(), yellow_within=read.policy().board_yellow_within_working_days
     )
     columns = LISTS[kind]
     return {
@@ -109,14 +117,21 @@ def three_list_export(
     fmt: Literal["csv", "xlsx"],
     read: ReadSideDep,
     query: LedgerQueryDep,
+    area: AreaDep,
 ) -> Response:
-    rows = ledger_rows(read.views, query, today=read.today())
+    rows = ledger_rows(read.views, query, area, today=read.today())
     if fmt == "csv":
-        return _file(to_csv(LISTS[kind], rows), "text/csv; charset=utf-8", f"{kind}.csv")
-    return _file(to_xlsx({LIST_TITLES[kind]: (LISTS[kind], rows)}), XLSX, f"{kind}.xlsx")
+        content = to_csv(LISTS[kind], rows, read.cases.reference)
+        return _file(content, CSV, _dated(LIST_TITLES[kind], read, fmt), f"{kind}.csv")
+    content = to_xlsx({LIST_TITLES[kind]: (LISTS[kind], rows)}, read.cases.reference)
+    return _file(content, XLSX, _dated(LIST_TITLES[kind], read, fmt), f"{kind}.xlsx")
 
 
-def _file(content: bytes, media_type: str, filename: str) -> Response:
-    return Response(
-        content, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
-    )
+def _dated(title: str, read: Any, extension: str) -> str:
+    return f"{title}_{read.today():%Y%m%d}.{extension}"
+
+
+def _file(content: bytes, media_type: str, filename: str, ascii_filename: str) -> Response:
+    """Saved under its Chinese name (RFC 6266 `filename*`); `filename` for clients that know only ASCII."""
+    disposition = f"attachment; filename=\"{ascii_filename}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})

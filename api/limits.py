@@ -16,7 +16,7 @@ from urllib.parse import unquote_to_bytes
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import error_body
+from api.responses import error_body
 
 
 class RateLimitedError(Exception):

@@ -18,6 +18,7 @@ from cases.actor import Actor
 from cases.vocabulary import Role
 from commands.cases import Cases
 from commands.errors import CaseNotFoundError, InvalidReferenceError
+from config.settings import Open311Key
 from open311.georeport import (
     DEFAULT_DAYS,
     MAX_RESULTS,
@@ -29,6 +30,7 @@ from open311.georeport import (
     request_of_row,
     services,
 )
+from projections.service_requests import ServiceRequestQuery, service_requests
 from replay.records import resolve_case
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
@@ -98,7 +100,7 @@ async def submit(request: Request, fmt: Format) -> Response:
     except UnicodeDecodeError:
         raise Open311Error(400, "表单须为 UTF-8 编码") from None
     cases = _cases(request)
-    channel = _channel(request, form.get("api_key", ""))
+    channel = _key(request, form.get("api_key", "")).channel
     fields = registration(form, cases.reference, channel)
     try:
         body = RegisterIn.model_validate({"actor": {"id": OPEN311_CLERK, "role": "intake_clerk"}, **fields})
@@ -119,65 +121,69 @@ async def submit(request: Request, fmt: Format) -> Response:
 
 
 @router.get(
-    "/requests.{fmt}", summary="Service requests, filtered (from the ledger: may lag a command by milliseconds)"
+    "/requests.{fmt}",
+    summary="Service requests, filtered (from the ledger: may lag a command by milliseconds); "
+    "without api_key only the public notice's fields",
 )
 def request_list(request: Request, fmt: Format) -> Response:
+    full = _may_read_all(request)
     params = request.query_params
-    where: list[str] = []
-    args: list[Any] = []
+    numbers: list[str] = []
     if ids := params.get("service_request_id"):
         numbers = [n.strip() for n in ids.split(",") if n.strip()][:MAX_RESULTS]
-        where.append(f"number IN ({', '.join('?' * len(numbers))})")
-        args += numbers
-    if code := params.get("service_code"):
-        where.append("category = ?")
-        args.append(code)
+    is_open: bool | None = None
     if status := params.get("status"):
         wanted = {s.strip() for s in status.split(",")}
         if not wanted <= {"open", "closed"}:
             raise Open311Error(400, "status: 只能是 open 或 closed")
-        if wanted == {"open"}:
-            where.append("status <> 'closed'")
-        elif wanted == {"closed"}:
-            where.append("status = 'closed'")
+        is_open = None if wanted == {"open", "closed"} else wanted == {"open"}
     end = _moment("end_date", params.get("end_date"))
     start = _moment("start_date", params.get("start_date"))
-    if not ids and start is None:
+    if not numbers and start is None:
         # The spec's default window: the last 90 days (or up to end_date).
         try:
             start = (end or _cases(request).clock()) - timedelta(days=DEFAULT_DAYS)
         except OverflowError:
             raise Open311Error(400, "end_date: 超出可表示的日期范围") from None
-    if start is not None:
-        where.append("registered_at >= ?")
-        args.append(start.isoformat())
-    if end is not None:
-        where.append("registered_at <= ?")
-        args.append(end.isoformat())
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    rows = request.app.state.read_side.views.query(
-        f"SELECT * FROM ledger_cases {clause} ORDER BY registered_at DESC, case_id LIMIT ?", [*args, MAX_RESULTS]
-    )
+    query = ServiceRequestQuery(numbers, params.get("service_code") or None, is_open, start, end, MAX_RESULTS)
+    rows = service_requests(request.app.state.read_side.views, query)
     reference = _cases(request).reference
-    return _answer("requests", [request_of_row(row, reference) for row in rows], fmt)
+    return _answer("requests", [request_of_row(row, reference, full=full) for row in rows], fmt)
 
 
-@router.get("/requests/{request_id}.{fmt}", summary="One service request by its id (the case number), current")
+@router.get(
+    "/requests/{request_id}.{fmt}",
+    summary="One service request by its id (the case number), current; without api_key only the public notice's fields",
+)
 def request_one(request: Request, request_id: Annotated[str, Path(max_length=64)], fmt: Format) -> Response:
+    full = _may_read_all(request)
     cases = _cases(request)
     try:
         case = cases.get_case(resolve_case(cases, request_id))
     except CaseNotFoundError:
         raise Open311Error(404, f"service_request_id {request_id} 不存在") from None
-    return _answer("requests", [request_of_case(case, cases.reference)], fmt)
+    return _answer("requests", [request_of_case(case, cases.reference, full=full)], fmt)
 
 
-def _channel(request: Request, api_key: str) -> str:
-    keys: dict[str, str] = request.app.state.open311_keys
-    for key, channel in keys.items():
+def _key(request: Request, api_key: str) -> Open311Key:
+    keys: dict[str, Open311Key] = request.app.state.open311_keys
+    for key, grant in keys.items():
         if api_key and hmac.compare_digest(key.encode(), api_key.encode()):
-            return channel
+            return grant
     raise Open311Error(403, "api_key 无效")
+
+
+def _may_read_all(request: Request) -> bool:
+    """Anyone reads what the public notice shows; every field needs a key that may read.
+    A key that is sent must be valid, so a mistyped one is told, not quietly masked."""
+    api_key = request.query_params.get("api_key")
+    if api_key is None:
+        return False
+    if not _key(request, api_key).read:
+        raise Open311Error(
+            403, "此 api_key 只可提交诉求，不可读取诉求详情；不带 api_key 可读公示字段，或向区民情办申请读取权限"
+        )
+    return True
 
 
 def _moment(name: str, value: str | None) -> datetime | None:

@@ -6,10 +6,10 @@ the personal fields read as erased everywhere from then on.
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 
 from api.access import PrincipalDep
-from api.dependencies import CasesDep
+from api.dependencies import CasesDep, ViewsDep
 from security.erasure import erase_person
 
 router = APIRouter(prefix="/persons", tags=["personal data"])
@@ -18,5 +18,5 @@ PersonId = Annotated[str, Path(pattern=r"^P[0-9a-f]{32}$", description="The peti
 
 
 @router.post("/{person_id}/erase", summary="Erase a petitioner's personal data by destroying their key (删除个人信息)")
-def erase(person_id: PersonId, cases: CasesDep, principal: PrincipalDep, request: Request) -> dict[str, Any]:
-    return erase_person(cases, request.app.state.read_side.views, person_id, by=principal.actor)
+def erase(person_id: PersonId, cases: CasesDep, principal: PrincipalDep, views: ViewsDep) -> dict[str, Any]:
+    return erase_person(cases, views, person_id, by=principal.actor)

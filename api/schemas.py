@@ -3,55 +3,11 @@ field and the reason); the reference data and the case check meaning."""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
-from cases.actor import Actor
-from cases.vocabulary import FeedbackMethod, HandlingType, Role, Satisfaction, SuggestionOutcome, Tier
-
-# Control characters (but tab and newline) and lone surrogates: PostgreSQL text
-# cannot hold NUL, JSON encoders refuse surrogates, and neither belongs in a petition.
-_FORBIDDEN = {*map(chr, range(0x20)), "\x7f"} - {"\t", "\n", "\r"}
-
-
-def printable(value: str) -> str:
-    if any(ch in _FORBIDDEN or "\ud800" <= ch <= "\udfff" for ch in value):
-        raise ValueError("含有不允许的控制字符")
-    return value
-
-
-Clean = AfterValidator(printable)
-CODE_PATTERN = r"^[A-Za-z0-9_.-]+$"
-Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=CODE_PATTERN)]
-Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Clean]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000), Clean]
-OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000), Clean]
-# Mainland mobile (1[3-9]xxxxxxxxx) or a landline with area code (0xxx-xxxxxxx).
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ActorIn(Strict):
-    id: Code = Field(description="The acting person's id (工号).")
-    role: Role
-    unit: Code | None = Field(None, description="Street code for a township officer, department code for a department.")
-
-    def to_actor(self) -> Actor:
-        return Actor(self.id, self.role, self.unit)
-
-
-class Command(Strict):
-    # Deprecated: the actor is the bearer token's. If sent, it must be the same (else 403 actor_mismatch).
-    actor: ActorIn | None = Field(None, description="Deprecated: the token decides; if given it must match it.")
-
-    def fields(self) -> dict[str, Any]:
-        """The command's own arguments, without the actor."""
-        return {name: getattr(self, name) for name in type(self).model_fields if name != "actor"}
+from cases.inputs import Clean, Code, Command, Phone, Short, Text
 
 
 class RegisterIn(Command):
@@ -66,80 +22,6 @@ class RegisterIn(Command):
     petitioner_address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), Clean] | None = Field(
         None, description="The petitioner's own address, if it differs from the location: encrypted like the name."
     )
-
-
-class ClassifyIn(Command):
-    handling_type: HandlingType
-    tier: Tier
-
-
-class AssignIn(Command):
-    assignee: Code = Field(description="Id of a grid leader (网格长) of the case's grid.")
-
-
-class ReasonIn(Command):
-    reason: Text
-
-
-class ActorOnlyIn(Command):
-    pass
-
-
-class ProgressIn(Command):
-    progress: Text
-
-
-class WhistleIn(Command):
-    departments: list[Code] = Field(min_length=1, max_length=20)
-    reason: Text
-
-
-class ConsultIn(Command):
-    outcome: Text
-    lead_department: Code
-
-
-class PlanIn(Command):
-    measures: Text
-    responsible_unit: Short
-    responsible_person: Short
-    deadline: date
-
-
-class ExtendIn(Command):
-    new_due: date
-    reason: Text
-
-
-class RectifyIn(Command):
-    summary: Text
-
-
-class VerifyIn(Command):
-    passed: bool
-    reason: OptionalText = ""
-
-
-class CloseIn(Command):
-    summary: OptionalText = ""
-    suggestion_outcome: SuggestionOutcome | None = None
-
-
-class FeedbackIn(Command):
-    method: FeedbackMethod
-    content: Text
-    reached: bool = Field(True, description="False when the petitioner could not be reached (回访未接通).")
-
-
-class RateIn(Command):
-    satisfaction: Satisfaction
-    comment: OptionalText = ""
-
-
-class SuperviseIn(Command):
-    responsible_unit: Short
-    new_due: date
-    notice: Text
 
 
 class CommandOut(BaseModel):

@@ -1,5 +1,8 @@
 """Webhook subscriptions: create, list, read, pause, resume (from any position), delete, and the delivery log.
-Deliveries themselves run in `minqing deliver` (or in-process in the embedded setup)."""
+Deliveries themselves run in `minqing deliver` (or in-process in the embedded setup).
+
+A subscription belongs to the token `sub` that created it: an integrator sees and manages its own
+only (another's answers 404, as if it did not exist), an administrator every one."""
 
 from __future__ import annotations
 
@@ -7,21 +10,23 @@ import time
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 from pydantic import Field, HttpUrl
 
 from api.access import PrincipalDep, sees_personal_data
-from api.schemas import Code, Short, Strict
+from api.dependencies import FeedDep, SettingsDep, WebhooksDep
+from cases.inputs import Code, Short, Strict
+from cases.vocabulary import Role
+from commands.errors import InvalidInputError
 from commands.records import MAX_POSITION
-from projections.ledger_query import InvalidQueryError
-from streams.feed import EventFilter, Feed
-from streams.webhooks import Webhooks, local_address
+from streams.feed import EventFilter
+from streams.webhooks import AddressRefusedError, checked_addresses
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 SubscriptionId = Annotated[str, Path(max_length=36, description="The subscription's id.")]
 ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "Unknown or deleted subscription."},
+    404: {"description": "Unknown or deleted subscription, or another owner's."},
     422: {"description": "Invalid input: each field with its reason."},
 }
 
@@ -46,39 +51,50 @@ class ResumeIn(Strict):
     )
 
 
-def _webhooks(request: Request) -> Webhooks:
-    return request.app.state.webhooks
+def owner_scope(principal: PrincipalDep) -> str | None:
+    """Whose subscriptions the caller sees: its own (the token's `sub`); an administrator, every one."""
+    return None if principal.role == Role.ADMIN else principal.actor.id
+
+
+OwnerScope = Annotated[str | None, Depends(owner_scope)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=ERRORS, summary="Subscribe a URL to case events")
-def create(body: SubscriptionIn, request: Request, response: Response, principal: PrincipalDep) -> dict[str, Any]:
+def create(
+    body: SubscriptionIn,
+    response: Response,
+    principal: PrincipalDep,
+    hooks: WebhooksDep,
+    feed: FeedDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
     flt = EventFilter.parse(body.types, body.unit, body.case)
-    if not request.app.state.settings.local_webhooks and (local := local_address(body.url.host or "")):
-        raise InvalidQueryError(
-            "url", f"推送地址指向本机或链路本地地址 {local}，生产环境不允许（MINQING_WEBHOOK_ALLOW_LOCAL）"
-        )
-    feed: Feed = request.app.state.feed
+    if not settings.local_webhooks:
+        try:
+            checked_addresses(body.url.host or "", allow_local=False)
+        except AddressRefusedError as e:
+            raise InvalidInputError("url", f"{e.reason}（MINQING_WEBHOOK_ALLOW_LOCAL）") from None
     after = feed.head() if body.after is None else body.after
     # Deliveries carry personal data in clear only if whoever subscribed may read it (the `pii` grant).
     personal = sees_personal_data(principal)
-    created = _webhooks(request).create(str(body.url), flt, after, body.description, personal=personal)
+    created = hooks.create(str(body.url), flt, after, body.description, owner=principal.actor.id, personal=personal)
     response.headers["Location"] = f"/webhooks/{created['id']}"
     return created
 
 
 @router.get("", summary="Every subscription with its position and state (secrets are never listed)")
-def list_all(request: Request) -> dict[str, Any]:
-    return {"items": _webhooks(request).list()}
+def list_all(hooks: WebhooksDep, owner: OwnerScope) -> dict[str, Any]:
+    return {"items": hooks.subscriptions(owner=owner)}
 
 
 @router.get("/{subscription_id}", responses=ERRORS, summary="One subscription")
-def read(subscription_id: SubscriptionId, request: Request) -> dict[str, Any]:
-    return _webhooks(request).get(subscription_id)
+def read(subscription_id: SubscriptionId, hooks: WebhooksDep, owner: OwnerScope) -> dict[str, Any]:
+    return hooks.get(subscription_id, owner=owner)
 
 
 @router.post("/{subscription_id}/pause", responses=ERRORS, summary="Stop delivering; the position is kept")
-def pause(subscription_id: SubscriptionId, request: Request) -> dict[str, Any]:
-    return _webhooks(request).pause(subscription_id)
+def pause(subscription_id: SubscriptionId, hooks: WebhooksDep, owner: OwnerScope) -> dict[str, Any]:
+    return hooks.pause(subscription_id, owner=owner)
 
 
 @router.post(
@@ -86,13 +102,15 @@ def pause(subscription_id: SubscriptionId, request: Request) -> dict[str, Any]:
     responses=ERRORS,
     summary="Deliver again (also out of dead_letter), optionally from another position",
 )
-def resume(subscription_id: SubscriptionId, request: Request, body: ResumeIn | None = None) -> dict[str, Any]:
-    return _webhooks(request).resume(subscription_id, body.after if body else None)
+def resume(
+    subscription_id: SubscriptionId, hooks: WebhooksDep, owner: OwnerScope, body: ResumeIn | None = None
+) -> dict[str, Any]:
+    return hooks.resume(subscription_id, body.after if body else None, owner=owner)
 
 
 class RotateIn(Strict):
     overlap_hours: float = Field(
-        24, ge=0, le=168, description="How long the old secret keeps signing beside the new one (0: stop now)."
+        default=24, ge=0, le=168, description="How long the old secret keeps signing beside the new one (0: stop now)."
     )
 
 
@@ -101,18 +119,24 @@ class RotateIn(Strict):
     responses=ERRORS,
     summary="A new signing secret (shown once); the old one keeps signing beside it for a while",
 )
-def rotate_secret(subscription_id: SubscriptionId, request: Request, body: RotateIn | None = None) -> dict[str, Any]:
-    return _webhooks(request).rotate_secret(subscription_id, (body or RotateIn()).overlap_hours, time.time())
+def rotate_secret(
+    subscription_id: SubscriptionId, hooks: WebhooksDep, owner: OwnerScope, body: RotateIn | None = None
+) -> dict[str, Any]:
+    overlap = (body or RotateIn()).overlap_hours
+    return hooks.rotate_secret(subscription_id, overlap, time.time(), owner=owner)
 
 
 @router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS, summary="Unsubscribe")
-def delete(subscription_id: SubscriptionId, request: Request) -> Response:
-    _webhooks(request).delete(subscription_id)
+def delete(subscription_id: SubscriptionId, hooks: WebhooksDep, owner: OwnerScope) -> Response:
+    hooks.delete(subscription_id, owner=owner)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{subscription_id}/deliveries", responses=ERRORS, summary="The delivery log, newest first")
 def deliveries(
-    subscription_id: SubscriptionId, request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    subscription_id: SubscriptionId,
+    hooks: WebhooksDep,
+    owner: OwnerScope,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    return {"items": _webhooks(request).deliveries(subscription_id, limit)}
+    return {"items": hooks.deliveries(subscription_id, limit, owner=owner)}

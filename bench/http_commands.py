@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from bench.projections import PG, drop, machine, schema  # noqa: E402
 from cases.actor import Actor  # noqa: E402
 from cases.vocabulary import HandlingType, Role, Tier  # noqa: E402
-from commands.settings import Settings  # noqa: E402
+from config.settings import Settings  # noqa: E402
 from tests.serving import free_port, wait_healthy  # noqa: E402
 
 CLERK = Actor("CL001", Role.INTAKE_CLERK)

@@ -37,11 +37,11 @@ sys.path.insert(0, str(ROOT))
 from cases.actor import Actor  # noqa: E402
 from cases.case import Case  # noqa: E402
 from cases.vocabulary import HandlingType, Role, Satisfaction, Tier  # noqa: E402
-from commands.settings import Settings  # noqa: E402
+from config.settings import Settings  # noqa: E402
 from projections.ledger import Ledger  # noqa: E402
-from projections.runner import Runner, create_tables, tracked_position  # noqa: E402
-from projections.store import PostgresViews  # noqa: E402
+from projections.runner import Runner, tracked_position  # noqa: E402
 from service import build_cases  # noqa: E402
+from storage.views import PostgresViews  # noqa: E402
 
 PG = os.environ.get("MINQING_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 CLERK = Actor("CL001", Role.INTAKE_CLERK)
@@ -73,9 +73,13 @@ def machine() -> dict[str, str]:
 
 
 def schema() -> str:
+    """A fresh schema, migrated."""
+    from service import migrate
+
     name = f"bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {name}")
+    migrate(Settings(database_url=f"{PG}?schema={name}", environment="development"))
     return name
 
 
@@ -118,7 +122,7 @@ def lifecycle(cases, i: int, at: datetime) -> Case:  # type: ignore[no-untyped-d
                             deadline=at.date() + timedelta(days=20))  # fmt: skip
     case.rectify(LEADER, at, summary="已拆除")
     case.verify(RESIDENT, at, passed=True, reason="")
-    case.close(LEADER, at, summary="销号")
+    case.close_case(LEADER, at, summary="销号")
     case.rate(RESIDENT, at, satisfaction=Satisfaction.SATISFIED, comment="")
     return case
 
@@ -156,7 +160,7 @@ def catch_up(cases, name: str, runs: int) -> list[float]:  # type: ignore[no-unt
 
 def send(url: str, grid: str, share: float, seconds: float, start_at: float, out: multiprocessing.Queue) -> None:
     """One sender process: paces itself to `share` commands/s, reports (position, done_at)."""
-    cases = build_cases(Settings(database_url=url, create_tables=False, environment="development"))
+    cases = build_cases(Settings(database_url=url, environment="development"))
     done: list[tuple[int, float]] = []
     ids: list[UUID] = []
     while time.time() < start_at:
@@ -179,9 +183,7 @@ def send(url: str, grid: str, share: float, seconds: float, start_at: float, out
 
 
 def lag(url: str, rate: int, seconds: float) -> dict[str, float]:
-    setup = PostgresViews(url, max_size=1)
-    create_tables(setup, Ledger())
-    env = {**os.environ, "MINQING_DATABASE_URL": url, "MINQING_CREATE_TABLES": "n", "PYTHONPATH": str(ROOT),
+    env = {**os.environ, "MINQING_DATABASE_URL": url, "PYTHONPATH": str(ROOT),
            "MINQING_ENV": "development"}  # fmt: skip
     worker = subprocess.Popen([sys.executable, "-m", "cli", "project"], env=env, stdout=subprocess.DEVNULL)
     views = PostgresViews(url, max_size=2)
@@ -211,7 +213,6 @@ def lag(url: str, rate: int, seconds: float) -> dict[str, float]:
         worker.terminate()
         worker.wait(timeout=15)
         views.close()
-        setup.close()
     positions = [p for p, _ in observed]
     lags = []
     sent = [item for result in results for item in result]

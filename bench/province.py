@@ -47,11 +47,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from commands.records import CaseNumberIssued  # noqa: E402
-from commands.settings import Settings  # noqa: E402
+from config.settings import Settings  # noqa: E402
 from projections.ledger_query import encode_cursor  # noqa: E402
 from projections.runtime import ReadSide  # noqa: E402
-from projections.store import PostgresViews  # noqa: E402
-from service import build_cases  # noqa: E402
+from service import build_cases, migrate  # noqa: E402
+from storage.views import PostgresViews  # noqa: E402
 
 PG = os.environ.get("MINQING_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 CACHE = ROOT / "var" / "bench"
@@ -87,7 +87,9 @@ def templates(now: datetime) -> list[dict[str, Any]]:
     store = CACHE / "templates.sqlite3"
     for old in CACHE.glob("templates.sqlite3*"):
         old.unlink()
-    cases = build_cases(Settings(sqlite_path=store, environment="development"))
+    template_settings = Settings(sqlite_path=store, environment="development")
+    migrate(template_settings)
+    cases = build_cases(template_settings)
     started = time.perf_counter()
     load_demo(cases, TEMPLATES, now=now)
     print(f"templates: {TEMPLATES} demo cases in {time.perf_counter() - started:.0f} s", file=sys.stderr)
@@ -230,7 +232,7 @@ def fill(url: str, schema: str, tpl: list[dict[str, Any]], args: argparse.Namesp
 
 
 def project(url: str) -> dict[str, Any]:
-    cases = build_cases(settings(url, create_tables=False))
+    cases = build_cases(settings(url))
     views = PostgresViews(url)
     read = ReadSide(cases, views)
     head = cases.recorder.max_notification_id() or 0
@@ -260,8 +262,7 @@ def project(url: str) -> dict[str, Any]:
 
 def env_for(url: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "MINQING_DATABASE_URL": url, "MINQING_JWT_SECRET": SECRET,
-            "MINQING_MASTER_KEY": MASTER_KEY, "MINQING_RATE_LIMIT_PER_MINUTE": "100000000",
-            "MINQING_CREATE_TABLES": "n"}  # fmt: skip
+            "MINQING_MASTER_KEY": MASTER_KEY, "MINQING_RATE_LIMIT_PER_MINUTE": "100000000"}  # fmt: skip
 
 
 def settings(url: str, **options: Any) -> Settings:
@@ -438,7 +439,7 @@ def main() -> None:
         if not args.reuse:
             with psycopg.connect(PG, autocommit=True) as conn:
                 conn.execute(f"CREATE SCHEMA {schema}")
-            build_cases(settings(url)).close()  # the library's tables
+            migrate(settings(url))  # every table, as `minqing migrate` makes them
             results["fill"] = fill(url, schema, templates(now), args)
             print(f"fill: {results['fill']}", file=sys.stderr)
             results["project"] = project(url)

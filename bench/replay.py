@@ -27,15 +27,15 @@ sys.path.insert(0, str(ROOT))
 
 from bench.projections import LEADER, accepted_case, drop, fill, session  # noqa: E402
 from cases.case import Case  # noqa: E402
-from commands.settings import Settings  # noqa: E402
+from config.settings import Settings  # noqa: E402
+from projections.chain import AuditChain  # noqa: E402
 from projections.ledger import Ledger  # noqa: E402
 from projections.runner import Runner  # noqa: E402
-from projections.store import PostgresViews  # noqa: E402
-from replay.chain import AuditChain  # noqa: E402
 from replay.history import history  # noqa: E402
 from replay.rebuild import rebuild  # noqa: E402
 from replay.verify import verify  # noqa: E402
 from service import build_cases  # noqa: E402
+from storage.views import PostgresViews  # noqa: E402
 
 
 def thirty_events(cases) -> Case:  # type: ignore[no-untyped-def]

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.projections import drop, fill, session  # noqa: E402
-from commands.settings import Settings  # noqa: E402
+from config.settings import Settings  # noqa: E402
 from service import build_cases  # noqa: E402
 from tests.factories import CLERK, actor_json, registration  # noqa: E402
 from tests.serving import free_port, wait_healthy  # noqa: E402

@@ -17,6 +17,7 @@ from eventsourcing.domain import Aggregate
 from cases import errors
 from cases.actor import Actor
 from cases.clock import local_date
+from cases.commands import BY_NAME, CaseCommand, OnCase
 from cases.vocabulary import (
     STATUS_LABELS,
     FeedbackMethod,
@@ -26,53 +27,6 @@ from cases.vocabulary import (
     Status,
     SuggestionOutcome,
     Tier,
-)
-
-# Who may ask for each command at all; finer rules (the assignee, the
-# township of the case's street, a whistled department) are checked per case.
-ALLOWED_ROLES: dict[str, frozenset[Role]] = {
-    "classify": frozenset({Role.INTAKE_CLERK, Role.TOWNSHIP}),
-    "assign": frozenset({Role.INTAKE_CLERK, Role.TOWNSHIP}),
-    "return": frozenset({Role.GRID_LEADER}),
-    "accept": frozenset({Role.GRID_LEADER}),
-    "whistle": frozenset({Role.TOWNSHIP}),
-    "report_in": frozenset({Role.DEPARTMENT}),
-    "consult": frozenset({Role.TOWNSHIP}),
-    "take_lead": frozenset({Role.LEADER}),
-    "extend": frozenset({Role.TOWNSHIP, Role.LEADER, Role.SUPERVISION}),
-    "verify": frozenset({Role.RESIDENT, Role.INTAKE_CLERK}),
-    "rate": frozenset({Role.RESIDENT, Role.INTAKE_CLERK}),
-    "supervise": frozenset({Role.SUPERVISION}),
-    "recompute_deadlines": frozenset({Role.INTAKE_CLERK, Role.ADMIN}),
-}
-
-ACTION_LABELS = {
-    "classify": "分类",
-    "assign": "派单",
-    "return": "退单",
-    "accept": "签收",
-    "report_progress": "报告进展",
-    "whistle": "吹哨",
-    "report_in": "报到",
-    "consult": "会商",
-    "take_lead": "包案",
-    "plan_rectification": "制定整改清单",
-    "extend": "延期",
-    "rectify": "整改完成",
-    "verify": "居民检验",
-    "close": "销号",
-    "feedback": "反馈",
-    "rate": "评议打分",
-    "supervise": "督办",
-    "recompute_deadlines": "重算时限",
-}
-
-WORKING = (Status.IN_PROGRESS, Status.RECTIFYING, Status.RECTIFIED, Status.VERIFIED)
-OPEN_AFTER_CLASSIFICATION = (
-    Status.CLASSIFIED,
-    Status.ASSIGNED,
-    Status.RETURNED,
-    *WORKING,
 )
 
 
@@ -380,8 +334,7 @@ class Case(Aggregate):
         deadlines: dict[str, Any],
         policy_version: str,
     ) -> None:
-        self._allow(actor, "classify")
-        self._require_status("classify", Status.REGISTERED)
+        self._may(actor, "classify")
         self._emit(
             self.Classified,
             actor,
@@ -396,8 +349,7 @@ class Case(Aggregate):
         self, actor: Actor, at: datetime, *, deadlines: dict[str, Any], policy_version: str
     ) -> bool:
         """Re-derive deadlines once a calendar year is published; False if unchanged."""
-        self._allow(actor, "recompute_deadlines")
-        self._require_status("recompute_deadlines", *OPEN_AFTER_CLASSIFICATION)
+        self._may(actor, "recompute_deadlines")
         # Extensions and supervision limits are decisions, not derivations: keep them.
         merged = {
             name: deadlines.get(name, current) if not current.get("extended") else current
@@ -417,35 +369,27 @@ class Case(Aggregate):
         assignee_name: str,
         assignee_grids: frozenset[str],
     ) -> None:
-        self._allow(actor, "assign")
-        self._require_status("assign", Status.CLASSIFIED, Status.RETURNED)
+        self._may(actor, "assign")
         if self.units["grid"] not in assignee_grids:
             raise errors.AssigneeNotInGridError(
                 f"{assignee_name}不是本案所在网格（{self.units['grid_name']}）的网格长，请改派给该网格的网格长。"
             )
         self._emit(self.Assigned, actor, at, assignee=assignee, assignee_name=assignee_name)
 
-    def return_(self, actor: Actor, at: datetime, *, reason: str) -> None:
-        self._allow(actor, "return")
-        self._require_status("return", Status.ASSIGNED)
-        self._require_assignee(actor, "return")
+    def return_case(self, actor: Actor, at: datetime, *, reason: str) -> None:
+        self._may(actor, "return_case")
         self._emit(self.Returned, actor, at, reason=reason)
 
     def accept(self, actor: Actor, at: datetime) -> None:
-        self._allow(actor, "accept")
-        self._require_status("accept", Status.ASSIGNED)
-        self._require_assignee(actor, "accept")
+        self._may(actor, "accept")
         self._emit(self.Accepted, actor, at)
 
     def report_progress(self, actor: Actor, at: datetime, *, progress: str) -> None:
-        self._require_status("report_progress", *WORKING)
-        self._require_handler(actor, "report_progress")
+        self._may(actor, "report_progress")
         self._emit(self.ProgressReported, actor, at, progress=progress)
 
     def whistle(self, actor: Actor, at: datetime, *, departments: list[str], reason: str) -> None:
-        self._allow(actor, "whistle")
-        self._require_status("whistle", Status.IN_PROGRESS, Status.RECTIFYING)
-        self._require_own_street(actor)
+        self._may(actor, "whistle")
         if not departments:
             raise errors.NoWhistleError("吹哨必须至少召集一个职能部门。")
         self._emit(
@@ -458,8 +402,7 @@ class Case(Aggregate):
         )
 
     def report_in(self, actor: Actor, at: datetime) -> None:
-        self._allow(actor, "report_in")
-        self._require_status("report_in", *WORKING)
+        self._may(actor, "report_in")
         department = actor.unit or ""
         summoned = [w for w in self.whistles if department in w["departments"]]
         if not summoned:
@@ -478,9 +421,7 @@ class Case(Aggregate):
         )
 
     def consult(self, actor: Actor, at: datetime, *, outcome: str, lead_department: str) -> None:
-        self._allow(actor, "consult")
-        self._require_status("consult", Status.IN_PROGRESS, Status.RECTIFYING)
-        self._require_own_street(actor)
+        self._may(actor, "consult")
         if not self.whistles:
             raise errors.NoWhistleError("联动会商须在吹哨之后召开：请先吹哨召集部门。")
         whistled = sorted({d for w in self.whistles for d in w["departments"]})
@@ -498,8 +439,7 @@ class Case(Aggregate):
         )
 
     def take_lead(self, actor: Actor, at: datetime, *, leader_name: str) -> None:
-        self._allow(actor, "take_lead")
-        self._require_status("take_lead", *OPEN_AFTER_CLASSIFICATION)
+        self._may(actor, "take_lead")
         if self.tier != Tier.HARD:
             raise errors.NotHardCaseError("领导包案只适用于难事（分级为“难事”）的案件。")
         if actor.id in self.leaders:
@@ -516,8 +456,7 @@ class Case(Aggregate):
         responsible_person: str,
         deadline: date,
     ) -> None:
-        self._require_status("plan_rectification", Status.IN_PROGRESS, Status.RECTIFYING)
-        self._require_handler(actor, "plan_rectification")
+        self._may(actor, "plan_rectification")
         if deadline < local_date(at):
             raise errors.DeadlinePassedError(f"整改时限 {deadline} 已经过去，请定一个今天或以后的日期。")
         self._emit(
@@ -531,8 +470,7 @@ class Case(Aggregate):
         )
 
     def extend(self, actor: Actor, at: datetime, *, new_due: date, reason: str) -> None:
-        self._allow(actor, "extend")
-        self._require_status("extend", *OPEN_AFTER_CLASSIFICATION)
+        self._may(actor, "extend")
         current = date.fromisoformat(self.deadlines["resolve"]["due"])
         if local_date(at) > current:
             raise errors.DeadlinePassedError(f"办结时限 {current} 已过，延期须在时限届满前申请；请改由督查室发督办函。")
@@ -549,18 +487,16 @@ class Case(Aggregate):
         )
 
     def rectify(self, actor: Actor, at: datetime, *, summary: str) -> None:
-        self._require_status("rectify", Status.IN_PROGRESS, Status.RECTIFYING)
-        self._require_handler(actor, "rectify")
+        self._may(actor, "rectify")
         self._emit(self.Rectified, actor, at, summary=summary)
 
     def verify(self, actor: Actor, at: datetime, *, passed: bool, reason: str) -> None:
-        self._allow(actor, "verify")
-        self._require_status("verify", Status.RECTIFIED)
+        self._may(actor, "verify")
         if not passed and not reason.strip():
             raise errors.IllegalTransitionError("检验不通过时必须写明原因，整改单位才能据此返工。")
         self._emit(self.ResidentVerified, actor, at, passed=passed, reason=reason)
 
-    def close(
+    def close_case(
         self,
         actor: Actor,
         at: datetime,
@@ -568,11 +504,11 @@ class Case(Aggregate):
         summary: str,
         suggestion_outcome: SuggestionOutcome | None = None,
     ) -> None:
-        self._require_handler(actor, "close")
+        self._may(actor, "close_case", status=False)  # its own: a suggestion needs no verification
         if self.status == Status.CLOSED:
             raise errors.CaseClosedError(f"案件 {self.number} 已销号。")
         if self.handling_type == HandlingType.SUGGESTION:
-            self._require_status("close", *WORKING)
+            self._require_status(BY_NAME["close_case"])
             if suggestion_outcome is None:
                 raise errors.IllegalTransitionError("建议件销号须写明建议被采纳（adopted）还是已答复（answered）。")
         elif self.status != Status.VERIFIED:
@@ -591,22 +527,17 @@ class Case(Aggregate):
     def give_feedback(
         self, actor: Actor, at: datetime, *, method: FeedbackMethod, content: str, reached: bool = True
     ) -> None:
-        self._require_status("feedback", *WORKING, Status.CLOSED)
-        if actor.role != Role.INTAKE_CLERK:
-            self._require_handler(actor, "feedback")
+        self._may(actor, "give_feedback")
         self._emit(self.FeedbackGiven, actor, at, method=method.value, content=content, reached=reached)
 
     def rate(self, actor: Actor, at: datetime, *, satisfaction: Satisfaction, comment: str) -> None:
-        self._allow(actor, "rate")
-        self._require_status("rate", Status.CLOSED)
+        self._may(actor, "rate")
         if self.rating is not None:
             raise errors.AlreadyRatedError(f"案件 {self.number} 已经评议过，每件只能评议一次。")
         self._emit(self.Rated, actor, at, satisfaction=satisfaction.value, comment=comment)
 
     def supervise(self, actor: Actor, at: datetime, *, responsible_unit: str, new_due: date, notice: str) -> None:
-        self._allow(actor, "supervise")
-        if self.status == Status.CLOSED:
-            raise errors.CaseClosedError(f"案件 {self.number} 已销号，无需督办。")
+        self._may(actor, "supervise")
         if new_due < local_date(at):
             raise errors.DeadlinePassedError(f"督办时限 {new_due} 已经过去，请定一个今天或以后的日期。")
         self._emit(
@@ -630,40 +561,39 @@ class Case(Aggregate):
             **fields,
         )
 
-    def _allow(self, actor: Actor, action: str) -> None:
-        if actor.role not in ALLOWED_ROLES[action]:
-            roles = "、".join(sorted(ALLOWED_ROLES[action]))
-            raise errors.ActorNotAllowedError(f"角色 {actor.role} 不能{ACTION_LABELS[action]}；可以的角色：{roles}。")
+    def _may(self, actor: Actor, name: str, *, status: bool = True) -> None:
+        """The command table's roles, statuses and rule on this case (cases/commands.py), in that order."""
+        command = BY_NAME[name]
+        if actor.role not in command.roles:
+            roles = "、".join(sorted(command.roles))
+            raise errors.ActorNotAllowedError(f"角色 {actor.role} 不能{command.label}；可以的角色：{roles}。")
+        if status:
+            self._require_status(command)
+        if command.on_case == OnCase.ASSIGNEE and actor.id != self.assignee:
+            raise errors.NotAssigneeError(f"只有被派单的网格长（{self.assignee}）可以{command.label}本案。")
+        if command.on_case == OnCase.OWN_STREET and actor.unit != self.units["street"]:
+            raise errors.NotInAreaError(f"本案属于{self.units['street_name']}，只有该镇（街道）可以{command.label}。")
+        if command.on_case == OnCase.HANDLER and not self.works_on(actor):
+            raise errors.ActorNotAllowedError(f"{actor.id}（{actor.role}）不是本案的承办人，不能{command.label}。")
 
-    def _require_status(self, action: str, *allowed: Status) -> None:
-        if self.status in allowed:
+    def works_on(self, actor: Actor) -> bool:
+        """Those working the case: its grid leader, its township, a summoned or lead department,
+        a leader who took it, and the intake office. The door's area check starts here too."""
+        unit = actor.unit
+        return {
+            Role.GRID_LEADER: self.assignee is not None and actor.id == self.assignee,
+            Role.TOWNSHIP: unit is not None and unit == self.units["street"],
+            Role.DEPARTMENT: unit is not None
+            and (unit == self.lead_department or any(unit in w["departments"] for w in self.whistles)),
+            Role.LEADER: actor.id in self.leaders,
+            Role.INTAKE_CLERK: True,
+        }.get(actor.role, False)
+
+    def _require_status(self, command: CaseCommand) -> None:
+        if self.status in command.when:
             return
         if self.status == Status.CLOSED:
-            raise errors.CaseClosedError(f"案件 {self.number} 已销号，不能再{ACTION_LABELS[action]}。")
+            raise errors.CaseClosedError(f"案件 {self.number} 已销号，不能再{command.label}。")
         raise errors.IllegalTransitionError(
-            f"案件 {self.number} 当前状态为“{STATUS_LABELS[self.status]}”，不能{ACTION_LABELS[action]}。"
+            f"案件 {self.number} 当前状态为“{STATUS_LABELS[self.status]}”，不能{command.label}。"
         )
-
-    def _require_assignee(self, actor: Actor, action: str) -> None:
-        if actor.id != self.assignee:
-            raise errors.NotAssigneeError(f"只有被派单的网格长（{self.assignee}）可以{ACTION_LABELS[action]}本案。")
-
-    def _require_own_street(self, actor: Actor) -> None:
-        if actor.unit != self.units["street"]:
-            raise errors.NotInAreaError(f"本案属于{self.units['street_name']}，只有该镇（街道）可以吹哨或会商。")
-
-    def _require_handler(self, actor: Actor, action: str) -> None:
-        """The people working the case: its grid leader, its township, a summoned
-        or lead department, a leader who took it, and the intake clerks."""
-        handlers = {
-            Role.GRID_LEADER: actor.id == self.assignee,
-            Role.TOWNSHIP: actor.unit == self.units["street"],
-            Role.DEPARTMENT: actor.unit == self.lead_department
-            or any(actor.unit in w["departments"] for w in self.whistles),
-            Role.LEADER: actor.id in self.leaders,
-            Role.INTAKE_CLERK: action in ("close", "feedback"),
-        }
-        if not handlers.get(actor.role, False):
-            raise errors.ActorNotAllowedError(
-                f"{actor.id}（{actor.role}）不是本案的承办人，不能{ACTION_LABELS[action]}。"
-            )

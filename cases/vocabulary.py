@@ -32,6 +32,7 @@ class Role(StrEnum):
     ADMIN = "admin"
     AUDITOR = "auditor"  # reads streams and projections; personal data only with the `pii` grant
     INTEGRATOR = "integrator"  # another system: the same reads, and manages webhooks
+    METRICS = "metrics"  # a monitoring system: GET /metrics only
 
 
 class Status(StrEnum):
@@ -77,3 +78,27 @@ STATUS_LABELS = {
     Status.VERIFIED: "检验通过",
     Status.CLOSED: "已销号",
 }
+
+# The Chinese names exports, reports and pages show for each code.
+HANDLING_TYPE_LABELS = {
+    HandlingType.IMMEDIATE: "即办件",
+    HandlingType.SUPPLEMENT: "补办件",
+    HandlingType.COMMITTED: "承诺件",
+    HandlingType.SUGGESTION: "建议件",
+    HandlingType.ESCALATED: "上报件",
+}
+TIER_LABELS = {Tier.SMALL: "小事", Tier.BIG: "大事", Tier.HARD: "难事"}
+FEEDBACK_METHOD_LABELS = {
+    FeedbackMethod.HOME_VISIT: "上门答复",
+    FeedbackMethod.ON_SITE: "现场咨询",
+    FeedbackMethod.ONLINE: "网络平台",
+    FeedbackMethod.HOTLINE_CALLBACK: "热线回访",
+    FeedbackMethod.WRITTEN_REPLY: "书面函复",
+    FeedbackMethod.MEETING: "召集会议",
+}
+SATISFACTION_LABELS = {
+    Satisfaction.SATISFIED: "满意",
+    Satisfaction.BASICALLY_SATISFIED: "基本满意",
+    Satisfaction.DISSATISFIED: "不满意",
+}
+SUGGESTION_OUTCOME_LABELS = {SuggestionOutcome.ADOPTED: "已采纳", SuggestionOutcome.ANSWERED: "已答复"}

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol, TypedDict, Unpack, cast
 from uuid import UUID, uuid4
 
 import orjson
@@ -21,6 +21,7 @@ from eventsourcing.persistence import IntegrityError
 from cases.actor import Actor
 from cases.case import Case
 from cases.clock import local_date, utc_now
+from cases.commands import CaseCommand
 from cases.policy import Policy
 from cases.vocabulary import FeedbackMethod, HandlingType, Role, Satisfaction, SuggestionOutcome, Tier
 from commands.errors import (
@@ -32,7 +33,6 @@ from commands.errors import (
 )
 from commands.records import CaseNumberIssued, CommandRecorded, event_position
 from reference.model import ReferenceData
-from security.vault import Vault
 
 MAX_ATTEMPTS = 12
 
@@ -88,6 +88,27 @@ class Idempotency:
         return cls(key, keyed(body) if keyed else hashlib.sha256(body).hexdigest())
 
 
+class PersonalDataVault(Protocol):
+    """What the application needs of the key vault (security.vault.Vault is the one): personal
+    data sealed per person before it reaches an event, and a keyed hash for fingerprints; and
+    what readers and erasure ask of the vault the application holds."""
+
+    def seal(self, data: dict[str, Any], *, phone: str) -> dict[str, Any]: ...
+    def unseal(self, envelope: dict[str, Any]) -> dict[str, Any] | None: ...
+    def fingerprint(self, payload: bytes) -> str: ...
+    def close(self) -> None: ...
+    def knows(self, person_id: str) -> bool: ...
+    def erase(self, person_id: str) -> bool: ...
+    def erased(self, person_id: str) -> bool: ...
+
+
+class CommandOptions(TypedDict, total=False):
+    """What every command takes besides its own fields (from the HTTP headers)."""
+
+    expected_version: int | None  # If-Match
+    idempotency: Idempotency | None  # Idempotency-Key
+
+
 class Cases(Application):
     name = "cases"
 
@@ -98,7 +119,7 @@ class Cases(Application):
         reference: ReferenceData,
         policy: Policy,
         clock: Callable[[], datetime] = utc_now,
-        vault: Vault | None = None,
+        vault: PersonalDataVault | None = None,
     ) -> None:
         super().__init__(env)
         self.vault = vault  # personal data is sealed with it; without one, registering is refused
@@ -180,7 +201,7 @@ class Cases(Application):
         raise ConcurrentUpdateError
 
     def classify(
-        self, case_id: UUID, actor: Actor, *, handling_type: HandlingType, tier: Tier, **kw: Any
+        self, case_id: UUID, actor: Actor, *, handling_type: HandlingType, tier: Tier, **kw: Unpack[CommandOptions]
     ) -> CommandResult:
         def decide(case: Case, at: datetime) -> None:
             start = local_date(case.registered_at)
@@ -196,7 +217,7 @@ class Cases(Application):
 
         return self._execute(case_id, actor, decide, **kw)
 
-    def recompute_deadlines(self, case_id: UUID, actor: Actor, **kw: Any) -> CommandResult:
+    def recompute_deadlines(self, case_id: UUID, actor: Actor, **kw: Unpack[CommandOptions]) -> CommandResult:
         def decide(case: Case, at: datetime) -> bool:
             if case.handling_type is None or case.tier is None or not case.policy_version:
                 # Not classified yet: the case itself refuses, with its own reason (409, not a 500).
@@ -207,7 +228,7 @@ class Cases(Application):
 
         return self._execute(case_id, actor, decide, **kw)
 
-    def assign(self, case_id: UUID, actor: Actor, *, assignee: str, **kw: Any) -> CommandResult:
+    def assign(self, case_id: UUID, actor: Actor, *, assignee: str, **kw: Unpack[CommandOptions]) -> CommandResult:
         leader = self.reference.grid_leaders.get(assignee)
         if leader is None:
             raise InvalidReferenceError("assignee", f"{assignee} 不是登记在册的网格长")
@@ -220,16 +241,20 @@ class Cases(Application):
             **kw,
         )
 
-    def return_case(self, case_id: UUID, actor: Actor, *, reason: str, **kw: Any) -> CommandResult:
-        return self._execute(case_id, actor, lambda case, at: case.return_(actor, at, reason=reason), **kw)
+    def return_case(self, case_id: UUID, actor: Actor, *, reason: str, **kw: Unpack[CommandOptions]) -> CommandResult:
+        return self._execute(case_id, actor, lambda case, at: case.return_case(actor, at, reason=reason), **kw)
 
-    def accept(self, case_id: UUID, actor: Actor, **kw: Any) -> CommandResult:
+    def accept(self, case_id: UUID, actor: Actor, **kw: Unpack[CommandOptions]) -> CommandResult:
         return self._execute(case_id, actor, lambda case, at: case.accept(actor, at), **kw)
 
-    def report_progress(self, case_id: UUID, actor: Actor, *, progress: str, **kw: Any) -> CommandResult:
+    def report_progress(
+        self, case_id: UUID, actor: Actor, *, progress: str, **kw: Unpack[CommandOptions]
+    ) -> CommandResult:
         return self._execute(case_id, actor, lambda case, at: case.report_progress(actor, at, progress=progress), **kw)
 
-    def whistle(self, case_id: UUID, actor: Actor, *, departments: list[str], reason: str, **kw: Any) -> CommandResult:
+    def whistle(
+        self, case_id: UUID, actor: Actor, *, departments: list[str], reason: str, **kw: Unpack[CommandOptions]
+    ) -> CommandResult:
         for i, code in enumerate(departments):
             self._require_known(f"departments[{i}]", code, self.reference.departments, "未知的职能部门")
         return self._execute(
@@ -239,10 +264,12 @@ class Cases(Application):
             **kw,
         )
 
-    def report_in(self, case_id: UUID, actor: Actor, **kw: Any) -> CommandResult:
+    def report_in(self, case_id: UUID, actor: Actor, **kw: Unpack[CommandOptions]) -> CommandResult:
         return self._execute(case_id, actor, lambda case, at: case.report_in(actor, at), **kw)
 
-    def consult(self, case_id: UUID, actor: Actor, *, outcome: str, lead_department: str, **kw: Any) -> CommandResult:
+    def consult(
+        self, case_id: UUID, actor: Actor, *, outcome: str, lead_department: str, **kw: Unpack[CommandOptions]
+    ) -> CommandResult:
         self._require_known("lead_department", lead_department, self.reference.departments, "未知的职能部门")
         return self._execute(
             case_id,
@@ -251,7 +278,7 @@ class Cases(Application):
             **kw,
         )
 
-    def take_lead(self, case_id: UUID, actor: Actor, **kw: Any) -> CommandResult:
+    def take_lead(self, case_id: UUID, actor: Actor, **kw: Unpack[CommandOptions]) -> CommandResult:
         leader = self.reference.leaders.get(actor.id)
         if leader is None:
             raise InvalidReferenceError("actor.id", f"{actor.id} 不是登记在册的包案领导")
@@ -266,7 +293,7 @@ class Cases(Application):
         responsible_unit: str,
         responsible_person: str,
         deadline: date,
-        **kw: Any,
+        **kw: Unpack[CommandOptions],
     ) -> CommandResult:
         return self._execute(
             case_id,
@@ -282,15 +309,19 @@ class Cases(Application):
             **kw,
         )
 
-    def extend(self, case_id: UUID, actor: Actor, *, new_due: date, reason: str, **kw: Any) -> CommandResult:
+    def extend(
+        self, case_id: UUID, actor: Actor, *, new_due: date, reason: str, **kw: Unpack[CommandOptions]
+    ) -> CommandResult:
         return self._execute(
             case_id, actor, lambda case, at: case.extend(actor, at, new_due=new_due, reason=reason), **kw
         )
 
-    def rectify(self, case_id: UUID, actor: Actor, *, summary: str, **kw: Any) -> CommandResult:
+    def rectify(self, case_id: UUID, actor: Actor, *, summary: str, **kw: Unpack[CommandOptions]) -> CommandResult:
         return self._execute(case_id, actor, lambda case, at: case.rectify(actor, at, summary=summary), **kw)
 
-    def verify(self, case_id: UUID, actor: Actor, *, passed: bool, reason: str, **kw: Any) -> CommandResult:
+    def verify(
+        self, case_id: UUID, actor: Actor, *, passed: bool, reason: str, **kw: Unpack[CommandOptions]
+    ) -> CommandResult:
         return self._execute(
             case_id, actor, lambda case, at: case.verify(actor, at, passed=passed, reason=reason), **kw
         )
@@ -302,17 +333,24 @@ class Cases(Application):
         *,
         summary: str,
         suggestion_outcome: SuggestionOutcome | None,
-        **kw: Any,
+        **kw: Unpack[CommandOptions],
     ) -> CommandResult:
         return self._execute(
             case_id,
             actor,
-            lambda case, at: case.close(actor, at, summary=summary, suggestion_outcome=suggestion_outcome),
+            lambda case, at: case.close_case(actor, at, summary=summary, suggestion_outcome=suggestion_outcome),
             **kw,
         )
 
     def give_feedback(
-        self, case_id: UUID, actor: Actor, *, method: FeedbackMethod, content: str, reached: bool = True, **kw: Any
+        self,
+        case_id: UUID,
+        actor: Actor,
+        *,
+        method: FeedbackMethod,
+        content: str,
+        reached: bool = True,
+        **kw: Unpack[CommandOptions],
     ) -> CommandResult:
         def decide(case: Case, at: datetime) -> None:
             case.give_feedback(actor, at, method=method, content=content, reached=reached)
@@ -320,7 +358,7 @@ class Cases(Application):
         return self._execute(case_id, actor, decide, **kw)
 
     def rate(
-        self, case_id: UUID, actor: Actor, *, satisfaction: Satisfaction, comment: str, **kw: Any
+        self, case_id: UUID, actor: Actor, *, satisfaction: Satisfaction, comment: str, **kw: Unpack[CommandOptions]
     ) -> CommandResult:
         return self._execute(
             case_id,
@@ -337,7 +375,7 @@ class Cases(Application):
         responsible_unit: str,
         new_due: date,
         notice: str,
-        **kw: Any,
+        **kw: Unpack[CommandOptions],
     ) -> CommandResult:
         return self._execute(
             case_id,
@@ -346,6 +384,24 @@ class Cases(Application):
                 actor, at, responsible_unit=responsible_unit, new_due=new_due, notice=notice
             ),
             **kw,
+        )
+
+    def act(
+        self,
+        command: CaseCommand,
+        case_id: UUID,
+        actor: Actor,
+        fields: dict[str, Any],
+        **options: Unpack[CommandOptions],
+    ) -> CommandResult:
+        """Any command of the table (cases/commands.py): the method of that name here when the
+        application adds checks of its own (reference data, policy), else the case decides alone."""
+        own = getattr(self, command.name, None)
+        if own is not None:
+            result: CommandResult = own(case_id, actor, **fields, **options)
+            return result
+        return self._execute(
+            case_id, actor, lambda case, at: getattr(case, command.name)(actor, at, **fields), **options
         )
 
     # --- the command cycle ---------------------------------------------------
@@ -404,7 +460,7 @@ class Cases(Application):
         events = list(self.events.get(CommandRecorded.stream_id(idempotency.key)))
         if not events:
             return None
-        record = events[0]
+        record = cast(CommandRecorded, events[0])
         if not hmac.compare_digest(record.fingerprint, idempotency.fingerprint):
             raise IdempotencyKeyReusedError
         first = CommandResult(**record.result)
@@ -413,7 +469,7 @@ class Cases(Application):
         return replace(first, position=position, replayed=True, changed=False)
 
     def _check_actor(self, actor: Actor) -> None:
-        """Actors the reference data knows must be who they say (until tokens land)."""
+        """The token names the actor; the reference data must know who it names."""
         ref = self.reference
         if actor.role == Role.GRID_LEADER and actor.id not in ref.grid_leaders:
             raise InvalidReferenceError("actor.id", f"{actor.id} 不是登记在册的网格长")

@@ -20,16 +20,23 @@ class StaleVersionError(Exception):
         self.actual = actual
 
 
-class InvalidReferenceError(ValueError):
-    """Input names something the reference data does not know (HTTP 422)."""
+class InvalidInputError(ValueError):
+    """One field of the input is wrong: HTTP 422 naming the field, with a Chinese reason.
+    The one such error of every layer (a query, a period, a cursor, a reference)."""
 
-    code = "invalid_reference"
+    code = "invalid_query"
 
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
         self.message = reason
+
+
+class InvalidReferenceError(InvalidInputError):
+    """Input names something the reference data does not know."""
+
+    code = "invalid_reference"
 
 
 class IdempotencyKeyReusedError(InvalidReferenceError):

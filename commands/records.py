@@ -3,12 +3,22 @@ commit atomically with the case events they guard."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar, dataclass_transform
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import DomainEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+_T = TypeVar("_T")
+
+
+@dataclass_transform(frozen_default=True)
+def fields_of(cls: type[_T]) -> type[_T]:
+    """Tells the type checker what the library's metaclass does at run time: every
+    DomainEvent is a frozen dataclass (a second `dataclass()` would fail on it)."""
+    return cls
+
 
 NAMESPACE = uuid5(NAMESPACE_URL, "https://minqing.example/")
 # Positions and versions are BIGINT in both stores: a larger number from a client
@@ -16,6 +26,7 @@ NAMESPACE = uuid5(NAMESPACE_URL, "https://minqing.example/")
 MAX_POSITION = 2**62
 
 
+@fields_of
 class CaseNumberIssued(DomainEvent):
     """Reserves a case number: its stream is named by the number, so a second
     case given the same number conflicts on save instead of sharing it."""
@@ -28,6 +39,7 @@ class CaseNumberIssued(DomainEvent):
         return uuid5(NAMESPACE, f"case-number/{number}")
 
 
+@fields_of
 class CommandRecorded(DomainEvent):
     """The first result of a command sent with an Idempotency-Key."""
 
@@ -39,6 +51,7 @@ class CommandRecorded(DomainEvent):
         return uuid5(NAMESPACE, f"idempotency/{key}")
 
 
+@fields_of
 class PersonErased(DomainEvent):
     """A petitioner's key was destroyed: who asked and when, in the hash-chained
     log (the person id is a pseudonym; nothing personal is recorded)."""

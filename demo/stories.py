@@ -685,6 +685,10 @@ class Step:
     kind: str
     run: Callable[[Cases], None]
 
+    def clock(self) -> datetime:
+        """The application's clock while this step runs."""
+        return self.at
+
 
 @dataclass
 class Script:
@@ -974,8 +978,8 @@ class _Planner:
         preferred = [c for c in theme.channels if c in self.channels and (village or c != "villagers_talk")]
         if preferred and (pinned or rng.random() < 0.6):
             return rng.choice(preferred)
-        options = {c: w for c, w in self.channels.items() if village or c != "villagers_talk"}
-        return rng.choices(list(options), weights=list(options.values()))[0]
+        weighted = {c: w for c, w in self.channels.items() if village or c != "villagers_talk"}
+        return rng.choices(list(weighted), weights=list(weighted.values()))[0]
 
 
 class _Case:
@@ -1443,7 +1447,7 @@ def load_demo(cases: Cases, count: int = 600, *, seed: int = 2026, now: datetime
     original = cases.clock
     try:
         for step in steps:
-            cases.clock = lambda at=step.at: at
+            cases.clock = step.clock
             try:
                 step.run(cases)
             except Exception as e:

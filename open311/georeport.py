@@ -121,8 +121,22 @@ UPDATED_COLUMNS = ("registered_at", "assigned_at", "accepted_at", "rectified_at"
                    "feedback_at", "rated_at")  # fmt: skip
 
 
-def request_of_row(row: dict[str, Any], reference: ReferenceData) -> dict[str, Any]:
-    """A ledger row as a GeoReport service request."""
+# What the public notice (公示) shows of a case, and so all an anonymous reader gets:
+# no description, no address or grid, nothing of the petitioner; the agency only as the district.
+PUBLIC_FIELDS = frozenset({"service_request_id", "status", "status_notes", "service_name", "service_code",
+                           "requested_datetime", "updated_datetime", "expected_datetime"})  # fmt: skip
+
+
+def request_of_row(row: dict[str, Any], reference: ReferenceData, *, full: bool) -> dict[str, Any]:
+    """A ledger row as a GeoReport service request: every field, or the public notice's."""
+    answer = _request(row, reference)
+    if full:
+        return answer
+    public = {name: value if name in PUBLIC_FIELDS else None for name, value in answer.items()}
+    return public | {"agency_responsible": row.get("district_name")}
+
+
+def _request(row: dict[str, Any], reference: ReferenceData) -> dict[str, Any]:
     status = Status(row["status"])
     updated = max((row[c] for c in UPDATED_COLUMNS if row.get(c)), default=row["registered_at"])
     agency = row.get("responsible_unit") or row.get("lead_department") or row.get("grid_name")
@@ -133,7 +147,7 @@ def request_of_row(row: dict[str, Any], reference: ReferenceData) -> dict[str, A
         "service_name": reference.categories.get(row["category"], row["category"]),
         "service_code": row["category"],
         "description": row["description"],
-        "agency_responsible": reference.departments.get(agency, agency),
+        "agency_responsible": reference.departments.get(agency, agency) if agency else agency,
         "service_notice": None,
         "requested_datetime": _iso(row["registered_at"]),
         "updated_datetime": _iso(updated),
@@ -147,7 +161,7 @@ def request_of_row(row: dict[str, Any], reference: ReferenceData) -> dict[str, A
     }
 
 
-def request_of_case(case: Any, reference: ReferenceData) -> dict[str, Any]:
+def request_of_case(case: Any, reference: ReferenceData, *, full: bool) -> dict[str, Any]:
     """The case aggregate (current, not the ledger) as a GeoReport service request."""
     due = (case.deadlines or {}).get("resolve", {}).get("due")
     rectification = case.rectification or {}
@@ -159,6 +173,7 @@ def request_of_case(case: Any, reference: ReferenceData) -> dict[str, Any]:
         "responsible_unit": rectification.get("responsible_unit"),
         "lead_department": case.lead_department,
         "grid_name": case.units.get("grid_name"),
+        "district_name": case.units.get("district_name"),
         "registered_at": case.registered_at,
         "closed_at": case.closed_at,
         "accepted_at": case.accepted_at,
@@ -167,7 +182,7 @@ def request_of_case(case: Any, reference: ReferenceData) -> dict[str, Any]:
         "location": case.location,
         "grid": case.units.get("grid"),
     }
-    answer = request_of_row(row, reference)
+    answer = request_of_row(row, reference, full=full)
     answer["updated_datetime"] = _iso(case.modified_on)
     return answer
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from projections.area import Area
 from projections.checkpoints import GREEN, RED, YELLOW, colour_sql, evaluate
-from projections.store import PostgresViews, SqliteViews
+from storage.views import PostgresViews, SqliteViews
 
 UNIT_COLUMNS = {
     "district": "district",
@@ -16,13 +17,14 @@ UNIT_COLUMNS = {
     "grid": "grid",
     "department": "lead_department",
 }
+BOARD_FILTERS = ("handling_type", "tier", "status", "channel")
 UNIT_NAMES = {"district": "district_name", "street": "street_name", "community": "community_name", "grid": "grid_name"}
 
 BOARD_COLUMNS = (
-    "case_id, number, title, status, handling_type, tier, district, district_name, street, street_name, community, "
-    "community_name, grid, grid_name, assignee_name, lead_department, accepted_date, progress_date, resolved_date, "
-    "closed_date, accept_due, progress_due, resolve_due, supervision_due, supervision_count, deadlines_provisional, "
-    "next_due"
+    "case_id, number, title, status, handling_type, tier, channel, district, district_name, street, street_name, "
+    "community, community_name, grid, grid_name, assignee_name, lead_department, accepted_date, progress_date, "
+    "resolved_date, closed_date, accept_due, progress_due, resolve_due, supervision_due, supervision_count, "
+    "deadlines_provisional, next_due"
 )
 
 
@@ -36,6 +38,7 @@ def unit_filter(unit: str | None) -> tuple[str, list[str]]:
 
 def board(
     views: SqliteViews | PostgresViews,
+    area: Area,
     *,
     today: date,
     yellow_within: int,
@@ -44,18 +47,25 @@ def board(
     colour_filter: str | None = None,
     include_closed: bool = False,
     limit: int = 100,
+    filters: dict[str, str] | None = None,
     table: str = "ledger_cases",
     extra_where: tuple[str, list[Any]] = ("", []),
 ) -> dict[str, Any]:
     """Judged in the database: each row's colour is a CASE over the next_due
     column the ledger keeps, so no open row is loaded into Python but the
     `limit` listed. `table`/`extra_where` let the board at a past moment run
-    the same query over the kept board states (replay.board_at)."""
-    where = ["accept_due IS NOT NULL"]
-    params: list[Any] = []
+    the same query over the kept board states (replay.board_at), which carry
+    the area's columns too, so the caller's area is ANDed in on either table."""
+    in_area, params = area.cases()
+    where = [in_area, "accept_due IS NOT NULL"]
     if extra_where[0]:
         where.append(extra_where[0])
         params += extra_where[1]
+    for column, value in (filters or {}).items():
+        if column not in BOARD_FILTERS:
+            raise ValueError(f"not a board filter: {column}")
+        where.append(f"{column} = ?")
+        params.append(value)
     if not include_closed:
         where.append("status <> 'closed'")
     clause, unit_params = unit_filter(unit)
@@ -81,7 +91,7 @@ def board(
         [*params, limit],
     )
     keys = ("red", "yellow", "green", "supervised")
-    units = [
+    units: list[dict[str, Any]] = [
         {"unit": r["unit"] or "(none)", "name": r["name"] or r["unit"] or "(none)", **{k: int(r[k] or 0) for k in keys}}
         for r in counts
     ]
@@ -99,7 +109,7 @@ def board(
 
 
 def _summary(row: dict[str, Any]) -> dict[str, Any]:
-    keys = ("case_id", "number", "title", "status", "handling_type", "tier", "street_name", "community_name")
+    keys = ("case_id", "number", "title", "status", "handling_type", "tier", "channel", "street_name", "community_name")
     return {k: row[k] for k in keys} | {
         "grid": row["grid"],
         "grid_name": row["grid_name"],

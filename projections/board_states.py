@@ -14,9 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from projections.board import BOARD_COLUMNS
-from projections.store import Cursor, Row, upsert
+from storage.views import Cursor, Row, upsert
 
-BOARD_FIELDS = tuple(c.strip() for c in BOARD_COLUMNS.split(","))
+# The board's columns and those of the caller's area (projections.area: grid, assignee, street,
+# lead_department, case_id), so the board at a past moment ANDs the area in as the live board does.
+AREA_ONLY = ("assignee",)
+BOARD_FIELDS = (*(c.strip() for c in BOARD_COLUMNS.split(",")), *AREA_ONLY)
 STATE_COLUMNS = ("since_version", "version", "span_from", "span_to", *BOARD_FIELDS)
 OPEN_END = 2**62  # span_to of a state still current
 

@@ -5,41 +5,51 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.store import PostgresViews, SqliteViews
+from projections.area import Area
+from storage.views import PostgresViews, SqliteViews
 
 
 def department_evaluation(
     views: SqliteViews | PostgresViews,
     departments: dict[str, str],
+    area: Area,
     *,
     report_in_within_hours: int,
     month: str | None = None,
 ) -> dict[str, Any]:
+    """Per department; a department's area is its own row, any other area counts the whistles and led cases in it."""
     limit_seconds = report_in_within_hours * 3600
-    whistle_filter, params = ("WHERE blown_month = ?", [month]) if month else ("", [])
+    if area.department:
+        whistles_in, whistle_params = "department = ?", [area.department]
+        led_in, led_params = "lead_department = ?", [area.department]
+    else:
+        led_in, led_params = area.cases()
+        whistles_in, whistle_params = f"case_id IN (SELECT case_id FROM ledger_cases WHERE {led_in})", led_params
+    whistle_filter, params = ("AND blown_month = ?", [month]) if month else ("", [])
+    in_area = [*whistle_params, *params]
     # Counted and the median taken in the database: the whistles never come to Python.
     counts = {
         r["department"]: r
         for r in views.query(
             "SELECT department, COUNT(*) AS whistled, COUNT(seconds_to_report) AS reported_in, "
             "SUM(CASE WHEN seconds_to_report <= ? THEN 1 ELSE 0 END) AS on_time "
-            f"FROM ledger_whistles {whistle_filter} GROUP BY department",
-            [limit_seconds, *params],
+            f"FROM ledger_whistles WHERE {whistles_in} {whistle_filter} GROUP BY department",
+            [limit_seconds, *in_area],
         )
     }
-    reported = "seconds_to_report IS NOT NULL" + (" AND blown_month = ?" if month else "")
     medians = {
         r["department"]: float(r["median"])
         for r in views.query(
             "SELECT department, AVG(seconds_to_report) AS median FROM ("
             "SELECT department, seconds_to_report, "
             "ROW_NUMBER() OVER (PARTITION BY department ORDER BY seconds_to_report) AS rn, "
-            f"COUNT(*) OVER (PARTITION BY department) AS n FROM ledger_whistles WHERE {reported}"
+            "COUNT(*) OVER (PARTITION BY department) AS n FROM ledger_whistles "
+            f"WHERE seconds_to_report IS NOT NULL AND {whistles_in} {whistle_filter}"
             ") ranked WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY department",
-            params,
+            in_area,
         )
     }
-    led_filter, led_params = ("AND registered_month = ?", [month]) if month else ("", [])
+    led_filter, month_params = ("AND registered_month = ?", [month]) if month else ("", [])
     led = {
         r["department"]: r
         for r in views.query(
@@ -47,8 +57,8 @@ def department_evaluation(
             "SUM(CASE WHEN status = 'closed' THEN 1 ELSE 0 END) AS closed, "
             "SUM(CASE WHEN rating IN ('satisfied', 'basically_satisfied') THEN 1 ELSE 0 END) AS satisfied, "
             "SUM(CASE WHEN rating = 'dissatisfied' THEN 1 ELSE 0 END) AS dissatisfied "
-            f"FROM ledger_cases WHERE lead_department IS NOT NULL {led_filter} GROUP BY lead_department",
-            led_params,
+            f"FROM ledger_cases WHERE {led_in} AND lead_department IS NOT NULL {led_filter} GROUP BY lead_department",
+            [*led_params, *month_params],
         )
     }
     result = []

@@ -15,8 +15,8 @@ from cases.case import Case
 from cases.clock import local_date
 from projections import board_states
 from projections.checkpoints import next_due
-from projections.store import Cursor, Row, upsert
 from security.personal import reveal_masked_many
+from storage.views import Cursor, Row, upsert
 
 NAME = "ledger"
 
@@ -78,9 +78,15 @@ def _day(moment: datetime) -> str:
     return local_date(moment).isoformat()
 
 
+# Added to a ledger made before them by `minqing migrate`; their values (and board_states) come
+# from `minqing rebuild ledger` (docs/read-models.md).
+ADDED_COLUMNS = {"ledger_cases": {"next_due": "TEXT"}}
+
+
 class Ledger:
     name = NAME
     tables = TABLES + board_states.TABLES
+    added_columns = ADDED_COLUMNS
 
     def apply_batch(self, cur: Cursor, events: list[tuple[int, Any]]) -> None:
         # A case registered in this batch has no rows yet: only older cases are

@@ -7,11 +7,14 @@ import base64
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 import orjson
 
+from commands.errors import InvalidInputError
+from projections.area import Area
 from projections.checkpoints import colour, evaluate
-from projections.store import PostgresViews, SqliteViews
+from storage.views import PostgresViews, SqliteViews
 
 EQUALITY_FILTERS = (
     "number", "status", "handling_type", "tier", "channel", "category", "district", "street", "community", "grid",
@@ -33,13 +36,6 @@ LISTS = {
 }  # fmt: skip
 
 
-class InvalidQueryError(ValueError):
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
-
-
 @dataclass
 class LedgerQuery:
     filters: dict[str, str] = field(default_factory=dict)
@@ -57,20 +53,26 @@ def encode_cursor(value: Any, case_id: str) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([value, case_id])).decode()
 
 
-def decode_cursor(cursor: str) -> tuple[Any, str]:
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    """Only what `encode_cursor` makes: two strings (every sort column is text), the second a case id."""
     try:
-        value, case_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        decoded = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        value, case_id = decoded
+        if not isinstance(value, str) or not isinstance(case_id, str) or "\x00" in value or len(value) > 200:
+            raise ValueError("not a cursor")
+        case_id = str(UUID(case_id))
     except (ValueError, TypeError) as e:
-        raise InvalidQueryError("cursor", "无效的翻页游标，请从第一页重新查询") from e
-    return value, str(case_id)
+        raise InvalidInputError("cursor", "无效的翻页游标，请从第一页重新查询") from e
+    return value, case_id
 
 
-def _where(query: LedgerQuery, today: date) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
+def _where(query: LedgerQuery, area: Area, today: date) -> tuple[list[str], list[Any]]:
+    clause, area_params = area.cases()
+    where: list[str] = [clause]
+    params: list[Any] = list(area_params)
     for name, value in query.filters.items():
         if name not in EQUALITY_FILTERS:
-            raise InvalidQueryError(name, "不支持的筛选条件")
+            raise InvalidInputError(name, "不支持的筛选条件")
         where.append(f"{name} = ?")
         params.append(value)
     if query.registered_from:
@@ -93,11 +95,11 @@ def _where(query: LedgerQuery, today: date) -> tuple[list[str], list[Any]]:
 
 
 def ledger_page(
-    views: SqliteViews | PostgresViews, query: LedgerQuery, *, today: date, yellow_within: int
+    views: SqliteViews | PostgresViews, query: LedgerQuery, area: Area, *, today: date, yellow_within: int
 ) -> dict[str, Any]:
     if query.sort not in SORTS:
-        raise InvalidQueryError("sort", f"可排序字段：{', '.join(sorted(SORTS))}")
-    where, params = _where(query, today)
+        raise InvalidInputError("sort", f"可排序字段：{', '.join(sorted(SORTS))}")
+    where, params = _where(query, area, today)
     total = views.query(f"SELECT COUNT(*) AS n FROM ledger_cases {_clause(where)}", params)[0]["n"]
     op = "<" if query.descending else ">"
     order = "DESC" if query.descending else "ASC"
@@ -122,9 +124,11 @@ def ledger_page(
     return {"total": total, "items": items, "next_cursor": next_cursor}
 
 
-def ledger_rows(views: SqliteViews | PostgresViews, query: LedgerQuery, *, today: date) -> list[dict[str, Any]]:
-    """Every matching row, for exports (no pagination)."""
-    where, params = _where(query, today)
+def ledger_rows(
+    views: SqliteViews | PostgresViews, query: LedgerQuery, area: Area, *, today: date
+) -> list[dict[str, Any]]:
+    """Every matching row of the area, for exports (no pagination)."""
+    where, params = _where(query, area, today)
     return views.query(f"SELECT * FROM ledger_cases {_clause(where)} ORDER BY registered_at, case_id", params)
 
 

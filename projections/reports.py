@@ -10,10 +10,12 @@ from datetime import date
 from typing import Any
 
 from cases.policy import PolicyVersion
-from projections.masking import mask_name, mask_phone
+from commands.errors import InvalidInputError
+from projections.area import Area, and_area
 from projections.scores import scores
-from projections.store import PostgresViews, SqliteViews
 from reference.model import ReferenceData
+from security.masking import mask_name, mask_phone
+from storage.views import PostgresViews, SqliteViews
 
 KINDS = {"monthly": "一月一通报", "quarterly": "一季一公示", "yearly": "一年一总结"}
 LEVELS = ("district", "street", "community", "grid")
@@ -21,19 +23,12 @@ CHILD = {"district": "street", "street": "community", "community": "grid", "grid
 MASKING_NOTICE = "本公示已对诉求人姓名、电话等个人信息进行脱敏处理。"
 
 
-class InvalidPeriodError(ValueError):
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(reason)
-        self.field = field
-        self.reason = reason
-
-
 def period_bounds(kind: str, period: str) -> tuple[date, date, str]:
     patterns = {"monthly": r"(\d{4})-(\d{2})", "quarterly": r"(\d{4})-Q([1-4])", "yearly": r"(\d{4})"}
     match = re.fullmatch(patterns[kind], period)
     if not match:
         examples = {"monthly": "2026-03", "quarterly": "2026-Q1", "yearly": "2026"}
-        raise InvalidPeriodError("period", f"{KINDS[kind]}的期间格式应如 {examples[kind]}")
+        raise InvalidInputError("period", f"{KINDS[kind]}的期间格式应如 {examples[kind]}")
     year = int(match.group(1))
     if kind == "yearly":
         return date(year, 1, 1), date(year, 12, 31), f"{year}年"
@@ -43,7 +38,7 @@ def period_bounds(kind: str, period: str) -> tuple[date, date, str]:
         return date(year, first, 1), date(year, last, calendar.monthrange(year, last)[1]), f"{year}年第{q}季度"
     month = int(match.group(2))
     if not 1 <= month <= 12:
-        raise InvalidPeriodError("period", "月份应在 01 到 12 之间")
+        raise InvalidInputError("period", "月份应在 01 到 12 之间")
     return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1]), f"{year}年{month}月"
 
 
@@ -52,24 +47,26 @@ def unit_level(reference: ReferenceData, unit: str) -> tuple[str, str]:
         for level in LEVELS:
             if units[level] == unit:
                 return level, units[f"{level}_name"]
-    raise InvalidPeriodError("unit", f"未知的单位编码 {unit}")
+    raise InvalidInputError("unit", f"未知的单位编码 {unit}")
 
 
 def report(
     views: SqliteViews | PostgresViews,
     reference: ReferenceData,
     policy: PolicyVersion,
+    area: Area,
     *,
     kind: str,
     period: str,
     unit: str | None,
     today: date,
 ) -> dict[str, Any]:
+    """The report of `unit` (default: the caller's own unit, else the district), counting only the area's cases."""
     start, end, label = period_bounds(kind, period)
     district = next(iter(reference.grids.values()))["district"]
-    level, unit_name = unit_level(reference, unit or district)
-    code = unit or district
-    scope = f"{level} = ?"
+    code = unit or area.home_unit or district
+    level, unit_name = unit_level(reference, code)
+    scope, scope_params = and_area(area, f"{level} = ?", [code])
     s, e = start.isoformat(), end.isoformat()
     as_of = min(end, today).isoformat()
 
@@ -89,11 +86,12 @@ def report(
     # One pass over the unit's rows for every figure (was one query per figure).
     sums = ", ".join(f"SUM(CASE WHEN {c} THEN 1 ELSE 0 END) AS {name}" for name, (c, _) in conditions.items())
     (counted,) = views.query(
-        f"SELECT {sums} FROM ledger_cases WHERE {scope}", [p for _, ps in conditions.values() for p in ps] + [code]
+        f"SELECT {sums} FROM ledger_cases WHERE {scope}",
+        [p for _, ps in conditions.values() for p in ps] + scope_params,
     )
     figures = {name: int(counted[name] or 0) for name in conditions}
-    where, params = f"{scope} AND {received_in}", [code, s, e]
-    overall = scores(views, policy, by=level, where=where, params=params)["groups"]
+    where, params = f"{scope} AND {received_in}", [*scope_params, s, e]
+    overall = scores(views, policy, area, by=level, where=where, params=params)["groups"]
     child = CHILD[level]
     body: dict[str, Any] = {
         "kind": kind,
@@ -108,12 +106,12 @@ def report(
         "as_of": as_of,
         "figures": figures,
         "rates": overall[0] if overall else None,
-        "ranking": scores(views, policy, by=child, where=where, params=params)["groups"],
+        "ranking": scores(views, policy, area, by=child, where=where, params=params)["groups"],
         "by_channel": _breakdown(views, "channel", where, params),
         "by_category": _breakdown(views, "category", where, params),
     }
     if kind == "yearly":
-        body["by_month"] = scores(views, policy, by="month", where=where, params=params)["groups"]
+        body["by_month"] = scores(views, policy, area, by="month", where=where, params=params)["groups"]
     if kind == "quarterly":
         body["masking"] = MASKING_NOTICE
         body["cases"] = [

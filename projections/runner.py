@@ -24,7 +24,7 @@ import structlog
 
 from commands.cases import Cases
 from commands.records import CASE_TOPIC_PREFIX
-from projections.store import Cursor, PostgresViews, SqliteViews, create_schema
+from storage.views import Cursor, PostgresViews, SqliteViews, create_schema, table_names
 
 log = structlog.get_logger()
 
@@ -45,8 +45,17 @@ class TrackingConflictError(RuntimeError):
 
 
 def create_tables(views: SqliteViews | PostgresViews, projection: Projection) -> None:
+    """The projection's tables and tracking row: part of `minqing migrate`, never of a constructor."""
+    statements = [TRACKING_TABLE, *projection.tables]
+    tables = [s for s in statements if s.startswith("CREATE TABLE")]
     with views.transaction() as cur:
-        create_schema(views, [TRACKING_TABLE, *projection.tables], cur)
+        create_schema(views, tables, cur)
+        # Columns added since a table was first created, before the indexes that may use them.
+        added: dict[str, dict[str, str]] = getattr(projection, "added_columns", {})
+        create_schema(
+            views, [a for table, columns in added.items() for a in _add_columns(views, cur, table, columns)], cur
+        )
+        create_schema(views, [s for s in statements if s not in tables], cur)
         # Insert only when absent: a speculative insert racing a running
         # runner's UPDATE of the same row can deadlock in PostgreSQL.
         if not cur.execute("SELECT 1 FROM projection_tracking WHERE projection = ?", [projection.name]):
@@ -55,6 +64,18 @@ def create_tables(views: SqliteViews | PostgresViews, projection: Projection) ->
                 "ON CONFLICT (projection) DO NOTHING",
                 [projection.name],
             )
+
+
+def _add_columns(views: SqliteViews | PostgresViews, cur: Cursor, table: str, columns: dict[str, str]) -> list[str]:
+    alter = f"ALTER TABLE {table} ADD COLUMN"
+    if views.dialect == "sqlite":
+        have = {r["name"] for r in cur.execute(f"PRAGMA table_info({table})")}
+        return [f"{alter} {name} {kind}" for name, kind in columns.items() if name not in have]
+    return [f"{alter} IF NOT EXISTS {name} {kind}" for name, kind in columns.items()]
+
+
+def required_tables(projection: Projection) -> list[str]:
+    return table_names([TRACKING_TABLE, *projection.tables])
 
 
 def tracked_position(views: SqliteViews | PostgresViews, name: str) -> int:
@@ -85,11 +106,11 @@ class _FileLock:
 
 
 class _AdvisoryLock:
-    """Held on a dedicated session: it is released if the process dies."""
+    """Held on a dedicated session: it is released if the process dies. Advisory locks are
+    database-wide, so the key names the schema: deployments in two schemas never block each other."""
 
     def __init__(self, views: PostgresViews, name: str) -> None:
         self.views = views
-        # Per schema: two deployments (or test runs) in one database must not hold each other's lock.
         self.key = zlib.crc32(f"minqing:projection:{views.schema}:{name}".encode())
         self.conn: psycopg.Connection[Any] | None = None
 
@@ -137,7 +158,6 @@ class Runner:
             if isinstance(views, PostgresViews)
             else _FileLock(Path(f"{views.path}.{projection.name}.lock"))
         )
-        create_tables(views, projection)
 
     @property
     def position(self) -> int:

@@ -4,16 +4,15 @@ keep them, and (in the embedded setup) a thread that runs those projections."""
 from __future__ import annotations
 
 import threading
-import time
 from datetime import date
 
 from cases.clock import local_date
 from cases.policy import PolicyVersion
 from commands.cases import Cases
+from projections.chain import AuditChain
 from projections.ledger import Ledger
 from projections.runner import Runner
-from projections.store import PostgresViews, SqliteViews
-from replay.chain import AuditChain
+from storage.views import PostgresViews, SqliteViews
 
 
 class ProjectionBehindError(TimeoutError):
@@ -24,11 +23,14 @@ class ProjectionBehindError(TimeoutError):
         self.message = str(self.args[0])
 
 
+PROJECTIONS = (Ledger, AuditChain)  # what the read side runs; `minqing migrate` creates their tables
+
+
 class ReadSide:
     def __init__(self, cases: Cases, views: SqliteViews | PostgresViews) -> None:
         self.cases = cases
         self.views = views
-        self.runners = [Runner(cases, views, Ledger()), Runner(cases, views, AuditChain())]
+        self.runners = [Runner(cases, views, projection()) for projection in PROJECTIONS]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -42,13 +44,12 @@ class ReadSide:
     def policy(self, day: date | None = None) -> PolicyVersion:
         return self.cases.policy.in_force(day or self.today())
 
-    def wait(self, position: int | None, timeout: float) -> None:
-        if position is None:
-            return
-        deadline = time.monotonic() + timeout
-        for runner in self.runners:
-            if not runner.wait(position, max(0.0, deadline - time.monotonic())):
-                raise ProjectionBehindError(position, runner.position)
+    def position(self) -> int:
+        """The log position every view has reached (read-your-writes waits for it)."""
+        return min(runner.position for runner in self.runners)
+
+    def head(self) -> int:
+        return self.cases.recorder.max_notification_id() or 0
 
     def start_in_process(self) -> None:
         for runner in self.runners:
@@ -58,8 +59,11 @@ class ReadSide:
             thread.start()
             self._threads.append(thread)
 
-    def close(self) -> None:
+    def stop_in_process(self) -> None:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
+
+    def close(self) -> None:
+        self.stop_in_process()
         self.views.close()

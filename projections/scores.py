@@ -1,12 +1,13 @@
 """The three rates (三率) and the composite score, by unit, person, channel or
-month, with the counts behind each rate. Formulas: docs/scores.md."""
+month, with the counts behind each rate. Formulas: docs/read-models.md."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from cases.policy import PolicyVersion
-from projections.store import PostgresViews, SqliteViews
+from projections.area import Area, and_area
+from storage.views import PostgresViews, SqliteViews
 
 GROUPS = {
     "district": ("district", "district_name"),
@@ -42,10 +43,10 @@ def rates(counts: dict[str, Any], policy: PolicyVersion) -> dict[str, float | No
     response = ratio(counts["responded"], counts["dispatched"])
     resolution = ratio(counts["resolved"], counts["callbacks"])
     satisfaction = ratio(satisfied, counts["callbacks"])
-    parts = (response, resolution, satisfaction)
+    parts = [p for p in (response, resolution, satisfaction) if p is not None]
     composite = (
         round(100 * sum(w * p for w, p in zip(policy.score_weights, parts, strict=True)), 2)
-        if None not in parts
+        if len(parts) == len(policy.score_weights)
         else None
     )
     return {
@@ -59,16 +60,17 @@ def rates(counts: dict[str, Any], policy: PolicyVersion) -> dict[str, float | No
 def scores(
     views: SqliteViews | PostgresViews,
     policy: PolicyVersion,
+    area: Area,
     *,
     by: str = "street",
     where: str = "",
     params: list[Any] | None = None,
 ) -> dict[str, Any]:
     key, label = GROUPS[by]
-    filters = f"WHERE {where}" if where else ""
+    filters, filter_params = and_area(area, where, params or [])
     rows = views.query(
-        f"SELECT {key} AS unit, MAX({label}) AS name, {COUNTS_SQL} FROM ledger_cases {filters} GROUP BY {key}",
-        params or [],
+        f"SELECT {key} AS unit, MAX({label}) AS name, {COUNTS_SQL} FROM ledger_cases WHERE {filters} GROUP BY {key}",
+        filter_params,
     )
     groups = []
     for row in rows:

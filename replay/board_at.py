@@ -11,16 +11,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from cases.case import Case
 from cases.clock import local_date
 from commands.cases import Cases
 from commands.records import CASE_TOPIC_PREFIX
+from projections.area import Area, and_area
 from projections.board import board
 from projections.board_states import valid_at
 from projections.ledger import Ledger
 from projections.runner import create_tables
-from projections.store import Cursor, PostgresViews, Row, SqliteViews
+from storage.views import Cursor, PostgresViews, Row, SqliteViews
 
 PAGE = 5000
 # Events are timestamped when decided and logged when committed, so the log's
@@ -32,19 +34,24 @@ def board_at(
     cases: Cases,
     views: SqliteViews | PostgresViews,
     moment: datetime,
+    area: Area,
     *,
     yellow_within: int | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     if options.get("include_closed"):
-        return replayed_board_at(cases, moment, yellow_within=yellow_within, **options)
+        return replayed_board_at(cases, moment, area, yellow_within=yellow_within, **options)
     day = local_date(moment)
     margin = yellow_within if yellow_within is not None else cases.policy.in_force(day).board_yellow_within_working_days
     valid = valid_at(moment)
     with _reader(views) as reader:
-        result = board(reader, today=day, yellow_within=margin, table="board_states", extra_where=valid, **options)
-        (events,) = reader.query(f"SELECT SUM(version) AS n FROM board_states WHERE {valid[0]}", valid[1])
-    # The events behind the open cases' states at that moment.
+        # board() ANDs the caller's area into the states as it does into the ledger (they carry its columns).
+        result = board(
+            reader, area, today=day, yellow_within=margin, table="board_states", extra_where=valid, **options
+        )
+        in_area, params = and_area(area, *valid)
+        (events,) = reader.query(f"SELECT SUM(version) AS n FROM board_states WHERE {in_area}", params)
+    # The events behind the area's open cases' states at that moment.
     return {**result, "at": moment.isoformat(), "replayed_events": int(events["n"] or 0)}
 
 
@@ -70,7 +77,7 @@ def _reader(views: SqliteViews | PostgresViews) -> Iterator[Any]:
 
 
 def replayed_board_at(
-    cases: Cases, moment: datetime, *, yellow_within: int | None = None, **options: Any
+    cases: Cases, moment: datetime, area: Area, *, yellow_within: int | None = None, **options: Any
 ) -> dict[str, Any]:
     views = SqliteViews(Path(":memory:"))
     try:
@@ -87,7 +94,7 @@ def replayed_board_at(
             for n in page:
                 if not n.topic.startswith(CASE_TOPIC_PREFIX):
                     continue
-                event = cases.mapper.to_domain_event(n)
+                event = cast(Case.Event, cases.mapper.to_domain_event(n))
                 if event.timestamp <= moment:
                     events.append((n.id, event))
                 elif event.timestamp > moment + SKEW:
@@ -102,7 +109,7 @@ def replayed_board_at(
         margin = (
             yellow_within if yellow_within is not None else cases.policy.in_force(day).board_yellow_within_working_days
         )
-        result = board(views, today=day, yellow_within=margin, **options)
+        result = board(views, area, today=day, yellow_within=margin, **options)
         return {**result, "at": moment.isoformat(), "replayed_events": replayed}
     finally:
         views.close()

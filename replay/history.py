@@ -6,16 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from cases.case import Case
 from cases.vocabulary import STATUS_LABELS, Status
-from commands.cases import Cases
+from commands.cases import Cases, PersonalDataVault
 from commands.errors import CaseNotFoundError
 from replay.records import Record, stream_records
 from security.personal import reveal
-from security.vault import Vault
 
 EVENT_LABELS: dict[str, str] = {
     "Registered": "登记",
@@ -54,6 +53,11 @@ class Step:
     holder: str | None
 
 
+def case_event(cases: Cases, record: Record) -> Case.Event:
+    """A stored row of a case's stream as the case's own event (every event of that stream is one)."""
+    return cast(Case.Event, cases.mapper.to_domain_event(record.stored))
+
+
 def replay_steps(cases: Cases, case_id: UUID) -> tuple[list[Step], Case]:
     records = stream_records(cases, case_id)
     if not records:
@@ -61,7 +65,7 @@ def replay_steps(cases: Cases, case_id: UUID) -> tuple[list[Step], Case]:
     steps: list[Step] = []
     case: Case | None = None
     for record in records:
-        event = cases.mapper.to_domain_event(record.stored)
+        event = case_event(cases, record)
         case = event.mutate(case)
         assert case is not None
         steps.append(Step(record, event, case.status, holder(case)))
@@ -86,7 +90,7 @@ def holder(case: Case) -> str | None:
     return INTAKE
 
 
-def payload(event: Case.Event, *, clear: bool = False, vault: Vault | None = None) -> dict[str, Any]:
+def payload(event: Case.Event, *, clear: bool = False, vault: PersonalDataVault | None = None) -> dict[str, Any]:
     """The event's own fields; the petitioner's personal data is decrypted here,
     the one place a history is shaped for display: masked unless `clear`."""
     fields = {k: v for k, v in event.__dict__.items() if k not in COMMON}
@@ -131,7 +135,7 @@ def dwell(steps: list[Step], now: datetime) -> dict[str, Any]:
     the last open stretch runs to `now` and is marked ongoing."""
     by_status: dict[str, float] = {}
     by_holder: dict[str, float] = {}
-    stretches = []
+    stretches: list[dict[str, Any]] = []
     for step, following in zip(steps, [*steps[1:], None], strict=True):
         start = step.event.timestamp
         if step.status == Status.CLOSED:
@@ -170,16 +174,16 @@ def case_at(cases: Cases, case_id: UUID, *, version: int | None = None, as_of: d
     """The case as it stood at a version, or at a moment (its last event at or
     before it). A moment before the case existed is 'not found'."""
     if as_of is None:
-        case = cases.get_case(case_id, version=version)
-        if version is not None and case.version < version:
-            raise CaseNotFoundError(f"{case_id} 的第 {version} 版（当前只到第 {case.version} 版）")
-        return case
+        current = cases.get_case(case_id, version=version)
+        if version is not None and current.version < version:
+            raise CaseNotFoundError(f"{case_id} 的第 {version} 版（当前只到第 {current.version} 版）")
+        return current
     records = stream_records(cases, case_id)
     if not records:
         raise CaseNotFoundError(case_id)
     case: Case | None = None
     for record in records:
-        event = cases.mapper.to_domain_event(record.stored)
+        event = case_event(cases, record)
         if event.timestamp > as_of:
             break
         case = event.mutate(case)

@@ -15,7 +15,6 @@ log it vouches for.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import sys
 import time
@@ -26,17 +25,18 @@ from typing import Any, TextIO
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from commands.cases import Cases
-from commands.settings import Settings
+from config.settings import Settings
 from projections.ledger import Ledger
 from projections.runner import Projection, Runner, create_tables, tracked_position
-from projections.store import PostgresViews, SqliteViews
+from storage.views import PostgresViews, SqliteViews
+from storage.views import table_names as statement_tables
 
 REBUILDABLE: dict[str, Callable[[], Projection]] = {"ledger": Ledger}
 MAX_SWAP_ATTEMPTS = 20
 
 
 def table_names(projection: Projection) -> list[str]:
-    return [m.group(1) for ddl in projection.tables if (m := re.match(r"CREATE TABLE IF NOT EXISTS (\w+)", ddl))]
+    return statement_tables(projection.tables)
 
 
 class ProgressBar:
@@ -161,6 +161,7 @@ def rebuild(
     tables = table_names(projection)
     create_tables(live, projection)
     shadow = Shadow(settings, live, keep_as or "rebuild")
+    create_tables(shadow.views, projection)  # a fresh store: this is its migration
     runner = Runner(cases, shadow.views, projection)
     outcome = Outcome(name)
     started = time.perf_counter()

@@ -8,11 +8,11 @@ queries go to the recorder's own tables, on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from commands.errors import CaseNotFoundError
@@ -30,7 +30,7 @@ _sql = log_table  # (position column, table, placeholder)
 
 def stream_records(app: Application, originator_id: UUID) -> list[Record]:
     """Every stored event of one stream in version order, with its position."""
-    recorder = app.recorder
+    recorder: Any = app.recorder  # the SQLite or PostgreSQL recorder: both have a datastore
     column, table, mark = _sql(recorder)
     key: Any = originator_id if isinstance(recorder, PostgresApplicationRecorder) else originator_id.hex
     statement = (
@@ -49,10 +49,6 @@ def stream_records(app: Application, originator_id: UUID) -> list[Record]:
     ]
 
 
-def notifications(app: Application, start: int, limit: int, stop: int | None = None) -> list[Notification]:
-    return list(app.recorder.select_notifications(start=start, limit=limit, stop=stop))
-
-
 def resolve_case(app: Application, reference: str) -> UUID:
     """A case id, or a case number as printed on the receipt (罗星街道-…)."""
     try:
@@ -62,5 +58,5 @@ def resolve_case(app: Application, reference: str) -> UUID:
     stored = app.recorder.select_events(CaseNumberIssued.stream_id(reference.strip().upper()), limit=1)
     if not stored:
         raise CaseNotFoundError(reference)
-    issued = app.mapper.to_domain_event(stored[0])
+    issued = cast(CaseNumberIssued, app.mapper.to_domain_event(stored[0]))
     return UUID(str(issued.case_id))

@@ -17,10 +17,10 @@ from uuid import UUID
 import orjson
 from eventsourcing.application import Application
 
+from projections.chain import GENESIS, NAME, event_hash, hash_notification, log_link, stream_link
 from projections.runner import tracked_position
-from projections.store import PostgresViews, SqliteViews
-from replay.chain import GENESIS, NAME, event_hash, hash_notification, log_link, stream_link
 from replay.records import stream_records
+from storage.views import PostgresViews, SqliteViews
 
 PAGE = 5000
 MAX_LISTED = 20

@@ -9,11 +9,12 @@ from typing import Any
 import structlog
 from eventsourcing.persistence import IntegrityError
 
+from cases.actor import Actor
 from commands.cases import Cases
 from commands.errors import CaseNotFoundError
 from commands.records import PersonErased
-from projections.store import PostgresViews, SqliteViews
 from security.personal import ERASED
+from storage.views import PostgresViews, SqliteViews
 
 log = structlog.get_logger()
 
@@ -26,7 +27,9 @@ class PersonNotFoundError(CaseNotFoundError):
         self.message = f"没有标识为 {person_id} 的诉求人。"
 
 
-def erase_person(cases: Cases, views: SqliteViews | PostgresViews | None, person_id: str, *, by: str) -> dict[str, Any]:
+def erase_person(
+    cases: Cases, views: SqliteViews | PostgresViews | None, person_id: str, *, by: Actor
+) -> dict[str, Any]:
     vault = cases.vault
     if vault is None or not vault.knows(person_id):
         raise PersonNotFoundError(person_id)

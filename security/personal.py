@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.masking import mask_name, mask_phone
-from security.vault import Vault, open_vaults, vault_holding
+from commands.cases import PersonalDataVault
+from security.masking import mask_name, mask_phone
+from security.vault import open_vaults, vault_holding
 
 ERASED = "[已删除]"
 WITHHELD = "[不可用]"
@@ -30,7 +31,7 @@ def masked(fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def reveal(petitioner: Any, *, clear: bool, vault: Vault | None = None) -> dict[str, Any] | None:
+def reveal(petitioner: Any, *, clear: bool, vault: PersonalDataVault | None = None) -> dict[str, Any] | None:
     """Clear fields (with the person id) for readers allowed them, masked for the rest."""
     if not isinstance(petitioner, dict):
         return None

@@ -16,9 +16,21 @@ import jwt
 
 from cases.actor import Actor
 from cases.vocabulary import Role
-from commands.settings import DEV_JWT_SECRET, Settings
+from config.settings import DEV_JWT_SECRET, Settings
 
 DEV_SECRET = DEV_JWT_SECRET  # accepted only outside production (Settings.check_secrets)
+# The demo district's people, one per role: `minqing token dev` prints a token for each.
+DEV_ACTORS: list[dict[str, Any]] = [
+    {"role": Role.INTAKE_CLERK, "sub": "CL001"},
+    {"role": Role.GRID_LEADER, "sub": "GL0001"},
+    {"role": Role.TOWNSHIP, "sub": "T0011", "unit": "350105001"},
+    {"role": Role.DEPARTMENT, "sub": "D-zhujian-1", "unit": "zhujian"},
+    {"role": Role.LEADER, "sub": "LD001"},
+    {"role": Role.SUPERVISION, "sub": "SV001"},
+    {"role": Role.AUDITOR, "sub": "AU001"},
+    {"role": Role.INTEGRATOR, "sub": "IN001"},
+    {"role": Role.ADMIN, "sub": "AD001"},
+]
 ISSUER = "minqing"
 DEFAULT_TTL = 8 * 3600
 RESIDENT_TTL = 180 * 86400  # printed on the receipt: lasts as long as a case may
@@ -41,6 +53,7 @@ class Principal:
     case: str | None = None  # a resident's one case
     grants: frozenset[str] = frozenset()
     token_id: str = ""  # rate limiting and logs: never the token itself
+    expires: float | None = None  # the token's `exp` (seconds since the epoch): a live stream ends then
 
     @property
     def role(self) -> Role:
@@ -119,4 +132,5 @@ class TokenKeys:
             case=claims.get("case"),
             grants=frozenset(str(g) for g in claims.get("grants") or ()),
             token_id=claims.get("jti") or hashlib.sha256(token.encode()).hexdigest()[:16],
+            expires=float(claims["exp"]),
         )

@@ -25,8 +25,8 @@ from uuid import uuid4
 import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from commands.settings import DEV_MASTER_KEY, InsecureConfigurationError, Settings
-from projections.store import PostgresViews, SqliteViews
+from config.settings import DEV_MASTER_KEY, InsecureConfigurationError, Settings
+from storage.views import PostgresViews, SqliteViews, create_schema
 
 ENVELOPE_VERSION = 1
 
@@ -36,6 +36,18 @@ TABLES = [
     " created_at TEXT NOT NULL, erased_at TEXT)",
     "CREATE TABLE IF NOT EXISTS vault_meta (name TEXT PRIMARY KEY, wrapped TEXT NOT NULL, key_id TEXT NOT NULL)",
 ]
+
+
+def open_store(settings: Settings) -> SqliteViews | PostgresViews:
+    if settings.database_url:
+        return PostgresViews(settings.database_url, max_size=2)
+    settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    return _SqliteKeys(settings.sqlite_path)  # the events' own file
+
+
+def create_tables(store: SqliteViews | PostgresViews) -> None:
+    """Part of `minqing migrate`."""
+    create_schema(store, TABLES)
 
 
 class VaultError(Exception):
@@ -92,9 +104,6 @@ class Vault:
         self.store = store
         self.master = MasterKey.of(master)
         self.masters = {m.key_id: m for m in (self.master, *(MasterKey.of(p) for p in previous))}
-        with store.transaction() as cur:
-            for sql in TABLES:
-                cur.execute(sql)
         self._index_key = self._meta_key("person_index")
         _OPEN.add(self)
 
@@ -104,13 +113,7 @@ class Vault:
             # Every process that touches personal data (serve, project, deliver, erase) refuses alike.
             raise InsecureConfigurationError("production mode needs MINQING_MASTER_KEY (minqing keys new)")
         settings.check_secrets()
-        store: SqliteViews | PostgresViews
-        if settings.database_url:
-            store = PostgresViews(settings.database_url, max_size=2)
-        else:
-            settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-            store = _SqliteKeys(settings.sqlite_path)  # the events' own file
-        return cls(store, settings.master_key or DEV_MASTER_KEY, settings.previous_master_keys)
+        return cls(open_store(settings), settings.master_key or DEV_MASTER_KEY, settings.previous_master_keys)
 
     def close(self) -> None:
         _OPEN.discard(self)

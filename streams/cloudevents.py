@@ -9,8 +9,8 @@ import orjson
 from eventsourcing.utils import get_topic
 
 from cases.case import Case
+from commands.cases import PersonalDataVault
 from replay.history import EVENT_LABELS, payload
-from security.vault import Vault
 
 SPECVERSION = "1.0"
 TYPE_PREFIX = "cn.minqing.case."
@@ -18,7 +18,7 @@ DEFAULT_SOURCE = "urn:minqing:cases"
 
 # Every stored topic of a case event: the feed reads only these rows, never the
 # bookkeeping records (case numbers, idempotency) that share the log.
-EVENT_CLASSES: dict[str, type[Case.Event]] = {
+EVENT_CLASSES: dict[str, type[Case.Registered | Case.Event]] = {
     name: cls
     for name in EVENT_LABELS
     if isinstance(cls := getattr(Case, name, None), type) and issubclass(cls, Case.Registered | Case.Event)
@@ -38,7 +38,12 @@ def sequence(position: int) -> str:
 
 
 def to_cloud_event(
-    position: int, event: Case.Event, source: str = DEFAULT_SOURCE, *, clear: bool = False, vault: Vault | None = None
+    position: int,
+    event: Case.Event,
+    source: str = DEFAULT_SOURCE,
+    *,
+    clear: bool = False,
+    vault: PersonalDataVault | None = None,
 ) -> dict[str, Any]:
     """Masked personal data unless `clear` (a reader entitled to it, with the vault that holds the keys)."""
     name = type(event).__name__

@@ -13,12 +13,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from cases.case import Case
 from commands.cases import Cases
-from projections.ledger_query import InvalidQueryError
+from commands.errors import InvalidInputError
+from replay.history import case_event
 from replay.records import stream_records
 from streams.cloudevents import CASE_TOPICS, DEFAULT_SOURCE, EVENT_CLASSES, TOPIC_BY_NAME, TYPE_PREFIX, to_cloud_event
 
@@ -44,7 +45,7 @@ class EventFilter:
                 if not name:
                     continue
                 if name not in EVENT_CLASSES:
-                    raise InvalidQueryError("type", f"未知的事件类型 {item.strip()}；可选：{', '.join(EVENT_CLASSES)}")
+                    raise InvalidInputError("type", f"未知的事件类型 {item.strip()}；可选：{', '.join(EVENT_CLASSES)}")
                 names.add(name)
         return cls(frozenset(names), unit or None, case)
 
@@ -112,7 +113,7 @@ class Scope:
     def _load(self, case_id: UUID) -> _Known:
         known = _Known(0)
         for record in stream_records(self.cases, case_id):
-            event = self.cases.mapper.to_domain_event(record.stored)
+            event = case_event(self.cases, record)
             self._join(known, event.originator_version, named_units(event))
         return known
 
@@ -159,7 +160,7 @@ class Feed:
             want = min(READ_BATCH, scan_limit - scanned)
             batch = self.cases.recorder.select_notifications(start=cursor + 1, limit=want, topics=flt.topics())
             for notification in batch:
-                event = mapper.to_domain_event(notification)
+                event = cast(Case.Event, mapper.to_domain_event(notification))  # flt.topics() are the case's
                 cursor = notification.id
                 if self.matches(event, flt):
                     out.append(self.cloud_event(notification.id, event, clear))
@@ -176,7 +177,7 @@ class Feed:
         records = [r for r in stream_records(self.cases, flt.case) if r.position > after]
         out: list[dict[str, Any]] = []
         for record in records:
-            event = self.cases.mapper.to_domain_event(record.stored)
+            event = case_event(self.cases, record)
             if self.matches(event, flt):
                 out.append(self.cloud_event(record.position, event, clear))
             if len(out) == limit:

@@ -4,6 +4,10 @@ A hundred SSE clients must not mean a hundred database polls: the tail polls
 once, decodes once, serialises once, and keeps the most recent events in a
 ring. A subscriber behind the ring (resuming from an old Last-Event-ID) reads
 pages from the log itself until it reaches the ring, then follows it.
+
+The tail also reads the log's erasure records: the ring's bodies of an erased
+petitioner's events are serialised again, so the ring serves what the log now
+gives (erased), not the masked values it held before.
 """
 
 from __future__ import annotations
@@ -11,18 +15,23 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, replace
 from functools import partial
+from typing import cast
 
 import anyio
 import structlog
+from eventsourcing.utils import get_topic
 
 from cases.case import Case
+from commands.records import PersonErased
 from streams.cloudevents import CASE_TOPICS, encode
 from streams.feed import EventFilter, Feed
 
 log = structlog.get_logger()
+ERASURE_TOPIC = get_topic(PersonErased)
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,12 @@ class Tail:
         self._changed = asyncio.Event()
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.closing = False
+
+    def close_streams(self) -> None:
+        """Shutting down: every subscriber's stream ends now instead of holding the server open."""
+        self.closing = True
+        self._changed.set()
 
     async def start(self) -> None:
         """Idempotent, also for many subscribers arriving at once: one reader, started once."""
@@ -75,11 +90,14 @@ class Tail:
                 if not self._ready.is_set():
                     self.head = self.floor = await anyio.to_thread.run_sync(self.feed.head)
                     self._ready.set()
-                items, head = await anyio.to_thread.run_sync(self._read)
+                items, head, refreshed = await anyio.to_thread.run_sync(self._read)
             except Exception as e:  # a database blip must not end every stream
                 log.warning("event_tail_error", error=repr(e))
                 await asyncio.sleep(1.0)
                 continue
+            for item in refreshed:
+                # Same position, body serialised again after an erasure (read while the ring stood still).
+                self.items[bisect.bisect_left(self.positions, item.position)] = item
             if head > self.head:
                 self.items += items
                 self.positions += [item.position for item in items]
@@ -94,34 +112,60 @@ class Tail:
             if len(items) < self.batch:
                 await asyncio.sleep(self.poll)
 
-    def _read(self) -> tuple[list[Item], int]:
+    def _read(self) -> tuple[list[Item], int, list[Item]]:
+        """New items, the new head, and ring items serialised again because their petitioner was erased."""
         cases = self.feed.cases
-        notifications = cases.recorder.select_notifications(start=self.head + 1, limit=self.batch, topics=CASE_TOPICS)
-        items = []
+        topics = (*CASE_TOPICS, ERASURE_TOPIC)
+        notifications = cases.recorder.select_notifications(start=self.head + 1, limit=self.batch, topics=topics)
+        items, erased = [], set()
         for n in notifications:
-            event = cases.mapper.to_domain_event(n)
+            stored = cases.mapper.to_domain_event(n)
+            if n.topic == ERASURE_TOPIC:
+                erased.add(cast(PersonErased, stored).person_id)
+                continue
+            event = cast(Case.Event, stored)  # the other topics are the case's
             items.append(Item(n.id, event, encode(self.feed.cloud_event(n.id, event))))
-        return items, (notifications[-1].id if notifications else self.head)
+        refreshed = [
+            replace(item, body=encode(self.feed.cloud_event(item.position, item.event)))
+            for item in self.items
+            if erased and _person(item.event) in erased
+        ]
+        if erased:
+            # Events read in this very batch were serialised before or after the key went: again, to be sure.
+            items = [replace(i, body=encode(self.feed.cloud_event(i.position, i.event))) for i in items]
+        return items, (notifications[-1].id if notifications else self.head), refreshed
+
+
+def _person(event: Case.Event) -> str | None:
+    petitioner = getattr(event, "petitioner", None)
+    return petitioner.get("person") if isinstance(petitioner, dict) else None
 
 
 async def follow(
-    tail: Tail, flt: EventFilter, after: int, heartbeat: float, *, clear: bool = False
-) -> AsyncIterator[bytes]:
+    tail: Tail, flt: EventFilter, after: int, heartbeat: float, *, clear: bool = False, until: float | None = None
+) -> AsyncGenerator[bytes, None]:
     """One subscriber's SSE frames after `after`: from the log while behind the
     ring, then from the ring. `clear`: the reader may see personal data; the
     ring's shared bodies are masked, so its events are serialised again for
-    this reader alone."""
+    this reader alone. `until`: the stream ends then (epoch seconds: its token's
+    expiry); the client reconnects with a new token and Last-Event-ID."""
     feed = tail.feed
     last = after
-    yield b"retry: 2000\n\n"
-    while True:
+    # The reconnection delay rides on the first event: a frame of `retry:` alone reaches
+    # some clients (httpx-sse) as an event with empty data.
+    retry = b"retry: 2000\n"
+    yield b": open\n\n"
+    while not tail.closing:  # on shutdown every stream ends; clients resume with Last-Event-ID
+        if until is not None and time.time() >= until:
+            return
         changed = tail.changed()
         items = tail.since(last)
         if items is None:
             # Behind the ring: read the log itself until caught up.
             page = await anyio.to_thread.run_sync(partial(feed.page, flt, last, 500, clear=clear))
             if page.events:
-                yield b"".join(_frame(int(event["sequence"]), encode(event)) for event in page.events)
+                yield retry + b"".join(_frame(int(event["sequence"]), encode(event)) for event in page.events)
+                retry = b""
             last = page.next_after
             continue
         head = tail.head
@@ -131,12 +175,15 @@ async def follow(
         elif flt.types or flt.case:
             items = _matching(feed, items, flt)
         if items and clear:
-            yield await anyio.to_thread.run_sync(_clear_frames, feed, items)
+            yield retry + await anyio.to_thread.run_sync(_clear_frames, feed, items)
+            retry = b""
         elif items:
             # One write per wake-up, not one per event: 100 subscribers x a burst adds up.
-            yield b"".join(_frame(item.position, item.body) for item in items)
+            yield retry + b"".join(_frame(item.position, item.body) for item in items)
+            retry = b""
         last = max(last, head)
-        if not await _wait(changed, heartbeat):
+        wait = heartbeat if until is None else min(heartbeat, max(0.0, until - time.time()))
+        if not await _wait(changed, wait) and (until is None or time.time() < until):
             yield b": heartbeat\n\n"
 
 

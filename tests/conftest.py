@@ -18,8 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from commands.cases import Cases
-from commands.settings import Settings
-from service import build_cases, create_app
+from config.settings import Settings
+from service import build_cases, create_app, migrate
 from tests.api_steps import Driver
 from tests.factories import SECURITY, DefaultReader
 from tests.serving import serve
@@ -69,11 +69,16 @@ def _postgres_schema() -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """A migrated store (`minqing migrate`), as every process but `migrate` expects."""
     if request.param == "sqlite":
-        yield Settings(sqlite_path=tmp_path / "minqing.sqlite3", **SECURITY)
+        settings = Settings(sqlite_path=tmp_path / "minqing.sqlite3", **SECURITY)
+        migrate(settings)
+        yield settings
         return
     for schema in _postgres_schema():
-        yield Settings(database_url=f"{PG_URL}?schema={schema}&pool_size=4&max_overflow=8", **SECURITY)
+        settings = Settings(database_url=f"{PG_URL}?schema={schema}&pool_size=4&max_overflow=8", **SECURITY)
+        migrate(settings)
+        yield settings
 
 
 @pytest.fixture

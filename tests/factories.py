@@ -11,7 +11,7 @@ import httpx
 
 from cases.actor import Actor
 from cases.vocabulary import Role
-from commands.settings import Settings
+from config.settings import Settings
 from reference.model import DEMO_REFERENCE, ReferenceData
 from security.tokens import TokenKeys
 
@@ -20,6 +20,15 @@ from security.tokens import TokenKeys
 TEST_JWT_SECRET = "test-secret-for-minqing-tests-only-0123456789"
 TEST_MASTER_KEY = base64.b64encode(b"k" * 32).decode()
 SECURITY = {"jwt_secret": TEST_JWT_SECRET, "master_key": TEST_MASTER_KEY, "rate_limit_per_minute": 1_000_000}
+
+
+def migrated(settings: Settings) -> Settings:
+    """A store after `minqing migrate`."""
+    from service import migrate
+
+    migrate(settings)
+    return settings
+
 
 GRID = "35010500100101"  # 马限社区第1网格, 罗星街道 350105001
 OTHER_STREET_GRID = "35010500200101"
@@ -41,7 +50,9 @@ SUPERVISOR = Actor("SV001", Role.SUPERVISION)
 RESIDENT = Actor("R13812341234", Role.RESIDENT)
 ADMIN = Actor("AD001", Role.ADMIN)
 AUDITOR = Actor("AU001", Role.AUDITOR)
+MONITOR = Actor("prometheus", Role.METRICS)
 INTEGRATOR = Actor("IN001", Role.INTEGRATOR)
+MONITOR = Actor("prometheus", Role.METRICS)
 
 
 def registration(**overrides: Any) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
 
+Answer = int | tuple[int, bytes]
+
 
 @dataclass(frozen=True)
 class Received:
@@ -41,23 +43,25 @@ def signature_valid(secret: str, received: Received, tolerance: float = 300) -> 
 
 
 class Receiver:
-    def __init__(self, answer: Callable[[int], int]) -> None:
-        self.answer = answer  # attempt number (1-based, over all requests) -> HTTP status
+    def __init__(self, answer: Callable[[int], Answer]) -> None:
+        # attempt number (1-based, over all requests) -> HTTP status, or status and body
+        self.answer = answer
         self.attempts = 0
         self.accepted: list[Received] = []
         self.refused = 0
         self.lock = threading.Lock()
         self.url = ""
 
-    def handle(self, headers: dict[str, str], body: bytes) -> int:
+    def handle(self, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
         with self.lock:
             self.attempts += 1
-            status = self.answer(self.attempts)
+            answer = self.answer(self.attempts)
+            status, content = answer if isinstance(answer, tuple) else (answer, b"")
             if 200 <= status < 300:
                 self.accepted.append(Received(headers, body))
             else:
                 self.refused += 1
-            return status
+            return status, content
 
     def wait_for(self, count: int, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -68,16 +72,17 @@ class Receiver:
 
 
 @contextmanager
-def receiving(answer: Callable[[int], int] = lambda _: 204) -> Iterator[Receiver]:
+def receiving(answer: Callable[[int], Answer] = lambda _: 204) -> Iterator[Receiver]:
     receiver = Receiver(answer)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
-            status = receiver.handle({k.lower(): v for k, v in self.headers.items()}, body)
+            status, content = receiver.handle({k.lower(): v for k, v in self.headers.items()}, body)
             self.send_response(status)
-            self.send_header("content-length", "0")
+            self.send_header("content-length", str(len(content)))
             self.end_headers()
+            self.wfile.write(content)
 
         def log_message(self, *args: object) -> None:
             pass

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 from fastapi.testclient import TestClient
 
-from commands.settings import Settings
+from config.settings import Settings
 from replay.records import _sql
 from tests.api_steps import accepted, act, position
 from tests.factories import GRID_LEADER
@@ -136,7 +136,7 @@ def test_seals_record_the_root_and_are_checked(client: TestClient) -> None:
     case_id = accepted(client)
     chained(client, case_id)
     views = client.app.state.read_side.views  # type: ignore[attr-defined]
-    from replay.chain import seal
+    from projections.chain import seal
 
     with views.transaction() as cur:
         made = seal(cur)

@@ -104,7 +104,7 @@ def rectified(**kw: object) -> Case:
 def closed() -> Case:
     case = rectified()
     case.verify(RESIDENT, at(50), passed=True, reason="")
-    case.close(GRID_LEADER, at(51), summary="整改达标，居民检验通过")
+    case.close_case(GRID_LEADER, at(51), summary="整改达标，居民检验通过")
     return case
 
 
@@ -181,8 +181,8 @@ def test_only_the_assignee_accepts() -> None:
 def test_a_returned_case_must_be_reassigned_before_anyone_accepts_it() -> None:
     case = assigned()
     with pytest.raises(errors.NotAssigneeError):
-        case.return_(SECOND_GRID_LEADER, at(1), reason="不属于本网格")
-    case.return_(GRID_LEADER, at(1), reason="地址属于隔壁网格")
+        case.return_case(SECOND_GRID_LEADER, at(1), reason="不属于本网格")
+    case.return_case(GRID_LEADER, at(1), reason="地址属于隔壁网格")
     assert case.status == Status.RETURNED and case.assignee is None
     with pytest.raises(errors.IllegalTransitionError):
         case.accept(GRID_LEADER, at(2))
@@ -291,7 +291,7 @@ def test_a_failed_verification_reopens_rectification() -> None:
     case.verify(RESIDENT, at(49), passed=False, reason="下雨仍漏水")
     assert case.status == Status.RECTIFYING
     with pytest.raises(errors.VerificationRequiredError):
-        case.close(GRID_LEADER, at(50), summary="s")
+        case.close_case(GRID_LEADER, at(50), summary="s")
     case.rectify(GRID_LEADER, at(70), summary="重新做了防水")
     case.verify(RESIDENT, at(72), passed=True, reason="")
     assert case.status == Status.VERIFIED
@@ -307,19 +307,19 @@ def test_verification_needs_a_rectified_case_and_a_resident() -> None:
 def test_closing_requires_a_passed_verification() -> None:
     case = rectified()
     with pytest.raises(errors.VerificationRequiredError):
-        case.close(GRID_LEADER, at(49), summary="s")
+        case.close_case(GRID_LEADER, at(49), summary="s")
     case.verify(RESIDENT, at(50), passed=True, reason="")
-    case.close(GRID_LEADER, at(51), summary="s")
+    case.close_case(GRID_LEADER, at(51), summary="s")
     assert case.status == Status.CLOSED and case.closed_at == at(51)
     with pytest.raises(errors.CaseClosedError):
-        case.close(GRID_LEADER, at(52), summary="s")
+        case.close_case(GRID_LEADER, at(52), summary="s")
 
 
 def test_a_suggestion_closes_once_adopted_or_answered() -> None:
     case = accepted(handling_type=HandlingType.SUGGESTION, tier=Tier.SMALL)
     with pytest.raises(errors.IllegalTransitionError):
-        case.close(GRID_LEADER, at(2), summary="s")
-    case.close(GRID_LEADER, at(2), summary="设立爱心驿站", suggestion_outcome=SuggestionOutcome.ADOPTED)
+        case.close_case(GRID_LEADER, at(2), summary="s")
+    case.close_case(GRID_LEADER, at(2), summary="设立爱心驿站", suggestion_outcome=SuggestionOutcome.ADOPTED)
     assert case.status == Status.CLOSED and case.suggestion_outcome == "adopted"
 
 
@@ -383,3 +383,17 @@ def test_recomputing_deadlines_keeps_an_extension() -> None:
     assert case.recompute_deadlines(CLERK, at(3), deadlines=shifted, policy_version="13710-v1")
     assert case.deadlines["resolve"]["due"] == (due + timedelta(days=5)).isoformat()
     assert case.deadlines["accept"]["due"] == "2026-12-31"
+
+
+def test_every_command_of_the_table_takes_its_body_fields() -> None:
+    import inspect
+
+    from cases.commands import COMMANDS
+    from commands.cases import Cases
+
+    for command in COMMANDS:
+        fields = {name for name in command.body.model_fields if name != "actor"}
+        # The application's method when it adds checks, else the case's own: what `Cases.act` calls.
+        method = getattr(Cases, command.name, None) or getattr(Case, command.name)
+        parameters = inspect.signature(method).parameters
+        assert fields <= parameters.keys(), (command.name, fields - parameters.keys())

@@ -7,12 +7,14 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from commands.settings import Settings
+from config.settings import Settings
 from tests.factories import CLERK, SUPERVISOR, auth, registration
 from tests.serving import MINQING, environment
 
 
+@pytest.mark.e2e
 def test_serve_answers_over_real_http_with_json_logs(server: str) -> None:
     with httpx.Client(base_url=server, timeout=10, headers=auth(SUPERVISOR)) as http:
         created = http.post("/cases", json=registration(), headers=auth(CLERK))
@@ -27,11 +29,12 @@ def test_the_cli_explains_itself() -> None:
     assert result.returncode == 0 and "serve" in result.stdout and "demo" in result.stdout
 
 
+@pytest.mark.e2e
 def test_projection_workers_run_apart_and_only_one_is_active(settings: Settings, tmp_path: Path) -> None:
     from commands.cases import Cases
     from projections.runner import tracked_position
-    from projections.store import open_views
     from service import build_cases
+    from storage.views import open_views
 
     cases: Cases = build_cases(settings)
     try:
@@ -75,6 +78,7 @@ def test_projection_workers_run_apart_and_only_one_is_active(settings: Settings,
         assert sum(f'"{name}"' in line for line in standby) == 1, output()
 
 
+@pytest.mark.e2e
 def test_project_once_catches_up_and_exits(settings: Settings) -> None:
     result = subprocess.run(
         [*MINQING, "project", "--once"], env=environment(settings), capture_output=True, text=True, timeout=60

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from cases.clock import utc_now
 from commands.records import CASE_TOPIC_PREFIX
-from commands.settings import Settings
+from config.settings import Settings
 from demo.stories import load_demo
 from service import build_cases
+from tests.factories import migrated
 
 NOW = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)  # a Friday afternoon in China
 
@@ -38,7 +39,7 @@ EVENT_TYPES = (
 
 
 def test_the_demo_covers_every_event_of_a_case_in_time_order(tmp_path: Path) -> None:
-    cases = build_cases(Settings(sqlite_path=tmp_path / "demo.sqlite3"))
+    cases = build_cases(migrated(Settings(sqlite_path=tmp_path / "demo.sqlite3")))
     try:
         summary = load_demo(cases, count=120, now=NOW)
 
@@ -97,7 +98,7 @@ def test_the_demo_covers_every_event_of_a_case_in_time_order(tmp_path: Path) -> 
 def test_the_same_seed_tells_the_same_stories(tmp_path: Path) -> None:
     summaries, titles = [], []
     for run in ("a", "b"):
-        cases = build_cases(Settings(sqlite_path=tmp_path / f"{run}.sqlite3"))
+        cases = build_cases(migrated(Settings(sqlite_path=tmp_path / f"{run}.sqlite3")))
         try:
             summaries.append(load_demo(cases, count=30, now=NOW))
             titles.append(

@@ -4,25 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 from uuid import UUID
 
 import httpx
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from cases.vocabulary import HandlingType, Tier
+from cases.vocabulary import HandlingType, Role, Tier
 from commands.cases import Cases
+from config.settings import Settings
+from security.tokens import TokenKeys
 from streams.cloudevents import CASE_TOPICS
 from streams.feed import EventFilter, Feed
 from streams.tail import Tail, follow
-from tests.api_steps import Driver
+from tests.api_steps import Driver, register
 from tests.factories import (
+    ADMIN,
     AUDITOR,
     CLERK,
     INTEGRATOR,
     OTHER_STREET_GRID,
+    SECURITY,
     STREET,
     TOWNSHIP,
     DefaultReader,
@@ -30,6 +39,7 @@ from tests.factories import (
     registration,
     token,
 )
+from tests.serving import serve
 from tests.sse import messages
 
 
@@ -302,3 +312,109 @@ def test_the_live_stream_shows_personal_data_only_to_readers_entitled_to_it(case
 
     assert '"phone":"138****1234"' in asyncio.run(first_frame(clear=False))
     assert '"phone":"13812341234"' in asyncio.run(first_frame(clear=True))
+
+
+# --- issue 11: a stream's token, its count, erasure and readers that stop reading ------------
+
+
+@pytest.fixture
+def one_worker(settings: Settings) -> Iterator[str]:
+    """One `minqing serve` process (one tail, one count of open streams), with small stream bounds."""
+    yield from serve(settings, "--workers", "1", MINQING_STREAM_MAX_PER_TOKEN="2", MINQING_STREAM_WRITE_TIMEOUT="1")
+
+
+@pytest.mark.e2e
+def test_a_live_stream_ends_when_its_token_expires(one_worker: str) -> None:
+    issued = time.time()
+    short = TokenKeys.from_settings(Settings(**SECURITY)).issue(Role.AUDITOR, AUDITOR.id, ttl=3, now=issued)
+    with (
+        httpx.Client(base_url=one_worker, timeout=httpx.Timeout(10, read=5)) as http,
+        http.stream(
+            "GET", "/events/stream", params={"heartbeat": 0.5}, headers={"Authorization": f"Bearer {short}"}
+        ) as response,
+    ):
+        assert response.status_code == 200
+        for _ in response.iter_lines():
+            if time.time() > issued + 10:
+                break
+    assert time.time() < issued + 3 + 2, "the stream went on after its token expired"
+
+
+@pytest.mark.e2e
+def test_open_streams_per_token_are_capped(one_worker: str) -> None:
+    params = {"heartbeat": 1}
+    with ExitStack() as held, httpx.Client(base_url=one_worker, timeout=httpx.Timeout(10, read=20)) as http:
+        for _ in range(2):
+            assert held.enter_context(
+                http.stream("GET", "/events/stream", params=params, headers=auth(AUDITOR))
+            ).is_success
+        with http.stream("GET", "/events/stream", params=params, headers=auth(AUDITOR)) as third:
+            assert third.status_code == 429
+            assert orjson.loads(third.read())["error"]["code"] == "too_many_streams"
+        with http.stream("GET", "/events/stream", params=params, headers=auth(INTEGRATOR)) as other:
+            assert other.status_code == 200, "another token has streams of its own"
+    # The closed streams gave their places back.
+    deadline = time.monotonic() + 10
+    with httpx.Client(base_url=one_worker, timeout=httpx.Timeout(10, read=20)) as http:
+        while True:
+            with http.stream("GET", "/events/stream", params=params, headers=auth(AUDITOR)) as again:
+                if again.status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "closed streams kept their places"
+            time.sleep(0.2)
+
+
+@pytest.mark.e2e
+def test_a_reader_that_stops_reading_is_dropped(one_worker: str, cases: Cases) -> None:
+    # About 9 MB of backlog: more than the kernel's and the server's buffers take from a reader that reads nothing.
+    for i in range(600):
+        cases.register(CLERK, **registration(title=f"积压{i}", description="漏水" * 2500))
+    url = httpx.URL(one_worker)
+    params = {"heartbeat": 0.5}
+    with (
+        socket.socket() as stuck,
+        httpx.Client(base_url=one_worker, timeout=httpx.Timeout(10, read=20), headers=auth(AUDITOR)) as http,
+        http.stream("GET", "/events/stream", params=params) as filler,
+    ):
+        assert filler.status_code == 200
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect((url.host, url.port))
+        request = (
+            f"GET /events/stream?after=0&heartbeat=0.5 HTTP/1.1\r\nHost: {url.netloc.decode()}\r\n"
+            f"Authorization: {auth(AUDITOR)['Authorization']}\r\n\r\n"
+        )
+        stuck.sendall(request.encode())
+        stuck.settimeout(30)
+        assert stuck.recv(12) == b"HTTP/1.1 200"  # the status line only: the stream is open, and unread
+        # The token's two streams are open (the cap here is 2) until the server gives up on the one not read.
+        deadline = time.monotonic() + 60
+        while True:
+            with http.stream("GET", "/events/stream", params=params) as probe:
+                if probe.status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "the reader that stopped reading was never dropped"
+            time.sleep(0.5)
+        # Dropped: what was buffered arrives, then the connection ends.
+        deadline = time.monotonic() + 20
+        while stuck.recv(1 << 20):
+            assert time.monotonic() < deadline, "still streaming to a reader that had stopped reading"
+
+
+@pytest.mark.e2e
+def test_after_an_erasure_the_live_stream_serves_what_the_log_gives(one_worker: str) -> None:
+    with httpx.Client(base_url=one_worker, timeout=httpx.Timeout(10, read=20)) as http:
+        # A live reader starts the tail first, so the registration is read into the ring.
+        with http.stream("GET", "/events/stream", params={"heartbeat": 0.5}, headers=auth(AUDITOR)) as live:
+            case_id = register(http)
+            first = next(m for m in messages(live) if m is not None)
+        assert first.data["data"]["petitioner"]["phone"] == "138****1234"
+        history = http.get(f"/cases/{case_id}/history", headers=auth(CLERK)).json()
+        person = history["events"][0]["payload"]["petitioner"]["person"]
+        assert http.post(f"/persons/{person}/erase", headers=auth(ADMIN)).status_code == 200
+        after = int(first.id) - 1
+        logged = http.get("/events", params={"after": after, "limit": 1}, headers=auth(AUDITOR)).json()["events"][0]
+    assert logged["data"]["petitioner"]["name"] == "[已删除]"
+    deadline = time.monotonic() + 5
+    while (served := _collect(one_worker, 1, after=after)[0].data) != logged and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert served == logged

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from api.access import RULES
 from cases.actor import Actor
 from cases.vocabulary import Role
-from commands.settings import Settings
+from config.settings import Settings
 from service import create_app
 from tests.api_steps import Driver, position, register
 from tests.factories import (
@@ -31,6 +31,7 @@ from tests.factories import (
     HOUSING,
     INTEGRATOR,
     LEADER,
+    MONITOR,
     RESIDENT,
     SUPERVISOR,
     TOWNSHIP,
@@ -39,7 +40,8 @@ from tests.factories import (
 )
 
 ACTOR_OF: dict[Role, Actor] = {
-    a.role: a for a in (CLERK, GRID_LEADER, TOWNSHIP, HOUSING, LEADER, SUPERVISOR, ADMIN, AUDITOR, INTEGRATOR, RESIDENT)
+    a.role: a
+    for a in (CLERK, GRID_LEADER, TOWNSHIP, HOUSING, LEADER, SUPERVISOR, ADMIN, AUDITOR, INTEGRATOR, RESIDENT, MONITOR)
 }
 EXAMPLES = int(os.environ.get("MINQING_FUZZ_EXAMPLES", "15"))
 # CI runs the same examples every time, so a red build is reproducible; set
@@ -82,12 +84,29 @@ def test_control_characters_and_nul_are_refused_before_they_reach_a_store(client
     assert position(client) == before
 
 
+# C1 controls (NEL U+0085, CSI U+009B) and the bidi controls that reorder what a clerk
+# reads (a right-to-left override can show "生效" where the text says "效生").
+BIDI_AND_C1 = ("\u0085", "\u009b", "\u0080", "\u009f", "\u061c", "\u200e", "\u200f", "\u202a", "\u202b",
+               "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069")  # fmt: skip
+
+
+def test_bidi_and_c1_controls_are_refused_in_every_text_field(client: TestClient) -> None:
+    before = position(client)
+    for char in BIDI_AND_C1:
+        for field in ("title", "description", "location", "petitioner_name"):
+            response = client.post("/cases", json=registration(**{field: f"楼顶{char}渗水"}), headers=auth(CLERK))
+            assert response.status_code == 422, (hex(ord(char)), field, response.text)
+            [error] = response.json()["error"]["fields"]
+            assert error["field"] == field and f"U+{ord(char):04X}" in error["reason"], response.text
+    assert position(client) == before
+
+
 @pytest.mark.parametrize(
     "text",
     [
         "'; DROP TABLE ledger_cases; --",
         "<script>alert('x')</script><img src=x onerror=alert(1)>",
-        "楼顶渗水 🏚️💧 \u202eRTL\u202c zero\u200bwidth ﷽ Ｆｕｌｌｗｉｄｔｈ",
+        "楼顶渗水 🏚️💧 עברית RTL zero\u200bwidth\u00a0nbsp ﷽ Ｆｕｌｌｗｉｄｔｈ",
         '%s %d {0} ${jndi:ldap://x} ../../etc/passwd \\\\ " `',
     ],
 )

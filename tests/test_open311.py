@@ -9,13 +9,14 @@ from xml.etree import ElementTree
 import pytest
 from fastapi.testclient import TestClient
 
-from commands.settings import Settings
+from config.settings import Settings
 from service import create_app
 from tests.api_steps import Driver, position
 from tests.conftest import Clock
 from tests.factories import GRID, OTHER_STREET_GRID, DefaultReader
 
-KEY = "test-key-12345"
+KEY = "test-key-12345"  # may submit
+READ_KEY = "test-read-key-67890"  # may submit and read every field
 FORM = {
     "api_key": KEY,
     "service_code": "parking",
@@ -30,7 +31,9 @@ FORM = {
 
 @pytest.fixture
 def open311(settings: Settings, clock: Clock) -> Iterator[TestClient]:
-    app = create_app(replace(settings, open311_keys={KEY: "hotline_12345"}), log_cache=False)
+    app = create_app(
+        replace(settings, open311_keys={KEY: "hotline_12345", READ_KEY: "hotline_12345:read"}), log_cache=False
+    )
     with TestClient(app) as client:
         client.auth = DefaultReader()
         app.state.cases.clock = clock
@@ -73,7 +76,7 @@ def test_submit_then_track_through_the_lifecycle(open311: TestClient) -> None:
     created = submit(open311)
     assert created.status_code == 200, created.text
     number = created.json()[0]["service_request_id"]
-    one = open311.get(f"/open311/v2/requests/{number}.json").json()[0]
+    one = open311.get(f"/open311/v2/requests/{number}.json", params={"api_key": READ_KEY}).json()[0]
     assert (one["status"], one["status_notes"], one["service_code"]) == ("open", "已登记", "parking")
     assert one["address"] == "马限社区南门" and one["address_id"] == GRID
     assert one["requested_datetime"].endswith("Z")
@@ -126,5 +129,101 @@ def test_location_from_coordinates_and_grid_from_address_id(open311: TestClient)
         "/open311/v2/requests.json", data={**form, "lat": "26.0", "long": "119.4", "address_id": OTHER_STREET_GRID}
     )
     assert created.status_code == 200, created.text
-    one = open311.get(f"/open311/v2/requests/{created.json()[0]['service_request_id']}.json").json()[0]
+    number = created.json()[0]["service_request_id"]
+    one = open311.get(f"/open311/v2/requests/{number}.json", params={"api_key": READ_KEY}).json()[0]
     assert (one["address"], one["address_id"]) == ("26.0,119.4", OTHER_STREET_GRID)
+
+
+def test_bidi_and_c1_controls_in_a_submission_are_refused_in_open311_shape(open311: TestClient) -> None:
+    before = position(open311)
+    for field, name, text in (
+        ("description", "description", "车辆乱停\u202e通道消防\u202c堵塞"),
+        ("attribute[title]", "title", "乱停\u0085车"),
+        ("address_string", "location", "马限社区\u2067南门\u2069"),
+        ("last_name", "petitioner_name", "王\u200f"),
+    ):
+        response = submit(open311, **{field: text})
+        assert response.status_code == 400, (field, response.text)
+        [error] = response.json()
+        assert error["code"] == 400 and name in error["description"] and "U+" in error["description"]
+    assert position(open311) == before
+
+
+def _submitted(client: TestClient, **overrides: str) -> str:
+    """A submitted request's number, once the ledger (which the list reads) has it."""
+    created = submit(client, **overrides)
+    assert created.status_code == 200, created.text
+    driver = Driver(client)
+    driver.position = position(client)
+    driver.get("/ledger", wait_timeout=30)  # a loaded machine can keep the projection a few seconds behind
+    return created.json()[0]["service_request_id"]
+
+
+def _reads(client: TestClient, number: str, **params: str) -> dict[str, object]:
+    """Every read of one request: the list and the single request, in JSON and XML."""
+    return {
+        f"{path}.{fmt}": client.get(f"/open311/v2/{path}.{fmt}", params=params)
+        for path in ("requests", f"requests/{number}")
+        for fmt in ("json", "xml")
+    }
+
+
+def _fields(response: object) -> dict[str, object]:
+    if response.headers["content-type"].startswith("application/json"):
+        [item] = response.json()
+        return item
+    [item] = ElementTree.fromstring(response.content).iter("request")
+    return {child.tag: child.text for child in item}
+
+
+def test_anonymous_reads_show_only_what_the_public_notice_shows(open311: TestClient) -> None:
+    number = _submitted(open311)
+    for path, response in _reads(open311, number).items():
+        assert response.status_code == 200, (path, response.text)
+        for secret in (FORM["description"], FORM["address_string"], FORM["phone"], "王芳", GRID):
+            assert secret.encode() not in response.content, (path, secret)
+        item = _fields(response)
+        assert (item["service_request_id"], item["service_code"], item["status"]) == (number, "parking", "open")
+        assert item["requested_datetime"] and item["status_notes"] == "已登记"
+        assert not item["description"] and not item["address"] and not item["address_id"], path
+        assert item["agency_responsible"] == "福州市马尾区", path  # the district, no lower unit
+
+    for path, response in _reads(open311, number, api_key=READ_KEY).items():
+        item = _fields(response)
+        assert (item["description"], item["address"], item["address_id"]) == (
+            FORM["description"], FORM["address_string"], GRID
+        ), path  # fmt: skip
+
+
+def test_reading_with_a_wrong_or_submit_only_key_is_403_in_open311_shape(open311: TestClient) -> None:
+    number = _submitted(open311)
+    for key, mention in (("wrong", "api_key 无效"), ("", "api_key 无效"), (KEY, "不可读取")):
+        for path, response in _reads(open311, number, api_key=key).items():
+            assert response.status_code == 403, (key, path, response.text)
+            assert FORM["description"].encode() not in response.content
+            if path.endswith(".json"):
+                [error] = response.json()
+                assert error["code"] == 403 and mention in error["description"], (key, path)
+            else:
+                root = ElementTree.fromstring(response.content)
+                assert root.tag == "errors" and root.findtext("error/code") == "403", (key, path)
+                assert mention in root.findtext("error/description"), (key, path)
+
+
+def test_the_demo_key_reads_everything_on_sqlite_only(client: TestClient, settings: Settings) -> None:
+    if settings.store == "postgres":  # no demo key on PostgreSQL: neither submit nor read
+        assert submit(client, api_key="demo-open311-key").status_code == 403
+        assert client.get("/open311/v2/requests.json", params={"api_key": "demo-open311-key"}).status_code == 403
+        return
+    number = _submitted(client, api_key="demo-open311-key")
+    for path, response in _reads(client, number, api_key="demo-open311-key").items():
+        assert _fields(response)["description"] == FORM["description"], path
+
+
+def test_open311_keys_grant_reading_with_a_marker() -> None:
+    settings = Settings(open311_keys={"k1": "hotline_12345", "k2": "online:read"})
+    keys = settings.api_keys()
+    assert (keys["k1"].channel, keys["k1"].read) == ("hotline_12345", False)
+    assert (keys["k2"].channel, keys["k2"].read) == ("online", True)
+    with pytest.raises(ValueError, match="MINQING_OPEN311_KEYS"):
+        Settings(open311_keys={"k3": "online:write"}).api_keys()

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from structlog.testing import capture_logs
 
 from commands.records import PersonErased
-from commands.settings import Settings
+from config.settings import Settings
 from security.vault import Vault
 from tests.api_steps import Driver, act, register
 from tests.factories import ADMIN, CLERK, GRID_LEADER, SUPERVISOR, auth, registration
@@ -143,7 +143,7 @@ def test_every_process_refuses_production_without_a_master_key(settings: Setting
 
     import pytest
 
-    from commands.settings import InsecureConfigurationError
+    from config.settings import InsecureConfigurationError
 
     with pytest.raises(InsecureConfigurationError, match="MINQING_MASTER_KEY"):
         Vault.open(dataclasses.replace(settings, master_key=None, environment="production"))

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from commands.settings import Settings
+from config.settings import Settings
 from projections.runner import tracked_position
 from replay.rebuild import rebuild
 from tests.api_steps import accepted, act, position, register

@@ -10,7 +10,7 @@ import orjson
 
 from cases.vocabulary import HandlingType, Tier
 from commands.cases import Cases
-from commands.settings import Settings
+from config.settings import Settings
 from replay.records import _sql
 from tests.conftest import Clock
 from tests.factories import CLERK, GRID_LEADER, LEADER_OF_GRID, registration

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from commands.settings import Settings
+from config.settings import Settings
 from demo.stories import load_demo
+from projections.area import Area
+from projections.chain import seal
 from projections.checkpoints import colour, evaluate
-from replay.chain import seal
 from tests.api_steps import accepted
 from tests.conftest import Clock
 from tests.test_audit import chained, mark, raw_store
@@ -25,7 +26,8 @@ DEMO_CASES = 80
 def demo(client: TestClient, clock: Clock) -> TestClient:
     cases = client.app.state.cases  # type: ignore[attr-defined]
     load_demo(cases, DEMO_CASES, now=clock.now)
-    client.app.state.read_side.wait(cases.recorder.max_notification_id(), 60)  # type: ignore[attr-defined]
+    for runner in client.app.state.read_side.runners:  # type: ignore[attr-defined]
+        runner.wait(cases.recorder.max_notification_id(), timeout=60)
     return client
 
 
@@ -135,7 +137,7 @@ def test_the_board_at_a_past_moment_equals_the_replayed_one(demo: TestClient, cl
         for options in ({}, {"by": "grid"}, {"colour": "red"}):
             kept = demo.get("/board", params={"at": moment.isoformat(), "limit": 1000, **options}).json()
             flags = {"colour_filter": options.get("colour"), "by": options.get("by", "street"), "limit": 1000}
-            replayed = replayed_board_at(cases, moment, **flags)
+            replayed = replayed_board_at(cases, moment, Area.all(), **flags)
             assert kept["totals"] == replayed["totals"], (moment, options)
             assert kept["units"] == replayed["units"]
             assert kept["cases"] == replayed["cases"]

@@ -10,10 +10,10 @@ from uuid import UUID
 import jwt
 import pytest
 
-from commands.settings import DEV_MASTER_KEY, Settings
+from config.settings import DEV_MASTER_KEY, Settings
 from security.tokens import DEV_SECRET
 from service import build_cases
-from tests.factories import CLERK, registration
+from tests.factories import CLERK, migrated, registration
 from tests.serving import MINQING, environment
 
 
@@ -85,7 +85,7 @@ def test_keys_new_and_erase_from_the_command_line(tmp_path: Path) -> None:
     env = dev_env(tmp_path)
     key = minqing("keys", "new", env=env).stdout.strip()
     assert len(base64.b64decode(key)) == 32
-    cases = build_cases(Settings(sqlite_path=tmp_path / "m.sqlite3"))
+    cases = build_cases(migrated(Settings(sqlite_path=tmp_path / "m.sqlite3")))
     try:
         case_id = cases.register(CLERK, **registration()).case_id
         person = cases.get_case(UUID(case_id)).petitioner["person"]

@@ -3,21 +3,26 @@ retried past failures, dead-lettered and resumed, and a worker that restarts."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from cases.actor import Actor
+from cases.vocabulary import Role
 from commands.cases import Cases
-from commands.settings import Settings
-from service import create_app
+from config.settings import Settings
+from service import create_app, migrate
 from streams.cloudevents import CASE_TOPICS
 from tests.api_steps import Driver
 from tests.conftest import Clock
-from tests.factories import CLERK, DefaultReader, registration
+from tests.factories import ADMIN, CLERK, INTEGRATOR, DefaultReader, auth, registration
 from tests.receiver import Received, receiving, signature_valid
 from tests.serving import MINQING, environment
 
@@ -141,7 +146,7 @@ def test_subscription_input_is_validated(quick: TestClient) -> None:
 def test_the_delivery_worker_survives_a_kill_without_losing_its_place(
     settings: Settings, cases: Cases, tmp_path
 ) -> None:
-    from projections.store import open_views
+    from storage.views import open_views
     from streams.feed import EventFilter
     from streams.webhooks import Webhooks
 
@@ -157,8 +162,13 @@ def test_the_delivery_worker_survives_a_kill_without_losing_its_place(
 
     try:
         with receiving(answer) as receiver:
-            hook = Webhooks(views).create(receiver.url, EventFilter(), 0)
-            env = {**environment(settings), "MINQING_WEBHOOK_BACKOFF": "0.05", "MINQING_WEBHOOK_LEASE": "1"}
+            hook = Webhooks(views).create(receiver.url, EventFilter(), 0, owner=INTEGRATOR.id)
+            env = {
+                **environment(settings),
+                "MINQING_WEBHOOK_BACKOFF": "0.05",
+                "MINQING_WEBHOOK_LEASE": "1",
+                "MINQING_WEBHOOK_ALLOW_LOCAL": "y",  # the receiver is on 127.0.0.1
+            }
             worker = subprocess.Popen(
                 [*MINQING, "deliver"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
             )
@@ -230,3 +240,200 @@ def test_production_refuses_webhooks_to_the_host_itself(settings: Settings, cloc
         # A government intranet address is an ordinary receiver.
         assert client.post("/webhooks", json={"url": "http://10.20.30.40/hooks"}).status_code == 201
         assert len(client.get("/webhooks").json()["items"]) == 1
+
+
+# --- issue 11: address policy, ownership, caps ---------------------------------------------
+
+OTHER_INTEGRATOR = Actor("IN002", Role.INTEGRATOR)
+
+
+@pytest.fixture
+def production(settings: Settings, clock: Clock) -> Iterator[TestClient]:
+    """Production's address policy (no local receivers), delivering in-process with quick retries."""
+    app = create_app(replace(settings, webhook_backoff=QUICK, webhook_allow_local=False), log_cache=False)
+    with TestClient(app) as client:
+        client.auth = DefaultReader()
+        app.state.cases.clock = clock
+        yield client
+
+
+def wait_for_attempt(client: TestClient, hook_id: str) -> dict:
+    deadline = time.monotonic() + 20
+    while not (log := client.get(f"/webhooks/{hook_id}/deliveries").json()["items"]):
+        assert time.monotonic() < deadline, "no delivery attempt"
+        time.sleep(0.05)
+    return log[-1]
+
+
+def test_production_refuses_every_spelling_of_the_host_itself_and_cloud_metadata(production: TestClient) -> None:
+    with receiving() as receiver:
+        port = receiver.url.split(":")[2].split("/")[0]
+        for url in (
+            f"http://[::1]:{port}/hooks",
+            f"http://[0:0:0:0:0:0:0:1]:{port}/hooks",
+            f"http://[::ffff:127.0.0.1]:{port}/hooks",  # IPv4-mapped
+            f"http://[::]:{port}/hooks",
+            f"http://0.0.0.0:{port}/hooks",
+            f"http://[64:ff9b::7f00:1]:{port}/hooks",  # NAT64 of 127.0.0.1
+            f"http://[2002:7f00:1::]:{port}/hooks",  # 6to4 of 127.0.0.1
+            "http://[::ffff:169.254.169.254]/latest/meta-data",
+            "http://[fe80::1]/hooks",
+            "http://100.100.100.200/latest/meta-data",  # Alibaba Cloud metadata
+            "http://[fd00:ec2::254]/latest/meta-data",  # AWS metadata over IPv6
+            "http://no-such-host.invalid/hooks",  # a failed lookup is not a pass
+        ):
+            refused = production.post("/webhooks", json={"url": url, "after": 0})
+            assert refused.status_code == 422, url
+            assert refused.json()["error"]["fields"][0]["field"] == "url"
+        Driver(production).register()
+        time.sleep(0.5)
+    assert production.get("/webhooks").json()["items"] == []
+    assert receiver.attempts == 0
+
+
+def test_a_name_that_turns_into_loopback_at_delivery_is_refused_then(
+    production: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DNS rebinding: the name answers with a public address when checked, with loopback when delivered to.
+    real = socket.getaddrinfo
+    answer = {"hooks.rebind.test": "93.184.215.14"}
+
+    def getaddrinfo(host: str, *args: Any, **kwargs: Any) -> Any:
+        return real(answer.get(host, host), *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with receiving() as receiver:
+        port = receiver.url.split(":")[2].split("/")[0]
+        hook = subscribe(production, f"http://hooks.rebind.test:{port}/hooks")
+        answer["hooks.rebind.test"] = "127.0.0.1"
+        Driver(production).register()
+        attempt = wait_for_attempt(production, hook["id"])
+    assert receiver.attempts == 0, "the event was POSTed to the host itself"
+    assert attempt["outcome"] == "failed" and attempt["status_code"] is None
+    assert "已拒绝" in attempt["error"]
+    assert production.get(f"/webhooks/{hook['id']}").json()["last_error"] == attempt["error"]
+
+
+def test_the_receivers_answer_is_never_recorded(quick: TestClient) -> None:
+    page = b"<html>intranet admin: root password hunter2</html>"
+    with receiving(lambda _: (500, page)) as receiver:
+        hook = subscribe(quick, receiver.url)
+        Driver(quick).register()
+        attempt = wait_for_attempt(quick, hook["id"])
+        last_error = quick.get(f"/webhooks/{hook['id']}").json()["last_error"]
+    assert receiver.refused >= 1
+    for recorded in (attempt["error"], last_error):
+        assert recorded.startswith("HTTP 500") and "hunter2" not in recorded and "intranet" not in recorded
+
+
+def test_an_integrator_sees_and_manages_only_its_own_subscriptions(client: TestClient) -> None:
+    theirs = client.post(
+        "/webhooks",
+        json={"url": "http://10.20.30.40/hooks", "description": "含个人信息"},
+        headers=auth(OTHER_INTEGRATOR, grants=("pii",)),
+    )
+    assert theirs.status_code == 201 and theirs.json()["personal"] and theirs.json()["owner"] == "IN002"
+    hook = theirs.json()["id"]
+    mine = subscribe(client, "http://10.20.30.41/hooks")
+    assert mine["owner"] == INTEGRATOR.id
+    # IN001 cannot tell IN002's subscription from one that does not exist.
+    assert [h["id"] for h in client.get("/webhooks").json()["items"]] == [mine["id"]]
+    for method, path in [
+        ("GET", ""),
+        ("POST", "/rotate-secret"),
+        ("POST", "/pause"),
+        ("POST", "/resume"),
+        ("GET", "/deliveries"),
+        ("DELETE", ""),
+    ]:
+        answer = client.request(method, f"/webhooks/{hook}{path}")
+        assert answer.status_code == 404, (method, path)
+        assert answer.json()["error"]["code"] == "subscription_not_found"
+    assert "secret" not in client.get(f"/webhooks/{mine['id']}").json()
+    # Its owner still has it, untouched; the operator sees and manages every subscription.
+    assert client.get(f"/webhooks/{hook}", headers=auth(OTHER_INTEGRATOR)).json()["status"] == "active"
+    everything = client.get("/webhooks", headers=auth(ADMIN)).json()["items"]
+    assert {(h["id"], h["owner"]) for h in everything} == {(hook, "IN002"), (mine["id"], "IN001")}
+    rotated = client.post(f"/webhooks/{hook}/rotate-secret", headers=auth(ADMIN))
+    assert rotated.status_code == 200 and rotated.json()["secret"] != theirs.json()["secret"]
+
+
+def test_subscriptions_per_owner_are_capped_also_in_a_burst(settings: Settings, clock: Clock) -> None:
+    app = create_app(replace(settings, webhook_max_per_owner=3), log_cache=False)
+    with TestClient(app) as client:
+        client.auth = DefaultReader()
+        made = [subscribe(client, f"http://10.20.30.{i}/hooks") for i in range(3)]
+        over = client.post("/webhooks", json={"url": "http://10.20.30.9/hooks"})
+        assert over.status_code == 409 and over.json()["error"]["code"] == "subscription_limit"
+        assert "MINQING_WEBHOOK_MAX_PER_OWNER" in over.json()["error"]["message"]
+        # Deleting one makes room; another owner has a cap of its own.
+        assert client.delete(f"/webhooks/{made[0]['id']}").status_code == 204
+        subscribe(client, "http://10.20.30.10/hooks")
+        burst = Actor("IN003", Role.INTEGRATOR)
+
+        def create(i: int) -> int:
+            url = f"http://10.20.31.{i}/hooks"
+            return client.post("/webhooks", json={"url": url}, headers=auth(burst)).status_code
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = sorted(pool.map(create, range(12)))
+        assert statuses == [201] * 3 + [409] * 9
+        assert len(client.get("/webhooks", headers=auth(burst)).json()["items"]) == 3
+
+
+def test_a_slow_receiver_does_not_delay_another(settings: Settings, clock: Clock) -> None:
+    app = create_app(
+        replace(settings, webhook_backoff=QUICK, webhook_allow_local=True, webhook_max_per_owner=50), log_cache=False
+    )
+
+    def slow(_: int) -> int:
+        time.sleep(1.0)
+        return 200
+
+    with TestClient(app) as client, receiving(slow) as tarpit, receiving() as fast:
+        client.auth = DefaultReader()
+        for _ in range(16):
+            subscribe(client, tarpit.url)
+        subscribe(client, fast.url)
+        registered = time.monotonic()
+        Driver(client).register()
+        fast.wait_for(1, timeout=30)
+        waited = time.monotonic() - registered
+    assert waited < 2.5, f"the fast receiver waited {waited:.1f} s behind the slow one"
+
+
+def test_subscriptions_from_before_owners_belong_to_the_operator(settings: Settings, clock: Clock) -> None:
+    from storage.views import open_views
+
+    views = open_views(settings)
+    try:
+        with views.transaction() as cur:
+            # The table as it shipped before subscriptions had owners (the fixture migrated the current one).
+            cur.execute("DROP TABLE webhook_subscriptions")
+            cur.execute(
+                "CREATE TABLE webhook_subscriptions ("
+                "id TEXT PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL, description TEXT, "
+                "types TEXT NOT NULL, unit TEXT, case_id TEXT, status TEXT NOT NULL, position BIGINT NOT NULL, "
+                "attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at DOUBLE PRECISION, last_error TEXT, "
+                "delivered BIGINT NOT NULL DEFAULT 0, lease_owner TEXT, lease_until DOUBLE PRECISION, "
+                "created_at TEXT NOT NULL, deleted_at TEXT, personal INTEGER NOT NULL DEFAULT 0, "
+                "previous_secret TEXT, previous_until DOUBLE PRECISION)"
+            )
+            cur.execute(
+                "INSERT INTO webhook_subscriptions (id, url, secret, types, status, position, created_at) "
+                "VALUES ('00000000-0000-4000-8000-000000000001', 'http://10.20.30.40/old', 'whsec_x', '', "
+                "'paused', 0, '2026-01-01T00:00:00+00:00')"
+            )
+    finally:
+        views.close()
+    migrate(settings)  # `minqing migrate` after the upgrade adds the columns
+    app = create_app(settings, log_cache=False)
+    with TestClient(app) as client:
+        client.auth = DefaultReader()
+        old = "00000000-0000-4000-8000-000000000001"
+        assert client.get("/webhooks").json()["items"] == []
+        assert client.get(f"/webhooks/{old}").status_code == 404
+        seen = client.get(f"/webhooks/{old}", headers=auth(ADMIN))
+        assert seen.status_code == 200 and seen.json()["owner"] is None
+        assert client.post(f"/webhooks/{old}/resume", headers=auth(ADMIN)).json()["status"] == "active"
+        assert subscribe(client, "http://10.20.30.41/new")["owner"] == INTEGRATOR.id

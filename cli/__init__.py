@@ -6,13 +6,28 @@ import argparse
 import os
 import sys
 
-from commands.settings import InsecureConfigurationError, Settings
+from config.settings import InsecureConfigurationError, Settings
+from storage.views import SchemaMissingError
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    # Before prometheus_client is imported anywhere: every worker writes its counts here, /metrics sums them.
+    metrics_dir = tempfile.mkdtemp(prefix="minqing-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        return _run_server(args)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run_server(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from service import build_cases
+    from api.observability import uvicorn_log_config
+    from service import build_cases, migrate
 
     settings = Settings.from_environ()
     try:
@@ -20,8 +35,8 @@ def _serve(args: argparse.Namespace) -> int:
     except InsecureConfigurationError as e:
         print(f"minqing: refusing to start: {e}", file=sys.stderr)
         return 2
-    # Create tables once here; workers then start with CREATE_TABLE=n so that
-    # several processes never race to create them.
+    # Tables are created here, once, before any worker starts; workers only check they are there.
+    migrate(settings)
     cases = build_cases(settings)
     try:
         if args.demo:
@@ -35,10 +50,10 @@ def _serve(args: argparse.Namespace) -> int:
                 print("The store already holds events: demo not reloaded.", file=sys.stderr)
     finally:
         cases.close()
-    os.environ["MINQING_CREATE_TABLES"] = "n"
     os.environ["MINQING_PROJECTIONS"] = args.projections
     where = settings.database_url.split("@")[-1] if settings.database_url else settings.sqlite_path
     print(f"Minqing on http://{args.host}:{args.port}/docs  (store: {settings.store}, {where})", file=sys.stderr)
+    print(f"Workbench (工作台): open http://{args.host}:{args.port}/ in a browser and sign in", file=sys.stderr)
     if settings.jwt_secret is None and settings.jwt_public_key is None:
         print("Development mode (dev secret): `minqing token dev` prints a token per role.", file=sys.stderr)
     uvicorn.run(
@@ -50,7 +65,18 @@ def _serve(args: argparse.Namespace) -> int:
         http="httptools",
         loop="uvloop",
         access_log=False,
+        timeout_graceful_shutdown=5,
+        log_config=uvicorn_log_config(),  # a backstop: live streams end on shutdown by themselves
     )
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from service import migrate
+
+    settings = Settings.from_environ()
+    migrate(settings)
+    print(f"minqing: schema ready ({settings.store})", file=sys.stderr)
     return 0
 
 
@@ -74,8 +100,8 @@ def _project(args: argparse.Namespace) -> int:
 
     from api.observability import configure_logging
     from projections.runtime import ReadSide
-    from projections.store import open_views
     from service import build_cases
+    from storage.views import open_views
 
     configure_logging()
     settings = Settings.from_environ()
@@ -122,8 +148,8 @@ def _deliver(args: argparse.Namespace) -> int:
     import structlog
 
     from api.observability import configure_logging
-    from projections.store import open_views
     from service import build_cases, build_deliverer
+    from storage.views import open_views
     from streams.feed import Feed
     from streams.webhooks import Webhooks
 
@@ -149,6 +175,10 @@ def _deliver(args: argparse.Namespace) -> int:
         deliverer.close()
         views.close()
         cases.close()
+
+
+# The processes that open the store or the key vault; `keys new`, `token …` need no database.
+SECURED = frozenset({"serve", "project", "deliver", "migrate", "demo", "erase", "replay", "rebuild", "verify", "seal"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,18 +212,32 @@ def main(argv: list[str] | None = None) -> int:
     deliver.add_argument("--concurrency", type=int, default=8, help="subscriptions served in parallel")
     deliver.set_defaults(run=_deliver)
 
+    migrate = sub.add_parser(
+        "migrate", help="create or update every table (idempotent; run once before `project`, `deliver` or workers)"
+    )
+    migrate.set_defaults(run=_migrate)
+
     demo = sub.add_parser("demo", help="register demo cases through every path of the lifecycle")
     demo.add_argument("--cases", type=int, default=600)
     demo.set_defaults(run=_demo)
 
-    from replay.cli import add_commands
-    from security.cli import add_commands as add_security_commands
+    from cli.replay import add_commands
+    from cli.security import add_commands as add_security_commands
 
     add_commands(sub)
     add_security_commands(sub)
 
     args = parser.parse_args(argv)
-    return int(args.run(args))
+    try:
+        if args.command in SECURED:
+            Settings.from_environ().check_secrets()  # before any database: a bad configuration is the first thing said
+        return int(args.run(args))
+    except InsecureConfigurationError as e:
+        print(f"minqing: refusing to start: {e}", file=sys.stderr)
+        return 2
+    except SchemaMissingError as e:
+        print(f"minqing: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

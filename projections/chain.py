@@ -23,7 +23,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import Notification
 
-from projections.store import Cursor
+from storage.views import Cursor
 
 NAME = "audit_chain"
 GENESIS = "0" * 64

@@ -9,20 +9,8 @@ import sys
 from typing import Any
 
 from cases.vocabulary import Role
-from commands.settings import Settings
-
-# The demo district's people, one per role: `minqing token dev` prints a token for each.
-DEV_ACTORS: list[dict[str, Any]] = [
-    {"role": Role.INTAKE_CLERK, "sub": "CL001"},
-    {"role": Role.GRID_LEADER, "sub": "GL0001"},
-    {"role": Role.TOWNSHIP, "sub": "T0011", "unit": "350105001"},
-    {"role": Role.DEPARTMENT, "sub": "D-zhujian-1", "unit": "zhujian"},
-    {"role": Role.LEADER, "sub": "LD001"},
-    {"role": Role.SUPERVISION, "sub": "SV001"},
-    {"role": Role.AUDITOR, "sub": "AU001"},
-    {"role": Role.INTEGRATOR, "sub": "IN001"},
-    {"role": Role.ADMIN, "sub": "AD001"},
-]
+from config.settings import Settings
+from security.tokens import DEV_ACTORS
 
 
 def _keys(settings: Settings) -> Any:
@@ -71,9 +59,9 @@ def _dev(args: argparse.Namespace) -> int:
 
 def _erase(args: argparse.Namespace) -> int:
     from cases.actor import Actor
-    from projections.store import open_views
     from security.erasure import PersonNotFoundError, erase_person
     from service import build_cases
+    from storage.views import open_views
 
     settings = Settings.from_environ()
     cases = build_cases(settings)

@@ -29,6 +29,24 @@ class InsecureConfigurationError(RuntimeError):
     pass
 
 
+# MINQING_OPEN311_KEYS: `key=channel` may submit; `key=channel:read` may also read
+# every field of a request (anonymous readers get the public notice's fields).
+READ_MARKER = "read"
+
+
+@dataclass(frozen=True)
+class Open311Key:
+    channel: str  # submissions with this key are registered under this channel
+    read: bool  # may read a request's description, address and grid
+
+    @classmethod
+    def parse(cls, value: str) -> Open311Key:
+        channel, colon, marker = value.partition(":")
+        if not channel.strip() or (colon and marker.strip() != READ_MARKER):
+            raise ValueError(f"MINQING_OPEN311_KEYS: a key's value is channel or channel:{READ_MARKER}, got {value!r}")
+        return cls(channel.strip(), bool(colon))
+
+
 def _pem(value: str | None) -> str | None:
     """A PEM given inline or as a path to a file."""
     if not value:
@@ -42,7 +60,6 @@ class Settings:
     sqlite_path: Path = Path("var/minqing.sqlite3")
     reference_path: Path = DEMO_REFERENCE
     policy_path: Path = DEFAULT_POLICY
-    create_tables: bool = True
     projections: str = "in-process"  # or "external": run by `minqing project` workers
     # Security (docs/security.md). None of these has a production default on purpose.
     environment: str | None = None  # "production" | "development"; None: production iff PostgreSQL
@@ -54,14 +71,18 @@ class Settings:
     rate_limit_per_minute: int = 600  # per token, per process
     max_body_bytes: int = 64 * 1024
     webhook_backoff: tuple[float, ...] | None = None  # seconds before each retry; None: the standard schedule
-    # Open311 api_key -> the channel its requests are registered under. Unset on
-    # the embedded store: the documented demo key; on PostgreSQL: none.
+    # Open311 api_key -> the channel its requests are registered under, with
+    # ":read" if it may read every field (Open311Key). Unset on the embedded
+    # store: the documented demo key, which may read; on PostgreSQL: none.
     open311_keys: dict[str, str] | None = None
     webhook_log_days: float = 30.0  # delivery-log entries are kept this long
     # Webhooks to loopback or link-local addresses (the host itself, cloud metadata):
     # refused in production unless allowed; None: allowed only in development.
     webhook_allow_local: bool | None = None
     webhook_lease: float = 30.0  # seconds a delivery worker holds a subscription without renewing it
+    webhook_max_per_owner: int = 20  # live subscriptions one token `sub` may hold
+    stream_max_per_token: int = 4  # open live event streams per token, per process
+    stream_write_timeout: float = 10.0  # seconds a stream's write may wait on a reader before it is dropped
 
     @classmethod
     def from_environ(cls) -> Settings:
@@ -71,7 +92,6 @@ class Settings:
             sqlite_path=Path(env.get("MINQING_SQLITE_PATH", "var/minqing.sqlite3")),
             reference_path=Path(env.get("MINQING_REFERENCE", str(DEMO_REFERENCE))),
             policy_path=Path(env.get("MINQING_POLICY", str(DEFAULT_POLICY))),
-            create_tables=env.get("MINQING_CREATE_TABLES", "y").lower() in ("y", "yes", "1", "true"),
             projections=env.get("MINQING_PROJECTIONS", "in-process"),
             environment=env.get("MINQING_ENV") or None,
             jwt_secret=env.get("MINQING_JWT_SECRET") or None,
@@ -85,13 +105,16 @@ class Settings:
             webhook_lease=float(env.get("MINQING_WEBHOOK_LEASE", "30")),
             webhook_log_days=float(env.get("MINQING_WEBHOOK_LOG_DAYS", "30")),
             webhook_allow_local=_flag(env.get("MINQING_WEBHOOK_ALLOW_LOCAL")),
+            webhook_max_per_owner=int(env.get("MINQING_WEBHOOK_MAX_PER_OWNER", "20")),
+            stream_max_per_token=int(env.get("MINQING_STREAM_MAX_PER_TOKEN", "4")),
+            stream_write_timeout=float(env.get("MINQING_STREAM_WRITE_TIMEOUT", "10")),
             open311_keys=_pairs(env.get("MINQING_OPEN311_KEYS")),
         )
 
-    def api_keys(self) -> dict[str, str]:
+    def api_keys(self) -> dict[str, Open311Key]:
         if self.open311_keys is not None:
-            return self.open311_keys
-        return {DEMO_OPEN311_KEY: "online"} if not self.database_url else {}
+            return {key: Open311Key.parse(value) for key, value in self.open311_keys.items()}
+        return {DEMO_OPEN311_KEY: Open311Key("online", read=True)} if not self.database_url else {}
 
     @property
     def local_webhooks(self) -> bool:
@@ -143,10 +166,11 @@ class Settings:
     def store(self) -> str:
         return "postgres" if self.database_url else "sqlite"
 
-    def eventsourcing_env(self) -> dict[str, str]:
+    def eventsourcing_env(self, *, create_table: bool = False) -> dict[str, str]:
+        """Tables are created by `minqing migrate` alone (create_table=True); every other process only uses them."""
         env = {
             "TRANSCODER_TOPIC": TRANSCODER,
-            "CREATE_TABLE": "y" if self.create_tables else "n",
+            "CREATE_TABLE": "y" if create_table else "n",
         }
         if not self.database_url:
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
@@ -183,12 +207,12 @@ def _seconds(value: str | None) -> tuple[float, ...] | None:
 
 
 def _pairs(value: str | None) -> dict[str, str] | None:
-    """`key=channel,key2=channel2` (MINQING_OPEN311_KEYS)."""
+    """`key=channel,key2=channel2:read` (MINQING_OPEN311_KEYS)."""
     if value is None:
         return None
     pairs = [item.split("=", 1) for item in value.split(",") if item.strip()]
     if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
-        raise ValueError("MINQING_OPEN311_KEYS must be key=channel pairs separated by commas")
+        raise ValueError("MINQING_OPEN311_KEYS must be key=channel (or key=channel:read) pairs separated by commas")
     return {key.strip(): channel.strip() for key, channel in pairs}
 
 

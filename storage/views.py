@@ -7,6 +7,8 @@ both stores share (ON CONFLICT upserts, standard aggregates).
 
 from __future__ import annotations
 
+import fcntl
+import re
 import sqlite3
 import threading
 import zlib
@@ -20,7 +22,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from commands.settings import Settings
+from config.settings import Settings
 
 Row = dict[str, Any]
 
@@ -28,14 +30,6 @@ Row = dict[str, Any]
 class Cursor(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
-
-
-class ViewStore(Protocol):
-    dialect: str
-
-    def transaction(self) -> Any: ...
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
-    def close(self) -> None: ...
 
 
 class _SqliteCursor:
@@ -139,7 +133,7 @@ class PostgresViews:
         schema = query.get("schema", ["public"])[0]
         conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
         self.schema = schema
-        self.pool = ConnectionPool(
+        self.pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
             conninfo,
             min_size=1,
             max_size=max_size,
@@ -171,6 +165,54 @@ def create_schema(views: SqliteViews | PostgresViews, statements: Sequence[str],
         cur.execute("SELECT pg_advisory_xact_lock(?)", [zlib.crc32(b"minqing:projection:ddl")])
     for statement in statements:
         cur.execute(statement)
+
+
+def table_names(statements: Sequence[str]) -> list[str]:
+    """The tables that CREATE TABLE statements make."""
+    return [m.group(1) for ddl in statements if (m := re.match(r"CREATE TABLE IF NOT EXISTS (\w+)", ddl))]
+
+
+def missing_tables(store: SqliteViews | PostgresViews, names: Sequence[str]) -> list[str]:
+    if isinstance(store, PostgresViews):
+        rows = store.query("SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()")
+    else:
+        rows = store.query("SELECT name FROM sqlite_master WHERE type = 'table'")
+    present = {row["name"] for row in rows}
+    return [name for name in names if name not in present]
+
+
+class SchemaMissingError(RuntimeError):
+    """The store has not been migrated: only `minqing migrate` creates tables."""
+
+    def __init__(self, missing: Sequence[str]) -> None:
+        names = ", ".join(missing[:3]) + (f", … ({len(missing)})" if len(missing) > 3 else "")
+        super().__init__(
+            f"数据库尚未建表（缺少 {names}），请先运行 `minqing migrate`。"
+            f" The database schema is missing ({names}): run `minqing migrate` first."
+        )
+
+
+@contextmanager
+def schema_lock(settings: Settings) -> Iterator[None]:
+    """One migration at a time: a PostgreSQL advisory lock, or a file lock beside the SQLite store."""
+    if settings.database_url:
+        parts = urlsplit(settings.database_url)
+        conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            key = zlib.crc32(b"minqing:migrate")
+            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        return
+    settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    with settings.sqlite_path.with_name(settings.sqlite_path.name + ".migrate.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def open_views(settings: Settings) -> SqliteViews | PostgresViews:

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from cases.clock import CHINA
-from commands.settings import Settings
+from config.settings import Settings
 
 
 def _hours(seconds: float) -> str:
@@ -71,15 +71,15 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _open(settings: Settings) -> tuple[Any, Any]:
-    from projections.store import open_views
     from service import build_cases
+    from storage.views import open_views
 
     return build_cases(settings), open_views(settings)
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from projections.chain import AuditChain
     from projections.runner import Runner
-    from replay.chain import AuditChain
     from replay.verify import record_full, verify
 
     cases, views = _open(Settings.from_environ())
@@ -121,7 +121,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _seal(args: argparse.Namespace) -> int:
-    from replay.chain import seal
+    from projections.chain import seal
 
     cases, views = _open(Settings.from_environ())
     try:
@@ -190,11 +190,12 @@ def _compare_scores(cases: Any, live: Any, rebuilt: Any, policy: Any) -> list[di
     """Composite scores by street: the live view under today's policy beside
     the rebuilt one under the policy given."""
     from cases.clock import local_date
+    from projections.area import Area
     from projections.scores import scores
 
     today = local_date(cases.clock())
-    now = {g["unit"]: g for g in scores(live, cases.policy.in_force(today))["groups"]}
-    new = {g["unit"]: g for g in scores(rebuilt, policy.in_force(today))["groups"]}
+    now = {g["unit"]: g for g in scores(live, cases.policy.in_force(today), Area.all())["groups"]}
+    new = {g["unit"]: g for g in scores(rebuilt, policy.in_force(today), Area.all())["groups"]}
     return [
         {
             "unit": unit,

@@ -1,0 +1,1 @@
+"""Settings every layer reads: chosen by environment (docs/reference-data.md, README)."""

@@ -1,0 +1,52 @@
+"""Chinese labels for what the pages show; status and event labels come from the domain."""
+
+HANDLING_TYPES = {
+    "immediate": "即办件", "supplement": "补办件", "committed": "承诺件", "suggestion": "建议件", "escalated": "上报件",
+}  # fmt: skip
+TIERS = {"small": "小事立马办", "big": "大事联动办", "hard": "难事包案办"}
+COLOURS = {"red": "红灯", "yellow": "黄灯", "green": "绿灯"}
+CHECKPOINTS = {"deployed": "1日内部署", "progress": "3日内反馈", "resolved": "7/10日办结", "cleared": "跟踪销号"}
+CHECKPOINT_STATES = {"pending": "未到期", "met_on_time": "按时完成", "met_late": "超时完成", "overdue": "已逾期"}
+LEVELS = ("district", "street", "community", "grid")
+LEVEL_LABELS = {"district": "区县", "street": "镇街", "community": "社区", "grid": "网格", "department": "部门"}
+DEADLINES = {"accept": "签收时限", "progress": "进展时限", "resolve": "办结时限", "supervision": "督办时限"}
+HOLDERS = {"intake": "受理中心", "grid_leader": "网格长", "department": "牵头部门", "leader": "包案领导"}
+SATISFACTION = {"satisfied": "满意", "basically_satisfied": "基本满意", "dissatisfied": "不满意"}
+FEEDBACK_METHODS = {
+    "home_visit": "上门答复", "on_site": "现场咨询", "online": "网络平台", "hotline_callback": "热线回访",
+    "written_reply": "书面函复", "meeting": "召集会议",
+}  # fmt: skip
+SUGGESTION_OUTCOMES = {"adopted": "采纳", "answered": "答复"}
+LISTS = {"problems": "问题清单", "responsibilities": "责任清单", "rectifications": "整改清单"}
+REPORTS = {"monthly": "月度通报", "quarterly": "季度公示", "yearly": "年度总结"}
+FIELDS = {
+    "handling_type": "办理类型", "tier": "分级", "assignee": "网格长工号", "reason": "理由", "progress": "进展情况",
+    "departments": "吹哨部门（多个用逗号分隔）", "outcome": "会商结果", "lead_department": "牵头部门",
+    "measures": "整改措施", "responsible_unit": "责任单位", "responsible_person": "责任人", "deadline": "整改期限",
+    "new_due": "新时限", "summary": "情况说明", "passed": "检验通过", "suggestion_outcome": "建议件结果",
+    "method": "反馈方式", "content": "反馈内容", "reached": "已联系上诉求人", "satisfaction": "满意度",
+    "comment": "评价", "notice": "督办意见", "deadlines": "时限",
+}  # fmt: skip
+CHOICES = {
+    "handling_type": HANDLING_TYPES, "tier": TIERS, "satisfaction": SATISFACTION, "method": FEEDBACK_METHODS,
+    "suggestion_outcome": SUGGESTION_OUTCOMES,
+}  # fmt: skip
+
+
+def holder(value: str | None) -> str:
+    if not value:
+        return "—"
+    kind, _, who = value.partition(":")
+    return f"{HOLDERS.get(kind, kind)} {who}".strip()
+
+
+def duration(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{max(1, round(seconds / 60))} 分钟"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} 小时"
+    return f"{seconds / 86400:.1f} 天"
+
+
+def percent(ratio: float | None) -> str:
+    return "—" if ratio is None else f"{100 * ratio:.1f}%"
