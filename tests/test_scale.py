@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api.access import area_of
+from cases.actor import Actor
+from cases.vocabulary import Role
 from config.settings import Settings
 from demo.stories import load_demo
 from projections.area import Area
@@ -17,6 +20,7 @@ from projections.chain import seal
 from projections.checkpoints import colour, evaluate
 from tests.api_steps import accepted
 from tests.conftest import Clock
+from tests.factories import GRID_LEADER, OTHER_TOWNSHIP, TOWNSHIP, _keys, auth, token
 from tests.test_audit import chained, mark, raw_store
 
 DEMO_CASES = 80
@@ -162,3 +166,30 @@ def test_the_whistle_evaluation_counted_in_sql_matches_the_whistles(demo: TestCl
             assert row["median_hours_to_report"] == (round(median(times) / 3600, 2) if times else None)
         in_month = sum(month in (None, w["blown_month"]) for w in whistles)
         assert sum(r["whistled"] for r in body["departments"]) == in_month
+
+
+def test_the_board_at_a_past_moment_shows_only_the_callers_area(demo: TestClient, clock: Clock) -> None:
+    """The kept states carry the area's columns: a scoped caller's /board?at= is the board replayed
+    over the log with that caller's area applied, never the district's."""
+    from replay.board_at import replayed_board_at
+
+    cases = demo.app.state.cases  # type: ignore[attr-defined]
+    moment = clock.now - timedelta(days=3, hours=5)
+    params = {"at": moment.isoformat(), "limit": 1000, "by": "grid"}
+    everyone = demo.get("/board", params=params).json()
+    for caller in (GRID_LEADER, TOWNSHIP, OTHER_TOWNSHIP):
+        area = area_of(_keys().verify(token(caller)))
+        kept = demo.get("/board", params=params, headers=auth(caller)).json()
+        replayed = replayed_board_at(cases, moment, area, by="grid", limit=1000)
+        assert kept["cases"] == replayed["cases"], caller
+        assert (kept["totals"], kept["units"]) == (replayed["totals"], replayed["units"]), caller
+        assert 0 < kept["totals"]["cases"] < everyone["totals"]["cases"], caller
+    # A department: the cases it led at that moment, and those whistled to it (as its ledger shows them).
+    led = {c["case_id"]: c["lead_department"] for c in everyone["cases"] if c["lead_department"]}
+    department = Actor("D-1", Role.DEPARTMENT, sorted(led.values())[0])
+    kept = demo.get("/board", params=params, headers=auth(department)).json()
+    ledger = demo.get("/ledger", params={"limit": 200}, headers=auth(department)).json()
+    assert ledger["total"] <= 200
+    leading = {case_id for case_id, unit in led.items() if unit == department.unit}
+    assert leading <= {c["case_id"] for c in kept["cases"]} <= leading | {i["case_id"] for i in ledger["items"]}
+    assert kept["totals"]["cases"] < everyone["totals"]["cases"]
