@@ -45,8 +45,8 @@ def supervision_board(
     at: Annotated[
         datetime | None,
         Query(
-            description="The board as it stood at this past moment, rebuilt from the events up to then "
-            "(no zone: China time). Replays the log, so it is slower than the live board."
+            description="The board as it stood at this past moment (no zone: China time), from the board "
+            "states the ledger keeps; with include_closed, rebuilt from the events up to then (slower)."
         ),
     ] = None,
 ) -> dict[str, Any]:
@@ -60,7 +60,7 @@ def supervision_board(
             raise InvalidInputError("at", "at 须为过去的时刻；查看未来某日的预警请用 as_of")
         options: dict[str, Any] = {"unit": unit, "by": by, "colour_filter": colour, "include_closed": include_closed}
         options |= {"limit": limit, "filters": filters}
-        return board_at(read.cases, moment, area, yellow_within=yellow_within, **options)
+        return board_at(read.cases, read.views, moment, area, yellow_within=yellow_within, **options)
     today = as_of or read.today()
     margin = yellow_within if yellow_within is not None else read.policy(today).board_yellow_within_working_days
     return board(

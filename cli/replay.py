@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from datetime import datetime
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,7 @@ def _open(settings: Settings) -> tuple[Any, Any]:
 def _verify(args: argparse.Namespace) -> int:
     from projections.chain import AuditChain
     from projections.runner import Runner
-    from replay.verify import verify
+    from replay.verify import record_full, verify
 
     cases, views = _open(Settings.from_environ())
     try:
@@ -94,7 +95,15 @@ def _verify(args: argparse.Namespace) -> int:
         if args.root:
             position, _, digest = args.root.partition(":")
             root = (int(position), digest.lower())
-        result = verify(cases, views, published_root=root)
+        started = time.monotonic()
+
+        def progress(done: int, total: int) -> None:
+            rate = done / max(time.monotonic() - started, 1e-6)
+            print(f"\rverify: {done:,} / {total:,} ({rate:,.0f} events/s)", end="", file=sys.stderr, flush=True)
+
+        result = verify(cases, views, published_root=root, progress=progress)
+        print(file=sys.stderr)
+        record_full(views, result, datetime.now(UTC).isoformat())
     finally:
         views.close()
         cases.close()

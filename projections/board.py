@@ -3,12 +3,11 @@ checkpoints and a colour, and counts by unit, as of a given moment."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from datetime import date
 from typing import Any
 
 from projections.area import Area
-from projections.checkpoints import RED, YELLOW, colour, evaluate
+from projections.checkpoints import GREEN, RED, YELLOW, colour_sql, evaluate
 from storage.views import PostgresViews, SqliteViews
 
 UNIT_COLUMNS = {
@@ -25,7 +24,7 @@ BOARD_COLUMNS = (
     "case_id, number, title, status, handling_type, tier, channel, district, district_name, street, street_name, "
     "community, community_name, grid, grid_name, assignee_name, lead_department, accepted_date, progress_date, "
     "resolved_date, closed_date, accept_due, progress_due, resolve_due, supervision_due, supervision_count, "
-    "deadlines_provisional"
+    "deadlines_provisional, next_due"
 )
 
 
@@ -49,9 +48,19 @@ def board(
     include_closed: bool = False,
     limit: int = 100,
     filters: dict[str, str] | None = None,
+    table: str = "ledger_cases",
+    extra_where: tuple[str, list[Any]] = ("", []),
 ) -> dict[str, Any]:
+    """Judged in the database: each row's colour is a CASE over the next_due
+    column the ledger keeps, so no open row is loaded into Python but the
+    `limit` listed. `table`/`extra_where` let the board at a past moment run
+    the same query over the kept board states (replay.board_at), which carry
+    the area's columns too, so the caller's area is ANDed in on either table."""
     in_area, params = area.cases()
     where = [in_area, "accept_due IS NOT NULL"]
+    if extra_where[0]:
+        where.append(extra_where[0])
+        params += extra_where[1]
     for column, value in (filters or {}).items():
         if column not in BOARD_FILTERS:
             raise ValueError(f"not a board filter: {column}")
@@ -63,37 +72,39 @@ def board(
     if clause:
         where.append(clause)
         params += unit_params
-    rows = views.query(f"SELECT {BOARD_COLUMNS} FROM ledger_cases WHERE {' AND '.join(where)}", params)
-
-    cases = []
-    counts: dict[str, Counter[str]] = defaultdict(Counter)
-    names: dict[str, str] = {}
-    group_column = UNIT_COLUMNS[by]
-    for row in rows:
-        checkpoints = evaluate(row, today)
-        light = colour(checkpoints, today, yellow_within)
-        key = row.get(group_column) or "(none)"
-        counts[key][light] += 1
-        counts[key]["supervised"] += row["supervision_count"] or 0
-        names[key] = row.get(UNIT_NAMES.get(by, ""), key) or key
-        if colour_filter is None or light == colour_filter:
-            cases.append({**_summary(row), "colour": light, "checkpoints": checkpoints})
-    rank = {RED: 0, YELLOW: 1}
-    cases.sort(key=lambda c: (rank.get(c["colour"], 2), c["checkpoints"]["resolved"]["due"] or "", c["number"]))
-    totals = Counter[str]()
-    for c in counts.values():
-        totals.update(c)
+    light = colour_sql(today, yellow_within)
+    group = UNIT_COLUMNS[by]
+    name = UNIT_NAMES.get(by, group)
+    counts = views.query(
+        f"SELECT {group} AS unit, MAX({name}) AS name, COUNT(*) AS cases, SUM(supervision_count) AS supervised, "
+        + ", ".join(f"SUM(CASE WHEN {light} = '{c}' THEN 1 ELSE 0 END) AS {c}" for c in (RED, YELLOW, GREEN))
+        + f" FROM {table} WHERE {' AND '.join(where)} GROUP BY {group}",
+        params,
+    )
+    if colour_filter is not None:
+        where.append(f"{light} = ?")
+        params.append(colour_filter)
+    rank = f"CASE {light} WHEN '{RED}' THEN 0 WHEN '{YELLOW}' THEN 1 ELSE 2 END"
+    rows = views.query(
+        f"SELECT {BOARD_COLUMNS}, {light} AS colour FROM {table} WHERE {' AND '.join(where)} "
+        f"ORDER BY {rank}, COALESCE(resolve_due, ''), number LIMIT ?",
+        [*params, limit],
+    )
+    keys = ("red", "yellow", "green", "supervised")
+    units: list[dict[str, Any]] = [
+        {"unit": r["unit"] or "(none)", "name": r["name"] or r["unit"] or "(none)", **{k: int(r[k] or 0) for k in keys}}
+        for r in counts
+    ]
+    units.sort(key=lambda u: (-u["red"], u["unit"]))
+    totals = {k: sum(u[k] for u in units) for k in keys} | {"cases": sum(int(r["cases"]) for r in counts)}
     return {
         "as_of": today.isoformat(),
         "yellow_within_working_days": yellow_within,
-        "totals": {k: totals.get(k, 0) for k in ("red", "yellow", "green", "supervised")} | {"cases": len(rows)},
+        "totals": totals,
         "by": by,
-        "units": [
-            {"unit": key, "name": names[key], **{k: c.get(k, 0) for k in ("red", "yellow", "green", "supervised")}}
-            for key, c in sorted(counts.items(), key=lambda kv: (-kv[1]["red"], kv[0]))
-        ],
-        "cases": cases[:limit],
-        "cases_total": len(cases),
+        "units": units,
+        "cases": [{**_summary(r), "colour": r["colour"], "checkpoints": evaluate(r, today)} for r in rows],
+        "cases_total": totals[colour_filter] if colour_filter else totals["cases"],
     }
 
 

@@ -27,7 +27,8 @@ from storage.views import Cursor
 
 NAME = "audit_chain"
 GENESIS = "0" * 64
-SEAL_EVERY = 10_000
+# A request verifies from the last seal (replay.verify): this bounds its walk.
+SEAL_EVERY = 2_000
 
 TABLES = [
     "CREATE TABLE IF NOT EXISTS audit_chain (position BIGINT PRIMARY KEY, originator_id TEXT NOT NULL, "
@@ -36,6 +37,12 @@ TABLES = [
     "stream_hash TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit_seals (seal_no INTEGER PRIMARY KEY, position BIGINT NOT NULL, "
     "root_hash TEXT NOT NULL, events BIGINT NOT NULL, sealed_at TEXT NOT NULL)",
+    # One case's chain on demand (GET /audit/verify?case=), and where a stream's links continue.
+    "CREATE INDEX IF NOT EXISTS audit_chain_stream ON audit_chain (originator_id, originator_version)",
+    # The outcome of each full walk (`minqing verify`), reported by GET /audit/verify.
+    "CREATE TABLE IF NOT EXISTS audit_verifications (verified_at TEXT NOT NULL, chained_to BIGINT NOT NULL, "
+    "root_hash TEXT NOT NULL, ok TEXT NOT NULL, checked BIGINT NOT NULL, problem_count INTEGER NOT NULL, "
+    "first_problem TEXT)",
 ]
 
 

@@ -44,6 +44,37 @@ def evaluate(row: dict[str, Any], today: date) -> dict[str, dict[str, Any]]:
     return result
 
 
+def next_due(row: dict[str, Any]) -> str | None:
+    """The earliest due date of a checkpoint not yet met: the case is red once
+    it is past, yellow once it is near. Kept by the ledger so the board is judged in SQL."""
+    dues = []
+    for met_column, due_column in CHECKPOINTS.values():
+        due = _clear_due(row) if due_column == "clear_due" else row.get(due_column)
+        if due and not row.get(met_column):
+            dues.append(due)
+    return min(dues) if dues else None
+
+
+def yellow_until(today: date, yellow_within: int) -> date:
+    """The last due date still yellow today: `yellow_within` working days ahead."""
+    day, working = today, 0
+    while True:
+        following = date.fromordinal(day.toordinal() + 1)
+        working += is_working_day(following)[0]
+        if working > yellow_within:
+            return day
+        day = following
+
+
+def colour_sql(today: date, yellow_within: int) -> str:
+    """`colour` over the ledger's next_due column, for SQL (both stores)."""
+    until = yellow_until(today, yellow_within).isoformat()
+    return (
+        f"CASE WHEN next_due IS NULL THEN '{GREEN}' WHEN next_due < '{today.isoformat()}' THEN '{RED}' "
+        f"WHEN next_due <= '{until}' THEN '{YELLOW}' ELSE '{GREEN}' END"
+    )
+
+
 def working_days_until(today: date, due: date) -> int:
     """Working days left before `due` (0 when due today or earlier)."""
     days, day = 0, today

@@ -13,8 +13,10 @@ from typing import Any
 
 from cases.case import Case
 from cases.clock import local_date
-from security.personal import reveal
-from storage.views import Cursor, Row
+from projections import board_states
+from projections.checkpoints import next_due
+from security.personal import reveal_masked_many
+from storage.views import Cursor, Row, upsert
 
 NAME = "ledger"
 
@@ -29,7 +31,7 @@ CASE_COLUMNS: tuple[str, ...] = (
     "resolve_due", "deadlines_provisional", "extended_count", "rectified_at", "resolved_date",
     "first_verification_passed", "failed_verifications", "verified_at", "closed_at", "closed_date",
     "closed_month", "suggestion_outcome", "feedback_method", "feedback_at", "rating", "rated_at",
-    "supervision_count", "supervision_due", "last_event", "version", "position",
+    "supervision_count", "supervision_due", "next_due", "last_event", "version", "position",
 )  # fmt: skip
 WHISTLE_COLUMNS = (
     "case_id", "whistle_no", "department", "street", "grid", "blown_at", "blown_month",
@@ -53,6 +55,18 @@ TABLES = [
     "CREATE INDEX IF NOT EXISTS ledger_cases_status ON ledger_cases (status, resolve_due)",
     "CREATE INDEX IF NOT EXISTS ledger_cases_number ON ledger_cases (number)",
     "CREATE INDEX IF NOT EXISTS ledger_whistles_department ON ledger_whistles (department)",
+    # The board reads open cases only, judged on next_due (projections.checkpoints.colour_sql).
+    "CREATE INDEX IF NOT EXISTS ledger_cases_open ON ledger_cases (street, next_due) WHERE status <> 'closed'",
+    "CREATE INDEX IF NOT EXISTS ledger_cases_district ON ledger_cases (district)",
+    "CREATE INDEX IF NOT EXISTS ledger_cases_community ON ledger_cases (community)",
+    "CREATE INDEX IF NOT EXISTS ledger_cases_lead_department ON ledger_cases (lead_department)",
+    "CREATE INDEX IF NOT EXISTS ledger_cases_month ON ledger_cases (registered_month, street)",
+    "CREATE INDEX IF NOT EXISTS ledger_cases_registered_date ON ledger_cases (registered_date)",
+    # Keyset pages of /ledger sort on COALESCE(column, '') (projections.ledger_query): one index per sort.
+    *(
+        f"CREATE INDEX IF NOT EXISTS ledger_cases_by_{c} ON ledger_cases (COALESCE({c}, ''), case_id)"
+        for c in ("registered_at", "number", "resolve_due", "closed_at", "status")
+    ),
 ]
 
 
@@ -64,9 +78,15 @@ def _day(moment: datetime) -> str:
     return local_date(moment).isoformat()
 
 
+# Added to a ledger made before them by `minqing migrate`; their values (and board_states) come
+# from `minqing rebuild ledger` (docs/read-models.md).
+ADDED_COLUMNS = {"ledger_cases": {"next_due": "TEXT"}}
+
+
 class Ledger:
     name = NAME
-    tables = TABLES
+    tables = TABLES + board_states.TABLES
+    added_columns = ADDED_COLUMNS
 
     def apply_batch(self, cur: Cursor, events: list[tuple[int, Any]]) -> None:
         # A case registered in this batch has no rows yet: only older cases are
@@ -79,21 +99,28 @@ class Ledger:
             for r in self._load_many(cur, "ledger_whistles", case_ids)
         }
         touched_whistles: set[tuple[str, int, str]] = set()
+        registered = [e for _, e in events if isinstance(e, Case.Registered)]
+        shown = dict(zip(map(id, registered), reveal_masked_many([e.petitioner for e in registered]), strict=True))
+        states = board_states.StateKeeper()
         for position, event in events:
             case_id = str(event.originator_id)
             row = rows.get(case_id)
+            before = states.state(row)
             if row is None:
                 if not isinstance(event, Case.Registered):
                     continue  # a case registered before this view's first event cannot be folded
                 row = rows[case_id] = dict.fromkeys(CASE_COLUMNS) | dict.fromkeys(COUNTERS, 0)
             if isinstance(event, (Case.WhistleBlown, Case.DepartmentReported)):
                 touched_whistles |= self._whistle(whistles, case_id, row, event)
-            self._fold(row, event)
+            self._fold(row, event, shown)
+            row["next_due"] = next_due(row)
             row["version"], row["position"], row["last_event"] = (
                 event.originator_version,
                 position,
                 type(event).__name__,
             )
+            states.step(case_id, before, row, event)
+        states.write(cur)
         if rows:
             self._upsert(cur, "ledger_cases", CASE_COLUMNS, ("case_id",), list(rows.values()))
         if touched_whistles:
@@ -106,12 +133,12 @@ class Ledger:
             )
 
     @staticmethod
-    def _fold(row: Row, e: Any) -> None:
+    def _fold(row: Row, e: Any, shown_of: dict[int, Any]) -> None:
         at = e.timestamp
         match e:
             case Case.Registered():
                 units = e.units
-                shown = reveal(e.petitioner, clear=False)
+                shown = shown_of[id(e)]
                 row.update(
                     case_id=str(e.originator_id),
                     number=e.number,
@@ -232,9 +259,4 @@ class Ledger:
 
     @staticmethod
     def _upsert(cur: Cursor, table: str, columns: tuple[str, ...], key: tuple[str, ...], rows: list[Row]) -> None:
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
-        sql = (
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
-        )
-        cur.executemany(sql, [tuple(r.get(c) for c in columns) for r in rows])
+        upsert(cur, table, columns, key, [tuple(r.get(c) for c in columns) for r in rows])

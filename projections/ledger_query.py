@@ -107,8 +107,9 @@ def ledger_page(
     sort_expr = f"COALESCE({query.sort}, '')"
     if query.cursor:
         value, case_id = decode_cursor(query.cursor)
-        where.append(f"({sort_expr} {op} ? OR ({sort_expr} = ? AND case_id {op} ?))")
-        params += [value, value, case_id]
+        # A row comparison, so the (sort, case_id) index seeks to the cursor instead of filtering up to it.
+        where.append(f"({sort_expr}, case_id) {op} (?, ?)")
+        params += [value, case_id]
     rows = views.query(
         f"SELECT * FROM ledger_cases {_clause(where)} ORDER BY {sort_expr} {order}, case_id {order} LIMIT ?",
         [*params, query.limit + 1],

@@ -46,8 +46,16 @@ class TrackingConflictError(RuntimeError):
 
 def create_tables(views: SqliteViews | PostgresViews, projection: Projection) -> None:
     """The projection's tables and tracking row: part of `minqing migrate`, never of a constructor."""
+    statements = [TRACKING_TABLE, *projection.tables]
+    tables = [s for s in statements if s.startswith("CREATE TABLE")]
     with views.transaction() as cur:
-        create_schema(views, [TRACKING_TABLE, *projection.tables], cur)
+        create_schema(views, tables, cur)
+        # Columns added since a table was first created, before the indexes that may use them.
+        added: dict[str, dict[str, str]] = getattr(projection, "added_columns", {})
+        create_schema(
+            views, [a for table, columns in added.items() for a in _add_columns(views, cur, table, columns)], cur
+        )
+        create_schema(views, [s for s in statements if s not in tables], cur)
         # Insert only when absent: a speculative insert racing a running
         # runner's UPDATE of the same row can deadlock in PostgreSQL.
         if not cur.execute("SELECT 1 FROM projection_tracking WHERE projection = ?", [projection.name]):
@@ -56,6 +64,14 @@ def create_tables(views: SqliteViews | PostgresViews, projection: Projection) ->
                 "ON CONFLICT (projection) DO NOTHING",
                 [projection.name],
             )
+
+
+def _add_columns(views: SqliteViews | PostgresViews, cur: Cursor, table: str, columns: dict[str, str]) -> list[str]:
+    alter = f"ALTER TABLE {table} ADD COLUMN"
+    if views.dialect == "sqlite":
+        have = {r["name"] for r in cur.execute(f"PRAGMA table_info({table})")}
+        return [f"{alter} {name} {kind}" for name, kind in columns.items() if name not in have]
+    return [f"{alter} IF NOT EXISTS {name} {kind}" for name, kind in columns.items()]
 
 
 def required_tables(projection: Projection) -> list[str]:
@@ -131,7 +147,7 @@ class Runner:
         views: SqliteViews | PostgresViews,
         projection: Projection,
         *,
-        batch_size: int = 1000,
+        batch_size: int = 5000,
     ) -> None:
         self.cases = cases
         self.views = views

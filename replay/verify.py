@@ -9,13 +9,17 @@ altered row is reported once rather than breaking every link after it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
+from uuid import UUID
 
+import orjson
 from eventsourcing.application import Application
 
-from projections.chain import GENESIS, NAME, hash_notification, log_link, stream_link
+from projections.chain import GENESIS, NAME, event_hash, hash_notification, log_link, stream_link
 from projections.runner import tracked_position
+from replay.records import stream_records
 from storage.views import PostgresViews, SqliteViews
 
 PAGE = 5000
@@ -59,7 +63,13 @@ def verify(
     *,
     published_root: tuple[int, str] | None = None,
     page: int = PAGE,
+    since_seal: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
+    """Recompute the chains from the first event, or (`since_seal`) from the last
+    seal: its root is checked against the chain's row there and trusted, so a
+    request never walks more than the events since (SEAL_EVERY at most); a full
+    walk (`minqing verify`) checks the seals themselves."""
     started = time.perf_counter()
     chained_to = tracked_position(views, NAME)
     head = app.recorder.max_notification_id() or 0
@@ -75,12 +85,29 @@ def verify(
     def note(kind: str, position: int, stream: object = None, version: int | None = None, detail: str = "") -> None:
         problems.append(Problem(kind, position, str(stream) if stream else None, version, detail or DETAILS[kind]))
 
+    if since_seal:
+        # A published root is checked where the walk passes it: start before it.
+        limit = min(chained_to, published_root[0] - 1 if published_root else chained_to)
+        anchors = [p for p in seals if p <= limit]
+        if anchors:
+            after = max(anchors)
+            anchor = seals[after]
+            pure = anchor["root_hash"]
+            rows = views.query("SELECT log_hash FROM audit_chain WHERE position = ?", [after])
+            log_hash = rows[0]["log_hash"] if rows else pure
+            seals_checked += 1
+            if log_hash != pure:
+                note("seal_mismatch", after, detail=f"第 {anchor['seal_no']} 号封存：{DETAILS['seal']}")
+    verified_from = after
+
     while after < chained_to:
         notes = list(app.recorder.select_notifications(start=after + 1, limit=page, stop=chained_to))
         upto = notes[-1].id if len(notes) == page else chained_to
         recorded = views.query(
             "SELECT * FROM audit_chain WHERE position > ? AND position <= ? ORDER BY position", [after, upto]
         )
+        if verified_from:
+            heads.update(_heads_before(views, verified_from, {r["originator_id"] for r in recorded} - heads.keys()))
         by_position = {int(r["position"]): r for r in recorded}
         position_of_hash = {r["event_hash"]: int(r["position"]) for r in recorded}
         stored = {n.id: n for n in notes}
@@ -121,6 +148,8 @@ def verify(
             heads[stream] = (int(row["originator_version"]), row["stream_hash"])
             log_hash = row["log_hash"]
         after = upto
+        if progress is not None:
+            progress(after, chained_to)
     if published_root and published_root[0] > chained_to:
         note("root_mismatch", published_root[0], detail="公布的位置尚未入链，无法核对")
 
@@ -128,6 +157,7 @@ def verify(
     return {
         "ok": not problems,
         "checked": checked,
+        "verified_from": verified_from,
         "chained_to": chained_to,
         "head": head,
         "pending": max(0, head - chained_to),
@@ -139,3 +169,86 @@ def verify(
         "elapsed_seconds": round(elapsed, 3),
         "events_per_second": round(checked / elapsed) if elapsed else None,
     }
+
+
+def _heads_before(views: SqliteViews | PostgresViews, position: int, streams: set[str]) -> dict[str, tuple[int, str]]:
+    """The recorded head of each stream at `position`: where its links continue from."""
+    found: dict[str, tuple[int, str]] = {}
+    ids = sorted(streams)
+    for i in range(0, len(ids), 500):
+        part = ids[i : i + 500]
+        rows = views.query(
+            "SELECT originator_id, originator_version, stream_hash FROM audit_chain "
+            f"WHERE originator_id IN ({','.join('?' * len(part))}) AND position <= ? ORDER BY position",
+            [*part, position],
+        )
+        for r in rows:
+            found[r["originator_id"]] = (int(r["originator_version"]), r["stream_hash"])
+    return found
+
+
+def verify_case(app: Application, views: SqliteViews | PostgresViews, case_id: UUID) -> dict[str, Any]:
+    """One stream's chain: every stored event's hash and stream link against the
+    chain's rows for it, and the stream's recorded head."""
+    started = time.perf_counter()
+    chained_to = tracked_position(views, NAME)
+    stored = {r.stored.originator_version: r for r in stream_records(app, case_id) if r.position <= chained_to}
+    rows = views.query("SELECT * FROM audit_chain WHERE originator_id = ? ORDER BY originator_version", [str(case_id)])
+    recorded = {int(r["originator_version"]): r for r in rows}
+    problems: list[Problem] = []
+    previous = GENESIS
+    for version in sorted(recorded.keys() | stored.keys()):
+        row, record = recorded.get(version), stored.get(version)
+        if row is None:
+            assert record is not None
+            problems.append(Problem("inserted", record.position, str(case_id), version, DETAILS["inserted"]))
+            continue
+        position = int(row["position"])
+        if record is None:
+            problems.append(Problem("missing", position, str(case_id), version, DETAILS["missing"]))
+        else:
+            s = record.stored
+            digest = event_hash(case_id, s.originator_version, s.topic, bytes(s.state))
+            if record.position != position:
+                detail = f"此事件现位于 {record.position}"
+                problems.append(Problem("reordered", position, str(case_id), version, detail))
+            elif digest != row["event_hash"]:
+                problems.append(Problem("altered", position, str(case_id), version, DETAILS["altered"]))
+            elif stream_link(previous, digest) != row["stream_hash"]:
+                problems.append(Problem("chain_altered", position, str(case_id), version, DETAILS["chain_altered"]))
+        previous = row["stream_hash"]
+    head = views.query("SELECT * FROM audit_heads WHERE originator_id = ?", [str(case_id)])
+    if recorded and (not head or head[0]["stream_hash"] != previous):
+        last = max(recorded)
+        problems.append(Problem("chain_altered", int(recorded[last]["position"]), str(case_id), last,
+                                "案件链头与链中记录不符"))  # fmt: skip
+    return {
+        "case": str(case_id),
+        "ok": not problems,
+        "checked": len(stored),
+        "chained_to": chained_to,
+        "stream_hash": previous if recorded else None,
+        "first_problem": problems[0].as_dict() if problems else None,
+        "problem_count": len(problems),
+        "problems": [p.as_dict() for p in problems[:MAX_LISTED]],
+        "elapsed_seconds": round(time.perf_counter() - started, 4),
+    }
+
+
+def record_full(views: SqliteViews | PostgresViews, result: dict[str, Any], at: str) -> None:
+    """Keep a full walk's outcome: the endpoint reports it beside its own check since the last seal."""
+    with views.transaction() as cur:
+        cur.execute(
+            "INSERT INTO audit_verifications (verified_at, chained_to, root_hash, ok, checked, problem_count, "
+            "first_problem) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [at, result["chained_to"], result["root_hash"], "yes" if result["ok"] else "no", result["checked"],
+             result["problem_count"], orjson.dumps(result["first_problem"]).decode()],
+        )  # fmt: skip
+
+
+def last_full(views: SqliteViews | PostgresViews) -> dict[str, Any] | None:
+    rows = views.query("SELECT * FROM audit_verifications ORDER BY verified_at DESC LIMIT 1")
+    if not rows:
+        return None
+    row = rows[0]
+    return {**row, "ok": row["ok"] == "yes", "first_problem": orjson.loads(row["first_problem"])}

@@ -10,7 +10,7 @@ from typing import Any
 
 from commands.cases import PersonalDataVault
 from security.masking import mask_name, mask_phone
-from security.vault import vault_holding
+from security.vault import open_vaults, vault_holding
 
 ERASED = "[已删除]"
 WITHHELD = "[不可用]"
@@ -48,3 +48,26 @@ def reveal(petitioner: Any, *, clear: bool, vault: PersonalDataVault | None = No
             out["erased"] = True
         return {"person": person, **out} if clear else out
     return {"person": person, **fields} if clear else masked(fields)
+
+
+def reveal_masked_many(petitioners: list[Any]) -> list[dict[str, Any] | None]:
+    """`reveal(p, clear=False)` for a projection's batch: the keys are read in one
+    query when one vault is open (the usual case), not one query per petitioner."""
+    vaults = open_vaults()
+    sealed = [p for p in petitioners if is_sealed(p)]
+    if len(vaults) != 1 or not sealed:
+        return [reveal(p, clear=False) for p in petitioners]
+    vault = vaults[0]
+    opened = iter(vault.unseal_many(sealed))
+    out: list[dict[str, Any] | None] = []
+    for p in petitioners:
+        if not is_sealed(p):
+            out.append(reveal(p, clear=False))
+            continue
+        fields, gone = next(opened)
+        if fields is not None:
+            out.append(masked(fields))
+        else:
+            mark = ERASED if gone else WITHHELD
+            out.append({"name": mark, "phone": mark, "erased": True} if gone else {"name": mark, "phone": mark})
+    return out

@@ -131,6 +131,28 @@ class Vault:
         key = self._key_of(envelope["person"])
         return None if key is None else _open(key, envelope["person"], envelope["sealed"])
 
+    def unseal_many(self, envelopes: list[dict[str, Any]]) -> list[tuple[dict[str, Any] | None, bool]]:
+        """(`unseal`, `erased`) for many envelopes, one key query per 500 persons (a projection's batch)."""
+        ids = sorted({e["person"] for e in envelopes})
+        keys: dict[str, bytes] = {}
+        erased: set[str] = set()
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            rows = self.store.query(
+                "SELECT person_id, wrapped, key_id, erased_at FROM person_keys "
+                f"WHERE person_id IN ({','.join('?' * len(part))})",
+                part,
+            )
+            for row in rows:
+                if row["wrapped"] is not None:
+                    keys[row["person_id"]] = self._unwrap(row["wrapped"], row["key_id"], row["person_id"])
+                if row["erased_at"] is not None:
+                    erased.add(row["person_id"])
+        return [
+            (_open(keys[e["person"]], e["person"], e["sealed"]) if e["person"] in keys else None, e["person"] in erased)
+            for e in envelopes
+        ]
+
     def knows(self, person_id: str) -> bool:
         return bool(self.store.query("SELECT 1 AS x FROM person_keys WHERE person_id = ?", (person_id,)))
 
@@ -248,6 +270,10 @@ class _Registry:
             if vault in self._vaults:
                 self._vaults.remove(vault)
 
+    def all(self) -> list[Vault]:
+        with self._lock:
+            return list(self._vaults)
+
     def holding(self, person_id: str) -> Vault | None:
         with self._lock:
             vaults = list(self._vaults)
@@ -261,3 +287,7 @@ _OPEN = _Registry()
 
 def vault_holding(person_id: str) -> Vault | None:
     return _OPEN.holding(person_id)
+
+
+def open_vaults() -> list[Vault]:
+    return _OPEN.all()

@@ -102,6 +102,24 @@ class _PostgresCursor:
         self.cur.executemany(_pg(sql), rows)
 
 
+def upsert(cur: Cursor, table: str, columns: Sequence[str], key: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """INSERT … ON CONFLICT DO UPDATE for a batch of rows. On PostgreSQL the rows
+    are copied into a temporary table and merged by one statement: a round trip
+    per batch, not per row (the projections' catch-up, issue 16)."""
+    names = ", ".join(columns)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+    conflict = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    if isinstance(cur, _PostgresCursor) and len(rows) > 1:
+        stage = f"stage_{table}"
+        cur.cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table}) ON COMMIT DELETE ROWS")
+        with cur.cur.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.cur.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage} {conflict}")
+        return
+    cur.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))}) {conflict}", rows)
+
+
 def _pg(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
