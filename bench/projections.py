@@ -145,7 +145,7 @@ def catch_up(cases, name: str, runs: int) -> list[float]:  # type: ignore[no-unt
         view_schema = schema()
         views = PostgresViews(f"{PG}?schema={view_schema}")
         try:
-            runner = Runner(cases, views, Ledger())
+            runner = Runner(cases, views, Ledger(cases.vault))
             started = time.perf_counter()
             runner.catch_up()
             elapsed = time.perf_counter() - started

@@ -77,7 +77,7 @@ def main() -> None:
         results["fill"] = {"events": written, "seconds": round(time.perf_counter() - started, 1)}
         head = cases.recorder.max_notification_id()
 
-        Runner(cases, views, Ledger()).catch_up()  # the live view the rebuilds are compared with
+        Runner(cases, views, Ledger(cases.vault)).catch_up()  # the live view the rebuilds are compared with
         rebuilds = []
         for _ in range(args.runs):
             outcome, _ = rebuild(cases, settings, views, "ledger")

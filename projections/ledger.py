@@ -13,6 +13,7 @@ from typing import Any
 
 from cases.case import Case
 from cases.clock import local_date
+from commands.cases import PersonalDataVault
 from projections import board_states
 from projections.checkpoints import next_due
 from security.personal import reveal_masked_many
@@ -88,6 +89,11 @@ class Ledger:
     tables = TABLES + board_states.TABLES
     added_columns = ADDED_COLUMNS
 
+    def __init__(self, vault: PersonalDataVault | None = None) -> None:
+        # The rows hold the petitioner masked, read through the vault of the process that runs
+        # the projection (passed in: no global lookup). Without one, sealed fields are withheld.
+        self.vault = vault
+
     def apply_batch(self, cur: Cursor, events: list[tuple[int, Any]]) -> None:
         # A case registered in this batch has no rows yet: only older cases are
         # read back (while catching up that is a handful per batch, not all).
@@ -100,7 +106,9 @@ class Ledger:
         }
         touched_whistles: set[tuple[str, int, str]] = set()
         registered = [e for _, e in events if isinstance(e, Case.Registered)]
-        shown = dict(zip(map(id, registered), reveal_masked_many([e.petitioner for e in registered]), strict=True))
+        shown = dict(
+            zip(map(id, registered), reveal_masked_many([e.petitioner for e in registered], self.vault), strict=True)
+        )
         states = board_states.StateKeeper()
         for position, event in events:
             case_id = str(event.originator_id)

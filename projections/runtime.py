@@ -30,7 +30,7 @@ class ReadSide:
     def __init__(self, cases: Cases, views: SqliteViews | PostgresViews) -> None:
         self.cases = cases
         self.views = views
-        self.runners = [Runner(cases, views, projection()) for projection in PROJECTIONS]
+        self.runners = [Runner(cases, views, p) for p in (Ledger(cases.vault), AuditChain())]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 

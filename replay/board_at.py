@@ -81,7 +81,7 @@ def replayed_board_at(
 ) -> dict[str, Any]:
     views = SqliteViews(Path(":memory:"))
     try:
-        ledger = Ledger()
+        ledger = Ledger(cases.vault)
         create_tables(views, ledger)
         after = 0
         replayed = 0

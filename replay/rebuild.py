@@ -31,7 +31,7 @@ from projections.runner import Projection, Runner, create_tables, tracked_positi
 from storage.views import PostgresViews, SqliteViews
 from storage.views import table_names as statement_tables
 
-REBUILDABLE: dict[str, Callable[[], Projection]] = {"ledger": Ledger}
+REBUILDABLE: dict[str, Callable[[Cases], Projection]] = {"ledger": lambda cases: Ledger(cases.vault)}
 MAX_SWAP_ATTEMPTS = 20
 
 
@@ -157,7 +157,7 @@ def rebuild(
 ) -> tuple[Outcome, Shadow | None]:
     """Rebuild one projection. With `swap`, the result replaces the live tables;
     without, it is kept apart (as `keep_as`) for a side-by-side reading."""
-    projection = REBUILDABLE[name]()
+    projection = REBUILDABLE[name](cases)
     tables = table_names(projection)
     create_tables(live, projection)
     shadow = Shadow(settings, live, keep_as or "rebuild")

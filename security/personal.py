@@ -10,7 +10,6 @@ from typing import Any
 
 from commands.cases import PersonalDataVault
 from security.masking import mask_name, mask_phone
-from security.vault import open_vaults, vault_holding
 
 ERASED = "[已删除]"
 WITHHELD = "[不可用]"
@@ -38,7 +37,7 @@ def reveal(petitioner: Any, *, clear: bool, vault: PersonalDataVault | None = No
     if not is_sealed(petitioner):
         return dict(petitioner) if clear else masked(petitioner)
     person = petitioner["person"]
-    vault = vault or vault_holding(person)
+    # Without the vault that holds the keys (it is always passed in), the fields are withheld.
     fields = vault.unseal(petitioner) if vault is not None else None
     if fields is None:
         gone = vault is not None and vault.erased(person)
@@ -50,19 +49,17 @@ def reveal(petitioner: Any, *, clear: bool, vault: PersonalDataVault | None = No
     return {"person": person, **fields} if clear else masked(fields)
 
 
-def reveal_masked_many(petitioners: list[Any]) -> list[dict[str, Any] | None]:
+def reveal_masked_many(petitioners: list[Any], vault: PersonalDataVault | None) -> list[dict[str, Any] | None]:
     """`reveal(p, clear=False)` for a projection's batch: the keys are read in one
-    query when one vault is open (the usual case), not one query per petitioner."""
-    vaults = open_vaults()
+    query, not one query per petitioner."""
     sealed = [p for p in petitioners if is_sealed(p)]
-    if len(vaults) != 1 or not sealed:
-        return [reveal(p, clear=False) for p in petitioners]
-    vault = vaults[0]
+    if vault is None or not sealed:
+        return [reveal(p, clear=False, vault=vault) for p in petitioners]
     opened = iter(vault.unseal_many(sealed))
     out: list[dict[str, Any] | None] = []
     for p in petitioners:
         if not is_sealed(p):
-            out.append(reveal(p, clear=False))
+            out.append(reveal(p, clear=False, vault=vault))
             continue
         fields, gone = next(opened)
         if fields is not None:

@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import os
 import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -105,7 +104,6 @@ class Vault:
         self.master = MasterKey.of(master)
         self.masters = {m.key_id: m for m in (self.master, *(MasterKey.of(p) for p in previous))}
         self._index_key = self._meta_key("person_index")
-        _OPEN.add(self)
 
     @classmethod
     def open(cls, settings: Settings) -> Vault:
@@ -116,7 +114,6 @@ class Vault:
         return cls(open_store(settings), settings.master_key or DEV_MASTER_KEY, settings.previous_master_keys)
 
     def close(self) -> None:
-        _OPEN.discard(self)
         self.store.close()
 
     # --- sealing -------------------------------------------------------------
@@ -252,42 +249,3 @@ class Vault:
             )
         row = self.store.query("SELECT wrapped, key_id FROM vault_meta WHERE name = ?", (name,))[0]
         return self._unwrap(row["wrapped"], row["key_id"], "meta:" + name)
-
-
-# The vaults open in this process: the stream encoders (which see only events)
-# find the one that holds a person's key here.
-class _Registry:
-    def __init__(self) -> None:
-        self._vaults: list[Vault] = []
-        self._lock = threading.Lock()
-
-    def add(self, vault: Vault) -> None:
-        with self._lock:
-            self._vaults.append(vault)
-
-    def discard(self, vault: Vault) -> None:
-        with self._lock:
-            if vault in self._vaults:
-                self._vaults.remove(vault)
-
-    def all(self) -> list[Vault]:
-        with self._lock:
-            return list(self._vaults)
-
-    def holding(self, person_id: str) -> Vault | None:
-        with self._lock:
-            vaults = list(self._vaults)
-        if len(vaults) == 1:
-            return vaults[0]
-        return next((v for v in vaults if v.knows(person_id)), None)
-
-
-_OPEN = _Registry()
-
-
-def vault_holding(person_id: str) -> Vault | None:
-    return _OPEN.holding(person_id)
-
-
-def open_vaults() -> list[Vault]:
-    return _OPEN.all()

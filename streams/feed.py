@@ -142,7 +142,7 @@ class Feed:
         return flt.unit is None or self.scope.involves(event, flt.unit)
 
     def cloud_event(self, position: int, event: Case.Event, clear: bool = False) -> dict[str, Any]:
-        return to_cloud_event(position, event, self.source, clear=clear, vault=self.cases.vault if clear else None)
+        return to_cloud_event(position, event, self.source, clear=clear, vault=self.cases.vault)
 
     def page(
         self, flt: EventFilter, after: int, limit: int, *, clear: bool = False, scan_limit: int = SCAN_LIMIT

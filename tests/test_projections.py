@@ -246,7 +246,7 @@ def busy_history(cases: Cases, clock: Clock, n: int = 12) -> None:
 
 def test_runners_of_two_view_stores_on_one_database_are_both_active(cases: Cases, fresh_views: Any) -> None:
     # Two deployments, or two test runs, in two schemas of one PostgreSQL database.
-    first, second = Runner(cases, fresh_views(), Ledger()), Runner(cases, fresh_views(), Ledger())
+    first, second = Runner(cases, fresh_views(), Ledger(cases.vault)), Runner(cases, fresh_views(), Ledger(cases.vault))
     try:
         assert first.lock.acquire()
         assert second.lock.acquire(), "one schema's runner stood by for another schema's"
@@ -260,14 +260,14 @@ def test_a_projection_stopped_midway_and_restarted_equals_one_run_straight_throu
 ) -> None:
     busy_history(cases, clock)
     straight = fresh_views()
-    Runner(cases, straight, Ledger()).catch_up()
+    Runner(cases, straight, Ledger(cases.vault)).catch_up()
 
     interrupted = fresh_views()
-    first = Runner(cases, interrupted, Ledger(), batch_size=7)
+    first = Runner(cases, interrupted, Ledger(cases.vault), batch_size=7)
     for _ in range(5):
         first.run_once()
     assert 0 < first.position < (cases.recorder.max_notification_id() or 0)
-    Runner(cases, interrupted, Ledger(), batch_size=7).catch_up()  # a new process resumes
+    Runner(cases, interrupted, Ledger(cases.vault), batch_size=7).catch_up()  # a new process resumes
 
     assert dump(interrupted) == dump(straight)
     assert len(dump(straight)[0]) == 12 and len(dump(straight)[1]) == 24
@@ -276,11 +276,11 @@ def test_a_projection_stopped_midway_and_restarted_equals_one_run_straight_throu
 def test_applying_the_same_events_twice_changes_nothing(cases: Cases, clock: Clock, fresh_views: Any) -> None:
     busy_history(cases, clock, n=4)
     views = fresh_views()
-    runner = Runner(cases, views, Ledger(), batch_size=10)
+    runner = Runner(cases, views, Ledger(cases.vault), batch_size=10)
     runner.catch_up()
     before = dump(views)
     # A second runner that read the same batch earlier tries to apply it again.
-    stale = Runner(cases, views, Ledger(), batch_size=10)
+    stale = Runner(cases, views, Ledger(cases.vault), batch_size=10)
     notifications = cases.recorder.select_notifications(start=1, limit=10)
     events = [(n.id, cases.mapper.to_domain_event(n)) for n in notifications if n.topic.startswith("cases.case:")]
     with pytest.raises(TrackingConflictError), views.transaction() as cur:
@@ -298,7 +298,7 @@ def test_applying_the_same_events_twice_changes_nothing(cases: Cases, clock: Clo
 def test_racing_runners_still_apply_every_event_exactly_once(cases: Cases, clock: Clock, fresh_views: Any) -> None:
     busy_history(cases, clock, n=8)
     straight = fresh_views()
-    Runner(cases, straight, Ledger()).catch_up()
+    Runner(cases, straight, Ledger(cases.vault)).catch_up()
     shared = fresh_views()
     conflicts: list[int] = []
     errors: list[BaseException] = []
@@ -321,7 +321,7 @@ def test_racing_runners_still_apply_every_event_exactly_once(cases: Cases, clock
                     raise
 
     # Built one by one: creating the tables is an init step, not part of the race.
-    runners = [Runner(cases, shared, Ledger(), batch_size=5) for _ in range(3)]
+    runners = [Runner(cases, shared, Ledger(cases.vault), batch_size=5) for _ in range(3)]
     threads = [threading.Thread(target=run, args=(runner,)) for runner in runners]
     for t in threads:
         t.start()
