@@ -16,12 +16,11 @@ log it vouches for.
 from __future__ import annotations
 
 import sqlite3
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from commands.cases import Cases
@@ -37,33 +36,6 @@ MAX_SWAP_ATTEMPTS = 20
 
 def table_names(projection: Projection) -> list[str]:
     return statement_tables(projection.tables)
-
-
-class ProgressBar:
-    """A bar on a terminal; a line every tenth of the way elsewhere (logs, CI)."""
-
-    def __init__(self, label: str, total: int, out: TextIO = sys.stderr) -> None:
-        self.label, self.total, self.out = label, max(total, 1), out
-        self.started = time.perf_counter()
-        self.tty = out.isatty()
-        self.last_tenth = -1
-
-    def __call__(self, done: int) -> None:
-        share = min(done / self.total, 1.0)
-        elapsed = time.perf_counter() - self.started
-        rate = done / elapsed if elapsed else 0.0
-        eta = (self.total - done) / rate if rate else 0.0
-        bar = "#" * int(share * 30)
-        text = f"{self.label} [{bar:<30}] {share:6.1%} {done:,}/{self.total:,} {rate:,.0f}/s ETA {eta:.0f}s"
-        if self.tty:
-            print("\r" + text, end="", file=self.out, flush=True)
-        elif int(share * 10) > self.last_tenth:
-            self.last_tenth = int(share * 10)
-            print(text, file=self.out, flush=True)
-
-    def close(self) -> None:
-        if self.tty:
-            print(file=self.out)
 
 
 @dataclass
