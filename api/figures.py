@@ -17,7 +17,7 @@ from projections.board import board
 from projections.evaluation import department_evaluation
 from projections.exports import report_sheets, to_xlsx
 from projections.reports import report
-from projections.scores import GROUPS, scores
+from projections.scores import GROUPS, ScoresQuery, scores_of
 from replay.board_at import board_at
 
 router = APIRouter(tags=["supervision"])
@@ -87,21 +87,8 @@ def three_rates(
     registered_from: date | None = None,
     registered_to: date | None = None,
 ) -> dict[str, Any]:
-    where: list[str] = []
-    params: list[Any] = []
-    if unit:
-        where.append("(district = ? OR street = ? OR community = ? OR grid = ? OR lead_department = ?)")
-        params += [unit] * 5
-    if month:
-        where.append("registered_month = ?")
-        params.append(month)
-    if registered_from:
-        where.append("registered_date >= ?")
-        params.append(registered_from.isoformat())
-    if registered_to:
-        where.append("registered_date <= ?")
-        params.append(registered_to.isoformat())
-    return scores(read.views, read.policy(), area, by=by, where=" AND ".join(where), params=params)
+    query = ScoresQuery(by, unit, month, registered_from, registered_to)
+    return scores_of(read.views, read.policy(), area, query)
 
 
 @router.get("/departments/evaluation", summary="Whistle evaluation (吹哨报到评价) per department")

@@ -3,6 +3,8 @@ month, with the counts behind each rate. Formulas: docs/read-models.md."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from cases.policy import PolicyVersion
@@ -86,3 +88,32 @@ def scores(
         "count_basically_satisfied": policy.count_basically_satisfied,
         "groups": groups,
     }
+
+
+@dataclass(frozen=True)
+class ScoresQuery:
+    """What `/scores` may ask, typed: the route only parses; the SQL is built here."""
+
+    by: str = "street"
+    unit: str | None = None  # a district, street, community, grid or department code
+    month: str | None = None  # YYYY-MM of registration
+    registered_from: date | None = None
+    registered_to: date | None = None
+
+
+def scores_of(views: SqliteViews | PostgresViews, policy: PolicyVersion, area: Area, q: ScoresQuery) -> dict[str, Any]:
+    where: list[str] = []
+    params: list[Any] = []
+    if q.unit:
+        where.append("(district = ? OR street = ? OR community = ? OR grid = ? OR lead_department = ?)")
+        params += [q.unit] * 5
+    if q.month:
+        where.append("registered_month = ?")
+        params.append(q.month)
+    if q.registered_from:
+        where.append("registered_date >= ?")
+        params.append(q.registered_from.isoformat())
+    if q.registered_to:
+        where.append("registered_date <= ?")
+        params.append(q.registered_to.isoformat())
+    return scores(views, policy, area, by=q.by, where=" AND ".join(where), params=params)
