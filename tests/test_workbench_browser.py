@@ -274,3 +274,28 @@ def _screenshot(page: Any, name: str, *, full_page: bool = False) -> None:
         target = SCREENSHOTS / f"{name}.png"
         page.screenshot(path=str(target.with_suffix(".tmp.png")), full_page=full_page)
         shutil.move(target.with_suffix(".tmp.png"), target)
+
+
+def test_the_ledgers_excel_button_gives_chinese_values_and_real_date_cells(
+    signed_in: Any, server: str, tmp_path: Path
+) -> None:
+    from openpyxl import load_workbook
+
+    from cases.vocabulary import STATUS_LABELS
+
+    page = signed_in(SUPERVISOR)
+    page.goto(server + "/workbench/ledger")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="导出 Excel").click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.name.startswith("民情工作台账_") and saved.suffix == ".xlsx"
+    sheet = load_workbook(saved)["民情工作台账"]
+    header = [c.value for c in sheet[1]]
+    rows = list(sheet.iter_rows(min_row=2))
+    assert rows and all(c.font.bold for c in sheet[1])
+    channel, status, registered = (header.index(h) for h in ("受理渠道", "状态", "登记时间"))
+    codes = {"online", "hotline", "hotline_12345", "call_110"}
+    assert all(row[channel].value not in codes for row in rows)
+    assert {row[status].value for row in rows} <= set(STATUS_LABELS.values())
+    assert all(row[registered].is_date for row in rows)
