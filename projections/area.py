@@ -60,3 +60,11 @@ def and_area(area: Area, where: str, params: list[Any]) -> tuple[str, list[Any]]
     """`where` (may be empty) AND the area, area parameters first."""
     clause, area_params = area.cases()
     return (f"{clause} AND ({where})" if where else clause), [*area_params, *params]
+
+
+def unit_filter(unit: str | None) -> tuple[str, list[str]]:
+    """Match a unit code at any level of the hierarchy, or a department."""
+    if not unit:
+        return "", []
+    columns = ("district", "street", "community", "grid", "lead_department")
+    return "(" + " OR ".join(f"{c} = ?" for c in columns) + ")", [unit] * len(columns)

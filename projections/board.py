@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from projections.area import Area
+from projections.area import Area, unit_filter
 from projections.checkpoints import GREEN, RED, YELLOW, colour_sql, evaluate
 from storage.views import PostgresViews, SqliteViews
 
@@ -26,14 +26,6 @@ BOARD_COLUMNS = (
     "resolved_date, closed_date, accept_due, progress_due, resolve_due, supervision_due, supervision_count, "
     "deadlines_provisional, next_due"
 )
-
-
-def unit_filter(unit: str | None) -> tuple[str, list[str]]:
-    """Match a unit code at any level of the hierarchy, or a department."""
-    if not unit:
-        return "", []
-    columns = ("district", "street", "community", "grid", "lead_department")
-    return "(" + " OR ".join(f"{c} = ?" for c in columns) + ")", [unit] * len(columns)
 
 
 def board(

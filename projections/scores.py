@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from cases.policy import PolicyVersion
-from projections.area import Area, and_area
+from projections.area import Area, and_area, unit_filter
 from storage.views import PostgresViews, SqliteViews
 
 GROUPS = {
@@ -105,8 +105,9 @@ def scores_of(views: SqliteViews | PostgresViews, policy: PolicyVersion, area: A
     where: list[str] = []
     params: list[Any] = []
     if q.unit:
-        where.append("(district = ? OR street = ? OR community = ? OR grid = ? OR lead_department = ?)")
-        params += [q.unit] * 5
+        clause, unit_params = unit_filter(q.unit)
+        where.append(clause)
+        params += unit_params
     if q.month:
         where.append("registered_month = ?")
         params.append(q.month)
