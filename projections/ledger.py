@@ -40,12 +40,16 @@ WHISTLE_COLUMNS = (
 )  # fmt: skip
 COUNTERS = ("returned_count", "whistle_count", "extended_count", "failed_verifications", "supervision_count")
 
+
+def _case_column_type(column: str) -> str:
+    if column in COUNTERS:
+        return "INTEGER NOT NULL DEFAULT 0"
+    return "BIGINT" if column in ("version", "position") else "TEXT"
+
+
 TABLES = [
     "CREATE TABLE IF NOT EXISTS ledger_cases ("
-    + ", ".join(
-        f"{c} {'INTEGER NOT NULL DEFAULT 0' if c in COUNTERS else 'BIGINT' if c in ('version', 'position') else 'TEXT'}"
-        for c in CASE_COLUMNS
-    )
+    + ", ".join(f"{c} {_case_column_type(c)}" for c in CASE_COLUMNS)
     + ", PRIMARY KEY (case_id))",
     "CREATE TABLE IF NOT EXISTS ledger_whistles ("
     + ", ".join(f"{c} {'INTEGER' if c in ('whistle_no', 'seconds_to_report') else 'TEXT'}" for c in WHISTLE_COLUMNS)
@@ -79,9 +83,10 @@ def _day(moment: datetime) -> str:
     return local_date(moment).isoformat()
 
 
-# Added to a ledger made before them by `minqing migrate`; their values (and board_states) come
-# from `minqing rebuild ledger` (docs/read-models.md).
-ADDED_COLUMNS = {"ledger_cases": {"next_due": "TEXT"}}
+# Every column a ledger made by an older release may lack: `minqing migrate` adds the missing ones,
+# so a column appended to CASE_COLUMNS needs no migration of its own; their values (and
+# board_states) come from `minqing rebuild ledger` (docs/read-models.md).
+ADDED_COLUMNS = {"ledger_cases": {c: _case_column_type(c) for c in CASE_COLUMNS if c != "case_id"}}
 
 
 class Ledger:
