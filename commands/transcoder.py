@@ -25,6 +25,9 @@ class OrjsonTranscoder(JSONTranscoder):
             return obj
         # Fast path: events keep typed values (the timestamp) at the top level;
         # walking every nested dict cost half of a projection's catch-up.
+        if typed == 1 and type(obj) is dict and type(stamp := obj.get("timestamp")) is dict and "_type_" in stamp:
+            obj["timestamp"] = self._decode_obj(stamp)  # nearly every event: its timestamp only
+            return obj
         if isinstance(obj, dict):
             revived = 0
             for key, value in obj.items():

@@ -11,6 +11,7 @@ Closed cases have no open state: their last open state ends when they close.
 from __future__ import annotations
 
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from projections.board import BOARD_COLUMNS
@@ -22,6 +23,9 @@ AREA_ONLY = ("assignee",)
 BOARD_FIELDS = (*(c.strip() for c in BOARD_COLUMNS.split(",")), *AREA_ONLY)
 STATE_COLUMNS = ("since_version", "version", "span_from", "span_to", *BOARD_FIELDS)
 OPEN_END = 2**62  # span_to of a state still current
+_STATE = itemgetter(*BOARD_FIELDS)  # a ledger row holds every board field (CASE_COLUMNS)
+_STATUS = BOARD_FIELDS.index("status")
+_ROW = itemgetter(*STATE_COLUMNS)
 
 NUMBERS = {"since_version": "BIGINT", "version": "BIGINT", "span_from": "BIGINT", "span_to": "BIGINT",
            "supervision_count": "INTEGER"}  # fmt: skip
@@ -53,15 +57,18 @@ class StateKeeper:
         self.new: dict[tuple[str, int], Row] = {}
         self.current: dict[str, tuple[str, int]] = {}  # a case's open state made in this batch
         self.stored: dict[str, dict[str, int]] = {}  # changes to a case's open state stored before
+        self.last: dict[str, tuple[Any, ...]] = {}  # each case's state after its latest event of the batch
 
-    @staticmethod
-    def state(row: Row | None) -> tuple[Any, ...] | None:
-        return None if row is None else tuple(row.get(c) for c in BOARD_FIELDS)
+    def before(self, case_id: str, row: Row | None) -> tuple[Any, ...] | None:
+        """The case's state before the event: its state after the previous one, computed once."""
+        if row is None:
+            return None
+        return self.last.get(case_id) or _STATE(row)
 
     def step(self, case_id: str, before: tuple[Any, ...] | None, row: Row, event: Any) -> None:
-        after = self.state(row)
+        after = self.last[case_id] = _STATE(row)
         version = event.originator_version
-        was_open = before is not None and before[BOARD_FIELDS.index("status")] != "closed"
+        was_open = before is not None and before[_STATUS] != "closed"
         if was_open and before == after:
             self._change(case_id, version=version)
             return
@@ -72,7 +79,7 @@ class StateKeeper:
             self.current.pop(case_id, None)
             return
         key = (case_id, version)
-        self.new[key] = dict(zip(BOARD_FIELDS, after or (), strict=True)) | {
+        self.new[key] = dict(zip(BOARD_FIELDS, after, strict=True)) | {
             "case_id": case_id,
             "since_version": version,
             "version": version,
@@ -99,4 +106,4 @@ class StateKeeper:
             )
         if self.new:
             upsert(cur, "board_states", STATE_COLUMNS, ("case_id", "since_version"),
-                   [tuple(r[c] for c in STATE_COLUMNS) for r in self.new.values()])  # fmt: skip
+                   [_ROW(r) for r in self.new.values()])  # fmt: skip

@@ -9,6 +9,7 @@ not one round trip per event.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from cases.case import Case
@@ -118,7 +119,7 @@ class Ledger:
         for position, event in events:
             case_id = str(event.originator_id)
             row = rows.get(case_id)
-            before = states.state(row)
+            before = states.before(case_id, row)
             if row is None:
                 if not isinstance(event, Case.Registered):
                     continue  # a case registered before this view's first event cannot be folded
@@ -272,4 +273,6 @@ class Ledger:
 
     @staticmethod
     def _upsert(cur: Cursor, table: str, columns: tuple[str, ...], key: tuple[str, ...], rows: list[Row]) -> None:
-        upsert(cur, table, columns, key, [tuple(r.get(c) for c in columns) for r in rows])
+        # Every row holds every column (read back whole, or made from the column tuple): a C getter.
+        values = itemgetter(*columns)
+        upsert(cur, table, columns, key, [values(r) for r in rows])
