@@ -106,6 +106,7 @@ def three_list(
         "kind": kind,
         "title": LIST_TITLES[kind],
         "total": page["total"],
+        "total_exact": page["total_exact"],
         "items": [{c: item[c] for c in ("case_id", *columns)} for item in page["items"]],
         "next_cursor": page["next_cursor"],
     }

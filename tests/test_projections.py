@@ -360,3 +360,19 @@ def test_the_demo_district_shows_a_lit_board_rates_per_street_and_a_masked_notic
     body = notice.json()
     assert body["cases"] and all(re.fullmatch(r"1\d\d\*{4}\d{4}", c["phone"]) for c in body["cases"])
     assert all(c["petitioner"][1:] == "*" * (len(c["petitioner"]) - 1) for c in body["cases"])
+
+
+def test_the_ledger_count_stops_at_its_cap_and_rides_in_the_cursor(
+    driver: Driver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from projections import ledger_query
+
+    for _ in range(4):
+        driver.register()
+    monkeypatch.setattr(ledger_query, "COUNT_CAP", 3)
+    first = driver.get("/ledger", limit=2)
+    assert (first["total"], first["total_exact"], len(first["items"])) == (3, False, 2)
+    monkeypatch.setattr(ledger_query, "COUNT_CAP", 10)
+    second = driver.get("/ledger", limit=2, cursor=first["next_cursor"])
+    assert (second["total"], second["total_exact"]) == (3, False)  # carried, not counted again
+    assert driver.get("/ledger", limit=2)["total_exact"] is True
