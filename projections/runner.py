@@ -56,6 +56,9 @@ def create_tables(views: SqliteViews | PostgresViews, projection: Projection) ->
             views, [a for table, columns in added.items() for a in _add_columns(views, cur, table, columns)], cur
         )
         create_schema(views, [s for s in statements if s not in tables], cur)
+        if views.dialect == "postgres":
+            # Indexes SQLite has no syntax for (INCLUDE, operator classes): PostgreSQL only.
+            create_schema(views, getattr(projection, "postgres_indexes", []), cur)
         # Insert only when absent: a speculative insert racing a running
         # runner's UPDATE of the same row can deadlock in PostgreSQL.
         if not cur.execute("SELECT 1 FROM projection_tracking WHERE projection = ?", [projection.name]):

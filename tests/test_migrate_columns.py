@@ -28,3 +28,19 @@ def test_migrate_adds_every_ledger_column_an_older_release_lacked(settings: Sett
     assert rows[0]["number"] == "MW1"  # kept
     assert rows[0]["whistle_count"] == 0  # a counter the old release lacked starts at zero
     assert rows[0]["next_due"] is None  # filled by `minqing rebuild ledger`
+
+
+def test_postgres_gets_the_boards_covering_index(settings: Settings) -> None:
+    views = open_views(settings)
+    try:
+        if views.dialect == "sqlite":
+            rows = views.query("SELECT name FROM sqlite_master WHERE name = 'ledger_cases_open_covering'")
+            assert rows == []  # SQLite has no INCLUDE: it keeps the plain partial index
+        else:
+            rows = views.query(
+                "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+                "AND indexname = 'ledger_cases_open_covering'"
+            )
+            assert "INCLUDE" in rows[0]["indexdef"] and "WHERE (status <> 'closed'::text)" in rows[0]["indexdef"]
+    finally:
+        views.close()
