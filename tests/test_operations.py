@@ -168,7 +168,9 @@ def test_a_connected_sse_client_does_not_hold_the_server_on_sigterm(settings: Se
         started = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
         server.process.wait(timeout=30)
-        assert time.monotonic() - started < 5, server.output()
+        # Held by the stream, it would wait for the client's 60 s heartbeat; a worker still starting
+        # on a loaded machine can take several seconds to stop, so the bound is well under 60, not tight.
+        assert time.monotonic() - started < 20, server.output()
         listener.join(10)
         assert ended == ["closed by the server"], server.output()
         # uvicorn's own lines (started, shutting down) are JSON like ours: one process, one format.
