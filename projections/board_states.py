@@ -24,7 +24,7 @@ STATE_COLUMNS = ("since_version", "version", "span_from", "span_to", *BOARD_FIEL
 OPEN_END = 2**62  # span_to of a state still current
 
 NUMBERS = {"since_version": "BIGINT", "version": "BIGINT", "span_from": "BIGINT", "span_to": "BIGINT",
-           "supervision_count": "INTEGER"}  # fmt: skip
+           "supervision_count": "INTEGER", "reopened_count": "INTEGER"}  # fmt: skip
 
 TABLES = [
     "CREATE TABLE IF NOT EXISTS board_states ("
