@@ -156,3 +156,33 @@ def test_the_resolution_rate_does_not_count_a_reopened_case_as_resolved(driver: 
     assert (counts["satisfied"], counts["dissatisfied"], counts["closed"]) == (3, 1, 3)
     assert (group["response_rate"], group["resolution_rate"], group["satisfaction_rate"]) == (0.8, 0.25, 0.75)
     assert group["composite_score"] == pytest.approx(59.0)  # 100 × (0.30·0.8 + 0.35·0.25 + 0.35·0.75)
+
+
+def test_the_demo_district_shows_reopened_transferred_and_decided_cases(client: TestClient, clock: Clock) -> None:
+    from demo.stories import load_demo
+
+    cases = client.app.state.cases  # type: ignore[attr-defined]
+    summary = load_demo(cases, 120, now=clock.now)
+    assert (summary["reopened"], summary["reassigned"], summary["transferred"], summary["requests_decided"]) == (
+        3,
+        1,
+        1,
+        4,
+    )
+    for runner in client.app.state.read_side.runners:  # type: ignore[attr-defined]
+        runner.wait(cases.recorder.max_notification_id(), timeout=60)
+
+    counts = client.get("/scores", params={"by": "district"}).json()["groups"][0]["counts"]
+    assert counts["reopened"] == counts["reopens"] == 3
+    board = client.get("/board", params={"limit": 1000}).json()
+    assert board["reopened"] == 1  # the recent one, handled again on fresh deadlines
+    assert [c["reopened_count"] for c in board["cases"] if c["reopened_count"]] == [1]
+
+    def of_type(name: str) -> list[dict]:
+        return client.get("/events", params={"type": name, "limit": 1000}).json()["events"]
+
+    assert len(of_type("Reopened")) == 3 and len(of_type("FollowUpCalled")) == 2
+    assert len(of_type("Reassigned")) == 1 and len(of_type("Transferred")) == 1
+    decisions = [e["data"]["approved"] for e in of_type("RequestDecided")]
+    assert sorted(decisions) == [False, False, True, True]
+    assert len(of_type("ExtensionRequested")) == 2 and len(of_type("ReturnRequested")) == 2
