@@ -64,6 +64,7 @@ class Case(Aggregate):
         supervision_notices: list[dict[str, Any]]
         progress_reports: int
         reopened_count: int
+        reopened_at: datetime | None
         follow_ups: list[dict[str, Any]]
         requests: list[dict[str, Any]]
 
@@ -114,6 +115,7 @@ class Case(Aggregate):
             case.supervision_notices = []
             case.progress_reports = 0
             case.reopened_count = 0
+            case.reopened_at = None
             case.follow_ups = []
             case.requests = []
 
@@ -325,6 +327,7 @@ class Case(Aggregate):
 
         def apply(self, case: Case) -> None:
             case.reopened_count = self.reopen_no
+            case.reopened_at = self.timestamp
             case.status = Status.ASSIGNED if case.assignee else Status.RETURNED
             case.deadlines = self.deadlines
             case.policy_version = self.policy_version

@@ -225,7 +225,9 @@ class Cases(Application):
                 # Not classified yet: the case itself refuses, with its own reason (409, not a 500).
                 return case.recompute_deadlines(actor, at, deadlines={}, policy_version="")
             version = next(v for v in self.policy.versions if v.version == case.policy_version)
-            fresh = version.deadlines(case.handling_type, case.tier, local_date(case.registered_at))
+            # A reopened case's limits run from its reopening (不满意重办), not from registration.
+            start = local_date(case.reopened_at or case.registered_at)
+            fresh = version.deadlines(case.handling_type, case.tier, start)
             return case.recompute_deadlines(actor, at, deadlines=fresh, policy_version=version.version)
 
         return self._execute(case_id, actor, decide, **kw)

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cases.actor import Actor
+from cases.vocabulary import Role
 from config.settings import Settings
 from reference.model import DEFAULT_POLICY
 from service import create_app
@@ -174,3 +175,35 @@ def test_requests_and_decisions_check_who_sends_them_and_what_they_carry(driver:
         "illegal_transition"
     )
     assert driver.get(f"/cases/{case_id}")["requests"][0]["state"] == "pending"  # nothing written
+
+
+def test_replaying_the_log_rebuilds_the_same_ledger_with_every_new_event(
+    driver: Driver, clock: Clock, settings: Settings
+) -> None:
+    from replay.rebuild import rebuild
+
+    reopened = driver.closed("dissatisfied")
+    driver.act(reopened, "follow-up", CLERK, reached=True, resolved=False, note="仍漏水")
+    clock.advance(days=10)
+    driver.act(reopened, "reopen", CLERK, reason="不满意重办")
+    driver.act(reopened, "reassign", CLERK, assignee=SECOND_LEADER_OF_GRID, reason="改派")
+    asked = driver.accepted(tier="big")
+    driver.act(asked, "whistle", TOWNSHIP, departments=["zhujian"], reason="违建")
+    driver.act(
+        asked, "transfer", Actor("D-zhujian-1", Role.DEPARTMENT, "zhujian"), to_department="shuiwu", reason="属水务"
+    )
+    driver.act(asked, "request-extension", GRID_LEADER, new_due="2026-05-20", reason="需等配件")
+    driver.act(asked, "decide-request", SUPERVISOR, request_no=1, approved=True, reason="同意")
+    clock.advance(days=1)
+    # A reopened case's limits run from its reopening: recomputing them finds nothing to move.
+    assert send(driver.client, reopened, "recompute-deadlines", CLERK, 200)["changed"] is False
+    app = driver.client.app.state  # type: ignore[attr-defined]
+    driver.get("/ledger")
+    before = app.read_side.views.query("SELECT * FROM ledger_cases ORDER BY case_id")
+    whistles = app.read_side.views.query("SELECT * FROM ledger_whistles ORDER BY case_id, whistle_no, department")
+    outcome, _ = rebuild(app.cases, settings, app.read_side.views, "ledger")
+    assert outcome.swapped and outcome.equal is True, outcome
+    assert app.read_side.views.query("SELECT * FROM ledger_cases ORDER BY case_id") == before
+    assert [w["department"] for w in whistles] == ["shuiwu", "zhujian"]
+    row = next(r for r in before if r["case_id"] == reopened)
+    assert (row["reopened_count"], row["reassigned_count"], row["assignee"]) == (1, 1, SECOND_LEADER_OF_GRID)
