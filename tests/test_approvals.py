@@ -31,6 +31,7 @@ from tests.factories import (
     DefaultReader,
     auth,
 )
+from tests.test_workbench import HTML, sign_in
 
 
 def send(client: TestClient, case_id: str, command: str, actor: Actor, status: int, **body: Any) -> dict:
@@ -72,6 +73,9 @@ def test_an_extension_request_moves_the_deadline_only_once_approved(driver: Driv
     error = send(client, case_id, "request-extension", GRID_LEADER, 409, new_due="2026-03-25", reason="再延")["error"]
     assert error["code"] == "request_pending" and "第 1 号延期申请" in error["message"]
 
+    sign_in(client, TOWNSHIP)
+    page = client.get(f"/workbench/cases/{case_id}", headers=HTML).text
+    assert "第 1 号延期申请（延至 2026-03-20）：需等配件到货" in page and "/decide-request" in page
     driver.act(case_id, "decide-request", TOWNSHIP, request_no=1, approved=True, reason="情况属实，同意延期")
     case = driver.get(f"/cases/{case_id}")
     assert case["deadlines"]["resolve"]["due"] == "2026-03-20" and case["requests"][0]["state"] == "approved"

@@ -84,6 +84,9 @@ def test_the_case_page_shows_the_reopening_in_chinese_and_offers_it(driver: Driv
     driver.act(case_id, "reopen", CLERK, reason="居民不满意，要求重办")
     page = client.get(f"/workbench/cases/{case_id}", headers=HTML)
     assert "不满意重办" in page.text and "评议不满意" in page.text and "居民不满意，要求重办" in page.text
+    assert "第 1 次重办" in page.text
+    board = client.get("/workbench", params={"wait_for": driver.position}, headers=HTML)
+    assert board.status_code == 200 and "重办×1" in board.text and "重办件" in board.text
 
 
 def test_a_failed_follow_up_call_lets_supervision_reopen(driver: Driver, client: TestClient) -> None:
