@@ -68,7 +68,7 @@ HEADERS = {
 # Periodic reports: the summary sheet's items (docs/read-models.md).
 REPORT_ITEMS = {
     "received": "受理数", "closed": "办结数", "closed_on_time": "按期办结数", "open_at_end": "期末未办结数",
-    "overdue_at_end": "期末超期未办结数", "whistled": "吹哨件数", "supervised": "督办件数",
+    "overdue_at_end": "期末超期未办结数", "whistled": "吹哨件数", "supervised": "督办件数", "reopened": "重办件数",
     "response_rate": "响应率（%）", "resolution_rate": "解决率（%）", "satisfaction_rate": "满意率（%）",
     "composite_score": "综合得分",
 }  # fmt: skip

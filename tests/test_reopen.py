@@ -177,6 +177,9 @@ def test_the_demo_district_shows_reopened_transferred_and_decided_cases(client: 
 
     counts = client.get("/scores", params={"by": "district"}).json()["groups"][0]["counts"]
     assert counts["reopened"] == counts["reopens"] == 3
+    yearly = client.get("/reports/yearly", params={"period": str(clock.now.year)}).json()
+    last_year = client.get("/reports/yearly", params={"period": str(clock.now.year - 1)}).json()
+    assert yearly["figures"]["reopened"] + last_year["figures"]["reopened"] == 3
     board = client.get("/board", params={"limit": 1000}).json()
     assert board["reopened"] == 1  # the recent one, handled again on fresh deadlines
     assert [c["reopened_count"] for c in board["cases"] if c["reopened_count"]] == [1]
