@@ -328,6 +328,9 @@ class Case(Aggregate):
         def apply(self, case: Case) -> None:
             case.reopened_count = self.reopen_no
             case.reopened_at = self.timestamp
+            for request in case.requests:  # a request of the closed round lapses with it
+                if request["state"] == "pending":
+                    request["state"] = "lapsed"
             case.status = Status.ASSIGNED if case.assignee else Status.RETURNED
             case.deadlines = self.deadlines
             case.policy_version = self.policy_version
@@ -805,8 +808,8 @@ class Case(Aggregate):
             raise errors.RequestNotFoundError(f"案件 {self.number} 没有第 {request_no} 号申请。")
         request = self.requests[request_no - 1]
         if request["state"] != "pending":
-            state = "批准" if request["state"] == "approved" else "驳回"
-            raise errors.RequestDecidedError(f"第 {request_no} 号申请已被{state}，不能再次审批。")
+            state = {"approved": "已被批准", "refused": "已被驳回"}.get(request["state"], "已随案件重办失效")
+            raise errors.RequestDecidedError(f"第 {request_no} 号申请{state}，不能再次审批。")
         kind = request["kind"]
         if approved and kind == "extension":
             current = date.fromisoformat(self.deadlines["resolve"]["due"])

@@ -263,6 +263,7 @@ class Ledger:
             case Case.Reopened():
                 # Back to handling on fresh deadlines: the checkpoints of the new round start unmet.
                 row["reopened_count"] = e.reopen_no
+                row["pending_requests"] = 0  # the closed round's requests lapse
                 row.update(
                     reopened_at=_iso(at),
                     status="assigned" if row["assignee"] else "returned",

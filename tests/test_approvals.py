@@ -211,3 +211,20 @@ def test_replaying_the_log_rebuilds_the_same_ledger_with_every_new_event(
     assert [w["department"] for w in whistles] == ["shuiwu", "zhujian"]
     row = next(r for r in before if r["case_id"] == reopened)
     assert (row["reopened_count"], row["reassigned_count"], row["assignee"]) == (1, 1, SECOND_LEADER_OF_GRID)
+
+
+def test_a_request_pending_when_the_case_closes_lapses_on_reopening(driver: Driver, client: TestClient) -> None:
+    case_id = driver.accepted()
+    driver.act(case_id, "request-extension", GRID_LEADER, new_due="2026-03-20", reason="需等配件")
+    driver.act(case_id, "rectify", GRID_LEADER, summary="已修复")
+    driver.act(case_id, "verify", CLERK, passed=True)
+    driver.act(case_id, "close", GRID_LEADER, summary="销号")
+    driver.act(case_id, "rate", CLERK, satisfaction="dissatisfied")
+    driver.act(case_id, "reopen", CLERK, reason="不满意重办")
+    assert driver.get(f"/cases/{case_id}")["requests"][0]["state"] == "lapsed"
+    error = send(client, case_id, "decide-request", TOWNSHIP, 409, request_no=1, approved=True, reason="同意")["error"]
+    assert error["code"] == "request_already_decided" and "失效" in error["message"]
+    number = driver.get(f"/cases/{case_id}")["number"]
+    assert driver.get("/ledger", number=number)["items"][0]["pending_requests"] == 0
+    driver.act(case_id, "request-extension", GRID_LEADER, new_due="2026-03-20", reason="重办需等配件")
+    assert [r["state"] for r in driver.get(f"/cases/{case_id}")["requests"]] == ["lapsed", "pending"]
