@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from config.settings import Settings
 from tests.api_steps import Driver
 from tests.conftest import Clock
 from tests.factories import CLERK, GRID_LEADER, RESIDENT, SUPERVISOR, auth
@@ -192,3 +193,22 @@ def test_the_demo_district_shows_reopened_transferred_and_decided_cases(client: 
     decisions = [e["data"]["approved"] for e in of_type("RequestDecided")]
     assert sorted(decisions) == [False, False, True, True]
     assert len(of_type("ExtensionRequested")) == 2 and len(of_type("ReturnRequested")) == 2
+
+
+def test_a_webhook_subscribed_to_reopenings_receives_them_signed(settings: Settings, clock: Clock) -> None:
+    from tests.receiver import receiving, signature_valid
+    from tests.test_webhooks import delivering, subscribe
+
+    for client in delivering(settings, clock, allow_local=True):
+        driver = Driver(client)
+        with receiving() as receiver:
+            hook = subscribe(client, receiver.url, types=["Reopened", "FollowUpCalled"], after=0)
+            case_id = driver.closed("dissatisfied")
+            driver.act(case_id, "follow-up", CLERK, reached=True, resolved=False, note="居民说仍漏水")
+            driver.act(case_id, "reopen", CLERK, reason="不满意重办")
+            receiver.wait_for(2)
+        events = [r.event for r in receiver.accepted]
+        assert [e["type"].rsplit(".", 1)[1] for e in events] == ["FollowUpCalled", "Reopened"]
+        assert events[1]["data"]["label"] == "不满意重办" and events[1]["data"]["actor"]["id"] == CLERK.id
+        assert events[1]["data"]["deadlines"]["accept"]["due"] == "2026-03-03"
+        assert all(signature_valid(hook["secret"], r) for r in receiver.accepted)
