@@ -228,3 +228,21 @@ def test_a_request_pending_when_the_case_closes_lapses_on_reopening(driver: Driv
     assert driver.get("/ledger", number=number)["items"][0]["pending_requests"] == 0
     driver.act(case_id, "request-extension", GRID_LEADER, new_due="2026-03-20", reason="重办需等配件")
     assert [r["state"] for r in driver.get(f"/cases/{case_id}")["requests"]] == ["lapsed", "pending"]
+
+
+def test_the_township_decides_a_request_from_the_workbench_form(driver: Driver, client: TestClient) -> None:
+    from tests.test_workbench import csrf
+
+    case_id = driver.accepted()
+    driver.act(case_id, "request-extension", GRID_LEADER, new_due="2026-03-20", reason="需等配件")
+    version = driver.get(f"/cases/{case_id}")["version"]
+    sign_in(client, TOWNSHIP)
+    page = f"/workbench/cases/{case_id}"
+    form = {"request_no": "1", "approved": "false", "reason": "请按原时限办结", "csrf": csrf(client, page)}
+    done = client.post(f"{page}/decide-request", data={**form, "version": str(version)}, headers=HTML)
+    assert done.status_code == 200 and "已审批申请" in done.text
+    last = client.get(f"/cases/{case_id}/history").json()["events"][-1]
+    assert (last["type"], last["label"], last["actor"]["role"]) == ("RequestDecided", "审批", "township")
+    assert last["payload"]["approved"] is False
+    bad = client.post(f"{page}/decide-request", data={**form, "request_no": "零"}, headers=HTML)
+    assert bad.status_code == 422 and "申请编号" in bad.text
