@@ -186,5 +186,8 @@ def present(case: Case, *, clear: bool = False, vault: PersonalDataVault | None 
         "feedback": case.feedback,
         "rating": case.rating,
         "supervision_notices": case.supervision_notices,
+        "reopened_count": case.reopened_count,
+        "follow_ups": case.follow_ups,
+        "requests": case.requests,
         "modified_at": iso(case.modified_on),
     }

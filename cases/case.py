@@ -19,6 +19,7 @@ from cases.actor import Actor
 from cases.clock import local_date
 from cases.commands import BY_NAME, CaseCommand, OnCase
 from cases.vocabulary import (
+    SATISFACTION_LABELS,
     STATUS_LABELS,
     FeedbackMethod,
     HandlingType,
@@ -62,6 +63,10 @@ class Case(Aggregate):
         rating: str | None
         supervision_notices: list[dict[str, Any]]
         progress_reports: int
+        reopened_count: int
+        reopened_at: datetime | None
+        follow_ups: list[dict[str, Any]]
+        requests: list[dict[str, Any]]
 
     class Event(Aggregate.Event):
         actor: dict[str, Any]
@@ -109,6 +114,10 @@ class Case(Aggregate):
             case.rating = None
             case.supervision_notices = []
             case.progress_reports = 0
+            case.reopened_count = 0
+            case.reopened_at = None
+            case.follow_ups = []
+            case.requests = []
 
     class Classified(Event):
         handling_type: str
@@ -286,6 +295,134 @@ class Case(Aggregate):
                 }
             )
 
+    # --- second handling, transfers and approvals (issue 17) ---------------
+
+    class FollowUpCalled(Event):
+        """回访: the intake office calls the petitioner back after closing; a call that
+        reaches them and hears the problem is not solved is grounds to reopen."""
+
+        reached: bool
+        resolved: bool
+        note: str
+
+        def apply(self, case: Case) -> None:
+            case.follow_ups.append(
+                {
+                    "round": case.reopened_count,
+                    "at": self.timestamp.isoformat(),
+                    "reached": self.reached,
+                    "resolved": self.resolved,
+                }
+            )
+
+    class Reopened(Event):
+        """不满意重办: back to its grid leader, who signs for it again, with fresh deadlines
+        counted from the reopening; the rating of the round is cleared so the resident rates again."""
+
+        reopen_no: int
+        grounds: str  # "dissatisfied" (a dissatisfied rating) or "follow_up" (a failed follow-up call)
+        reason: str
+        deadlines: dict[str, Any]
+        policy_version: str
+
+        def apply(self, case: Case) -> None:
+            case.reopened_count = self.reopen_no
+            case.reopened_at = self.timestamp
+            for request in case.requests:  # a request of the closed round lapses with it
+                if request["state"] == "pending":
+                    request["state"] = "lapsed"
+            case.status = Status.ASSIGNED if case.assignee else Status.RETURNED
+            case.deadlines = self.deadlines
+            case.policy_version = self.policy_version
+            case.rating = None
+            case.closed_at = None
+            case.suggestion_outcome = None
+            case.rectified_at = None
+            case.accepted_at = None
+
+    class Reassigned(Event):
+        """改派: the dispatcher moves the case to another grid leader of its grid."""
+
+        previous_assignee: str | None
+        assignee: str
+        assignee_name: str
+        reason: str
+
+        def apply(self, case: Case) -> None:
+            case.assignee = self.assignee
+
+    class Transferred(Event):
+        """转办: a department hands its part (its whistles, and the lead if it had it) to another."""
+
+        from_department: str
+        to_department: str
+        whistle_nos: list[int]
+        lead: bool
+        reason: str
+
+        def apply(self, case: Case) -> None:
+            for no in self.whistle_nos:
+                whistle = case.whistles[no - 1]
+                whistle["departments"] = sorted(
+                    {*whistle["departments"]} - {self.from_department} | {self.to_department}
+                )
+                whistle.setdefault("transferred_in", {})[self.to_department] = self.timestamp.isoformat()
+            if self.lead:
+                case.lead_department = self.to_department
+
+    class ExtensionRequested(Event):
+        """延期申请: the deadline moves only once the township or supervision approves."""
+
+        request_no: int
+        new_due: str
+        current_due: str
+        reason: str
+
+        def apply(self, case: Case) -> None:
+            case.requests.append(
+                {
+                    "no": self.request_no,
+                    "kind": "extension",
+                    "new_due": self.new_due,
+                    "reason": self.reason,
+                    "requested_by": self.actor["id"],
+                    "requested_at": self.timestamp.isoformat(),
+                    "state": "pending",
+                }
+            )
+
+    class ReturnRequested(Event):
+        """退单申请: the case stays with its assignee until the township or supervision approves."""
+
+        request_no: int
+        reason: str
+
+        def apply(self, case: Case) -> None:
+            case.requests.append(
+                {
+                    "no": self.request_no,
+                    "kind": "return",
+                    "reason": self.reason,
+                    "requested_by": self.actor["id"],
+                    "requested_at": self.timestamp.isoformat(),
+                    "state": "pending",
+                }
+            )
+
+    class RequestDecided(Event):
+        """审批: approved (followed by its DeadlineExtended or Returned) or refused, with a reason."""
+
+        request_no: int
+        kind: str
+        approved: bool
+        reason: str
+
+        def apply(self, case: Case) -> None:
+            request = case.requests[self.request_no - 1]
+            request["state"] = "approved" if self.approved else "refused"
+            request["decided_by"] = self.actor["id"]
+            request["decided_at"] = self.timestamp.isoformat()
+
     # State is assigned by Registered.apply and later events (no class-level
     # annotations: the library would turn them into __init__ parameters).
 
@@ -410,7 +547,8 @@ class Case(Aggregate):
         whistle = summoned[-1]
         if department in whistle["reported"]:
             raise errors.AlreadyReportedError(f"部门 {department} 已就第 {whistle['no']} 次吹哨报到，不能重复报到。")
-        blown_at = datetime.fromisoformat(whistle["blown_at"])
+        # A department a case was transferred to (转办) is timed from the transfer.
+        blown_at = datetime.fromisoformat(whistle.get("transferred_in", {}).get(department, whistle["blown_at"]))
         self._emit(
             self.DepartmentReported,
             actor,
@@ -471,11 +609,7 @@ class Case(Aggregate):
 
     def extend(self, actor: Actor, at: datetime, *, new_due: date, reason: str) -> None:
         self._may(actor, "extend")
-        current = date.fromisoformat(self.deadlines["resolve"]["due"])
-        if local_date(at) > current:
-            raise errors.DeadlinePassedError(f"办结时限 {current} 已过，延期须在时限届满前申请；请改由督查室发督办函。")
-        if new_due <= current:
-            raise errors.DeadlineNotLaterError(f"新的时限必须晚于现有时限 {current}。")
+        current = self._extendable(at, new_due)
         self._emit(
             self.DeadlineExtended,
             actor,
@@ -485,6 +619,14 @@ class Case(Aggregate):
             new_due=new_due.isoformat(),
             reason=reason,
         )
+
+    def _extendable(self, at: datetime, new_due: date) -> date:
+        current = date.fromisoformat(self.deadlines["resolve"]["due"])
+        if local_date(at) > current:
+            raise errors.DeadlinePassedError(f"办结时限 {current} 已过，延期须在时限届满前申请；请改由督查室发督办函。")
+        if new_due <= current:
+            raise errors.DeadlineNotLaterError(f"新的时限必须晚于现有时限 {current}。")
+        return current
 
     def rectify(self, actor: Actor, at: datetime, *, summary: str) -> None:
         self._may(actor, "rectify")
@@ -548,6 +690,157 @@ class Case(Aggregate):
             new_due=new_due.isoformat(),
             notice=notice,
         )
+
+    # --- second handling, transfers and approvals (issue 17) ---------------
+
+    def follow_up(self, actor: Actor, at: datetime, *, reached: bool, resolved: bool, note: str) -> None:
+        self._may(actor, "follow_up")
+        if not reached and resolved:
+            raise errors.IllegalTransitionError("未联系上诉求人时不能记录“问题已解决”：请把“已解决”改为否。")
+        self._emit(self.FollowUpCalled, actor, at, reached=reached, resolved=resolved, note=note)
+
+    def reopen(
+        self, actor: Actor, at: datetime, *, reason: str, deadlines: dict[str, Any], policy_version: str
+    ) -> None:
+        self._may(actor, "reopen")
+        self._emit(
+            self.Reopened,
+            actor,
+            at,
+            reopen_no=self.reopened_count + 1,
+            grounds=self._reopen_grounds(),
+            reason=reason,
+            deadlines=deadlines,
+            policy_version=policy_version,
+        )
+
+    def _reopen_grounds(self) -> str:
+        if self.rating in (Satisfaction.SATISFIED, Satisfaction.BASICALLY_SATISFIED):
+            label = SATISFACTION_LABELS[Satisfaction(self.rating)]
+            raise errors.ReopenNotWarrantedError(
+                f"居民对案件 {self.number} 的评议为“{label}”，不能重办；只有评议不满意或回访未解决的案件可以重办。"
+            )
+        if self.rating == Satisfaction.DISSATISFIED:
+            return "dissatisfied"
+        calls = [f for f in self.follow_ups if f["round"] == self.reopened_count and f["reached"]]
+        if calls and not calls[-1]["resolved"]:
+            return "follow_up"
+        raise errors.ReopenNotWarrantedError(
+            f"案件 {self.number} 没有不满意评议，也没有回访未解决的记录：请先回访或请居民评议，再决定是否重办。"
+        )
+
+    def reassign(
+        self,
+        actor: Actor,
+        at: datetime,
+        *,
+        assignee: str,
+        assignee_name: str,
+        assignee_grids: frozenset[str],
+        reason: str,
+    ) -> None:
+        self._may(actor, "reassign")
+        if assignee == self.assignee:
+            raise errors.SameAssigneeError(f"本案已由{assignee_name}（{assignee}）承办，请改派给其他网格长。")
+        if self.units["grid"] not in assignee_grids:
+            raise errors.AssigneeNotInGridError(
+                f"{assignee_name}不是本案所在网格（{self.units['grid_name']}）的网格长，请改派给该网格的网格长。"
+            )
+        self._emit(
+            self.Reassigned,
+            actor,
+            at,
+            previous_assignee=self.assignee,
+            assignee=assignee,
+            assignee_name=assignee_name,
+            reason=reason,
+        )
+
+    def transfer(self, actor: Actor, at: datetime, *, to_department: str, reason: str) -> None:
+        self._may(actor, "transfer")
+        mine = actor.unit or ""
+        holding = [w for w in self.whistles if mine in w["departments"]]
+        if not holding and self.lead_department != mine:
+            raise errors.NotWhistledError(f"部门 {mine} 没有承办本案的任务，无可转办。")
+        if (
+            to_department == mine
+            or self.lead_department == to_department
+            or any(to_department in w["departments"] for w in holding)
+        ):
+            raise errors.AlreadyOnCaseError(
+                f"部门 {to_department} 已在承办本案的同一任务，不能转办给它；请选择另一个职能部门。"
+            )
+        self._emit(
+            self.Transferred,
+            actor,
+            at,
+            from_department=mine,
+            to_department=to_department,
+            whistle_nos=[w["no"] for w in holding],
+            lead=self.lead_department == mine,
+            reason=reason,
+        )
+
+    def request_extension(self, actor: Actor, at: datetime, *, new_due: date, reason: str) -> None:
+        self._may(actor, "request_extension")
+        self._no_pending("extension")
+        current = self._extendable(at, new_due)
+        self._emit(
+            self.ExtensionRequested,
+            actor,
+            at,
+            request_no=len(self.requests) + 1,
+            new_due=new_due.isoformat(),
+            current_due=current.isoformat(),
+            reason=reason,
+        )
+
+    def request_return(self, actor: Actor, at: datetime, *, reason: str) -> None:
+        self._may(actor, "request_return")
+        self._no_pending("return")
+        self._emit(self.ReturnRequested, actor, at, request_no=len(self.requests) + 1, reason=reason)
+
+    def decide_request(self, actor: Actor, at: datetime, *, request_no: int, approved: bool, reason: str) -> None:
+        self._may(actor, "decide_request")
+        if actor.role == Role.TOWNSHIP and actor.unit != self.units["street"]:
+            raise errors.NotInAreaError(f"本案属于{self.units['street_name']}，只有该镇（街道）或督查室可以审批。")
+        if not 1 <= request_no <= len(self.requests):
+            raise errors.RequestNotFoundError(f"案件 {self.number} 没有第 {request_no} 号申请。")
+        request = self.requests[request_no - 1]
+        if request["state"] != "pending":
+            state = {"approved": "已被批准", "refused": "已被驳回"}.get(request["state"], "已随案件重办失效")
+            raise errors.RequestDecidedError(f"第 {request_no} 号申请{state}，不能再次审批。")
+        kind = request["kind"]
+        if approved and kind == "extension":
+            current = date.fromisoformat(self.deadlines["resolve"]["due"])
+            if date.fromisoformat(request["new_due"]) <= current:
+                raise errors.DeadlineNotLaterError(
+                    f"办结时限已是 {current}，申请的新时限 {request['new_due']} 并不更晚：请驳回本申请。"
+                )
+        still_assigned = self.status == Status.ASSIGNED and self.assignee == request["requested_by"]
+        if approved and kind == "return" and not still_assigned:
+            raise errors.RequestOutdatedError("提交退单申请后，案件已被签收、改派或退回，申请已失效：请驳回本申请。")
+        self._emit(self.RequestDecided, actor, at, request_no=request_no, kind=kind, approved=approved, reason=reason)
+        if approved and kind == "extension":
+            self._emit(
+                self.DeadlineExtended,
+                actor,
+                at,
+                deadline="resolve",
+                previous_deadline=self.deadlines["resolve"]["due"],
+                new_due=request["new_due"],
+                reason=request["reason"],
+            )
+        elif approved:
+            self._emit(self.Returned, actor, at, reason=request["reason"])
+
+    def _no_pending(self, kind: str) -> None:
+        pending = [r for r in self.requests if r["kind"] == kind and r["state"] == "pending"]
+        if pending:
+            what = "延期" if kind == "extension" else "退单"
+            raise errors.RequestPendingError(
+                f"第 {pending[-1]['no']} 号{what}申请尚待审批：请等镇（街道）或督查室审批后再申请。"
+            )
 
     # --- rules shared by commands ------------------------------------------
 

@@ -99,6 +99,21 @@ COMMANDS: tuple[CaseCommand, ...] = (
     command("recompute_deadlines", "recompute-deadlines", i.ActorOnlyIn, {CLERK, R.ADMIN}, "重算时限",
             OPEN_AFTER_CLASSIFICATION,
             "Recompute provisional deadlines once the year's official calendar is known"),
+    # --- second handling, transfers and approvals (issue 17) ---
+    command("follow_up", "follow-up", i.FollowUpIn, {CLERK}, "回访", (S.CLOSED,),
+            "The intake office's follow-up call after closing (回访); unresolved is grounds to reopen"),
+    command("reopen", "reopen", i.ReasonIn, {CLERK, R.SUPERVISION}, "重办", (S.CLOSED,),
+            "Reopen after a dissatisfied rating or a failed follow-up: fresh deadlines (不满意重办)"),
+    command("reassign", "reassign", i.ReassignIn, {CLERK, TOWNSHIP}, "改派", (S.ASSIGNED, *WORKING),
+            "Move the case to another grid leader of its grid (改派)", OnCase.HANDLER),
+    command("transfer", "transfer", i.TransferIn, {R.DEPARTMENT}, "转办", WORKING,
+            "A department hands its part to another department (转办)", OnCase.HANDLER),
+    command("request_extension", "request-extension", i.ExtendIn, HANDLERS, "申请延期", OPEN_AFTER_CLASSIFICATION,
+            "Ask the township or supervision to extend the limit (延期申请)", OnCase.HANDLER),
+    command("request_return", "request-return", i.ReasonIn, {R.GRID_LEADER}, "申请退单", (S.ASSIGNED,),
+            "The assignee asks to return a misrouted case (退单申请)", OnCase.ASSIGNEE),
+    command("decide_request", "decide-request", i.DecideIn, {TOWNSHIP, R.SUPERVISION}, "审批申请", OPEN,
+            "Approve or refuse an extension or return request, with a reason (审批)"),
 )  # fmt: skip
 
 BY_NAME = {c.name: c for c in COMMANDS}

@@ -72,3 +72,38 @@ class ActorNotAllowedError(CaseError):
     """The acting role may never do this (HTTP 403)."""
 
     code = "actor_not_allowed"
+
+
+# --- second handling, transfers and approvals (issue 17) -------------------
+
+
+class ReopenNotWarrantedError(CaseError):
+    code = "reopen_not_warranted"
+
+
+class SameAssigneeError(CaseError):
+    code = "same_assignee"
+
+
+class AlreadyOnCaseError(CaseError):
+    code = "department_already_on_case"
+
+
+class ApprovalRequiredError(CaseError):
+    code = "approval_required"
+
+
+class RequestPendingError(CaseError):
+    code = "request_pending"
+
+
+class RequestNotFoundError(CaseError):
+    code = "request_not_found"
+
+
+class RequestDecidedError(CaseError):
+    code = "request_already_decided"
+
+
+class RequestOutdatedError(CaseError):
+    code = "request_outdated"

@@ -136,3 +136,28 @@ class SuperviseIn(Command):
     responsible_unit: Short
     new_due: date
     notice: Text
+
+
+# --- second handling, transfers and approvals (issue 17) -------------------
+
+
+class FollowUpIn(Command):
+    reached: bool = Field(True, description="False when the petitioner could not be reached.")
+    resolved: bool = Field(description="The petitioner says the problem is solved (问题已解决).")
+    note: Text
+
+
+class ReassignIn(Command):
+    assignee: Code = Field(description="Id of another grid leader (网格长) of the case's grid.")
+    reason: Text
+
+
+class TransferIn(Command):
+    to_department: Code = Field(description="The department (职能部门) taking over this department's part.")
+    reason: Text
+
+
+class DecideIn(Command):
+    request_no: int = Field(ge=1, le=10_000, description="The request's number on the case (1, 2, …).")
+    approved: bool
+    reason: Text

@@ -6,14 +6,22 @@ picks the version in force that day and records it with each deadline.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from cases.calendar import add_months, add_working_days
-from cases.vocabulary import HandlingType, Tier
+from cases.vocabulary import HandlingType, Role, Tier
 
 CHECKPOINTS = ("accept", "progress", "resolve")
+
+# Who may extend a limit or return a case alone, without a request the township or
+# supervision approves (policy `approvals.<command>.decide_alone`); the default is
+# everyone the command table allows, so an office without approvals changes nothing.
+DECIDE_ALONE_DEFAULT: dict[str, frozenset[Role]] = {
+    "extend": frozenset({Role.TOWNSHIP, Role.LEADER, Role.SUPERVISION}),
+    "return_case": frozenset({Role.GRID_LEADER}),
+}
 
 
 class NoPolicyInForceError(LookupError):
@@ -61,6 +69,10 @@ class PolicyVersion:
     score_weights: tuple[float, float, float] = (0.30, 0.35, 0.35)
     count_basically_satisfied: bool = True
     report_in_within_hours: int = 24
+    decide_alone: dict[str, frozenset[Role]] = field(default_factory=lambda: dict(DECIDE_ALONE_DEFAULT))
+
+    def may_decide_alone(self, command: str, role: Role) -> bool:
+        return role in self.decide_alone.get(command, frozenset(Role))
 
     def limits_for(self, handling_type: HandlingType, tier: Tier) -> dict[str, Limit]:
         # A handling type's own limits (e.g. 即办件 same day) override the tier's.
@@ -125,6 +137,7 @@ class Policy:
                     score_weights=triple,
                     count_basically_satisfied=bool(scores.get("count_basically_satisfied", True)),
                     report_in_within_hours=int(item.get("whistle", {}).get("report_in_within_hours", 24)),
+                    decide_alone=_decide_alone(item.get("approvals", {})),
                 )
             )
         if len({v.version for v in versions}) != len(versions):
@@ -137,3 +150,12 @@ def _limits(section: dict[str, Any]) -> dict[str, Limit]:
     if unknown:
         raise ValueError(f"unknown checkpoints {sorted(unknown)}; known: {list(CHECKPOINTS)}")
     return {name: Limit.parse(v) for name, v in section.items()}
+
+
+def _decide_alone(section: dict[str, Any]) -> dict[str, frozenset[Role]]:
+    unknown = set(section) - set(DECIDE_ALONE_DEFAULT)
+    if unknown:
+        raise ValueError(f"approvals for unknown commands {sorted(unknown)}; known: {sorted(DECIDE_ALONE_DEFAULT)}")
+    return DECIDE_ALONE_DEFAULT | {
+        name: frozenset(Role(r) for r in entry["decide_alone"]) for name, entry in section.items()
+    }

@@ -22,6 +22,7 @@ from cases.actor import Actor
 from cases.case import Case
 from cases.clock import local_date, utc_now
 from cases.commands import CaseCommand
+from cases.errors import ApprovalRequiredError
 from cases.policy import Policy
 from cases.vocabulary import FeedbackMethod, HandlingType, Role, Satisfaction, SuggestionOutcome, Tier
 from commands.errors import (
@@ -224,7 +225,9 @@ class Cases(Application):
                 # Not classified yet: the case itself refuses, with its own reason (409, not a 500).
                 return case.recompute_deadlines(actor, at, deadlines={}, policy_version="")
             version = next(v for v in self.policy.versions if v.version == case.policy_version)
-            fresh = version.deadlines(case.handling_type, case.tier, local_date(case.registered_at))
+            # A reopened case's limits run from its reopening (不满意重办), not from registration.
+            start = local_date(case.reopened_at or case.registered_at)
+            fresh = version.deadlines(case.handling_type, case.tier, start)
             return case.recompute_deadlines(actor, at, deadlines=fresh, policy_version=version.version)
 
         return self._execute(case_id, actor, decide, **kw)
@@ -243,7 +246,11 @@ class Cases(Application):
         )
 
     def return_case(self, case_id: UUID, actor: Actor, *, reason: str, **kw: Unpack[CommandOptions]) -> CommandResult:
-        return self._execute(case_id, actor, lambda case, at: case.return_case(actor, at, reason=reason), **kw)
+        def decide(case: Case, at: datetime) -> None:
+            self._require_alone("return_case", actor, at, "request-return")
+            case.return_case(actor, at, reason=reason)
+
+        return self._execute(case_id, actor, decide, **kw)
 
     def accept(self, case_id: UUID, actor: Actor, **kw: Unpack[CommandOptions]) -> CommandResult:
         return self._execute(case_id, actor, lambda case, at: case.accept(actor, at), **kw)
@@ -313,9 +320,11 @@ class Cases(Application):
     def extend(
         self, case_id: UUID, actor: Actor, *, new_due: date, reason: str, **kw: Unpack[CommandOptions]
     ) -> CommandResult:
-        return self._execute(
-            case_id, actor, lambda case, at: case.extend(actor, at, new_due=new_due, reason=reason), **kw
-        )
+        def decide(case: Case, at: datetime) -> None:
+            self._require_alone("extend", actor, at, "request-extension")
+            case.extend(actor, at, new_due=new_due, reason=reason)
+
+        return self._execute(case_id, actor, decide, **kw)
 
     def rectify(self, case_id: UUID, actor: Actor, *, summary: str, **kw: Unpack[CommandOptions]) -> CommandResult:
         return self._execute(case_id, actor, lambda case, at: case.rectify(actor, at, summary=summary), **kw)
@@ -386,6 +395,53 @@ class Cases(Application):
             ),
             **kw,
         )
+
+    # --- second handling, transfers and approvals (issue 17) ---------------
+
+    def reopen(self, case_id: UUID, actor: Actor, *, reason: str, **kw: Unpack[CommandOptions]) -> CommandResult:
+        def decide(case: Case, at: datetime) -> None:
+            # Fresh 13710 limits counted from the day of reopening, by the policy in force that day.
+            version = self.policy.in_force(local_date(at))
+            deadlines = (
+                version.deadlines(case.handling_type, case.tier, local_date(at))
+                if case.handling_type is not None and case.tier is not None
+                else {}
+            )
+            case.reopen(actor, at, reason=reason, deadlines=deadlines, policy_version=version.version)
+
+        return self._execute(case_id, actor, decide, **kw)
+
+    def reassign(
+        self, case_id: UUID, actor: Actor, *, assignee: str, reason: str, **kw: Unpack[CommandOptions]
+    ) -> CommandResult:
+        leader = self.reference.grid_leaders.get(assignee)
+        if leader is None:
+            raise InvalidReferenceError("assignee", f"{assignee} 不是登记在册的网格长")
+        return self._execute(
+            case_id,
+            actor,
+            lambda case, at: case.reassign(
+                actor, at, assignee=leader.id, assignee_name=leader.name, assignee_grids=leader.grids, reason=reason
+            ),
+            **kw,
+        )
+
+    def transfer(
+        self, case_id: UUID, actor: Actor, *, to_department: str, reason: str, **kw: Unpack[CommandOptions]
+    ) -> CommandResult:
+        self._require_known("to_department", to_department, self.reference.departments, "未知的职能部门")
+        return self._execute(
+            case_id, actor, lambda case, at: case.transfer(actor, at, to_department=to_department, reason=reason), **kw
+        )
+
+    def _require_alone(self, command: str, actor: Actor, at: datetime, request_path: str) -> None:
+        """The policy in force says which roles decide an extension or a return alone; the others ask."""
+        if not self.policy.in_force(local_date(at)).may_decide_alone(command, actor.role):
+            label = "延期" if command == "extend" else "退单"
+            raise ApprovalRequiredError(
+                f"按本地审批规定，{actor.role} 不能自行{label}：请提交{label}申请（{request_path}），"
+                "由镇（街道）或督查室审批。"
+            )
 
     def act(
         self,

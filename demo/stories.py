@@ -885,9 +885,15 @@ def load_demo(cases: Cases, count: int = 600, *, seed: int = 2026, now: datetime
     planner = _Planner(cases, rng, now)
     ages = sorted((DAYS * rng.random() ** 1.2 for _ in range(count)), reverse=True)
     scripts = []
+    from demo.second_handling import SecondHandlingStories  # issue 17's stories (it imports this module)
+
+    second = SecondHandlingStories(planner, ages, len(COVERAGE))
     for index, days_ago in enumerate(ages):
         scenario = replace(COVERAGE[index]) if index < len(COVERAGE) else planner.scenario(days_ago)
+        if index in second.chosen:
+            scenario = second.scenario(index)
         scripts.append(planner.plan(index, days_ago, scenario))
+        second.tell(scripts[-1])
 
     steps = sorted((st for sc in scripts for st in sc.steps if st.at <= now), key=lambda st: (st.at, st.case, st.seq))
     original = cases.clock
@@ -909,7 +915,7 @@ def load_demo(cases: Cases, count: int = 600, *, seed: int = 2026, now: datetime
     closed = sum("close" in sc.done for sc in scripts)
     return {
         "cases": count,
-        "events": len(steps),
+        "events": len(steps) + second.extra,
         "closed": closed,
         "whistled": sum("whistle" in sc.done for sc in scripts),
         "returned": sum("return" in sc.done for sc in scripts),
@@ -919,4 +925,9 @@ def load_demo(cases: Cases, count: int = 600, *, seed: int = 2026, now: datetime
         "failed_verifications": kinds["verify_failed"],
         "suggestions": sum(sc.scenario.path == "suggestion" and "classify" in sc.done for sc in scripts),
         "open": count - closed,
+        # issue 17: second handling, reassignment, transfer, approvals
+        "reopened": sum("reopen" in sc.done for sc in scripts),
+        "reassigned": sum("reassign" in sc.done for sc in scripts),
+        "transferred": sum("transfer" in sc.done for sc in scripts),
+        "requests_decided": kinds["decide_request"],
     }

@@ -24,7 +24,7 @@ BOARD_COLUMNS = (
     "case_id, number, title, status, handling_type, tier, channel, district, district_name, street, street_name, "
     "community, community_name, grid, grid_name, assignee_name, lead_department, accepted_date, progress_date, "
     "resolved_date, closed_date, accept_due, progress_due, resolve_due, supervision_due, supervision_count, "
-    "deadlines_provisional, next_due"
+    "deadlines_provisional, next_due, reopened_count"
 )
 
 
@@ -69,6 +69,7 @@ def board(
     name = UNIT_NAMES.get(by, group)
     counts = views.query(
         f"SELECT {group} AS unit, MAX({name}) AS name, COUNT(*) AS cases, SUM(supervision_count) AS supervised, "
+        "SUM(CASE WHEN reopened_count > 0 THEN 1 ELSE 0 END) AS reopened, "
         + ", ".join(f"SUM(CASE WHEN {light} = '{c}' THEN 1 ELSE 0 END) AS {c}" for c in (RED, YELLOW, GREEN))
         + f" FROM {table} WHERE {' AND '.join(where)} GROUP BY {group}",
         params,
@@ -84,7 +85,11 @@ def board(
     )
     keys = ("red", "yellow", "green", "supervised")
     units: list[dict[str, Any]] = [
-        {"unit": r["unit"] or "(none)", "name": r["name"] or r["unit"] or "(none)", **{k: int(r[k] or 0) for k in keys}}
+        {
+            "unit": r["unit"] or "(none)",
+            "name": r["name"] or r["unit"] or "(none)",
+            **{k: int(r[k] or 0) for k in (*keys, "reopened")},
+        }
         for r in counts
     ]
     units.sort(key=lambda u: (-u["red"], u["unit"]))
@@ -97,6 +102,8 @@ def board(
         "units": units,
         "cases": [{**_summary(r), "colour": r["colour"], "checkpoints": evaluate(r, today)} for r in rows],
         "cases_total": totals[colour_filter] if colour_filter else totals["cases"],
+        # Open cases reopened at least once (不满意重办); each listed case carries its reopened_count.
+        "reopened": sum(u["reopened"] for u in units),
     }
 
 
@@ -108,5 +115,6 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
         "assignee_name": row["assignee_name"],
         "lead_department": row["lead_department"],
         "supervision_count": row["supervision_count"],
+        "reopened_count": int(row["reopened_count"] or 0),
         "provisional_deadlines": row["deadlines_provisional"] == "yes",
     }

@@ -28,7 +28,7 @@ _STATUS = BOARD_FIELDS.index("status")
 _ROW = itemgetter(*STATE_COLUMNS)
 
 NUMBERS = {"since_version": "BIGINT", "version": "BIGINT", "span_from": "BIGINT", "span_to": "BIGINT",
-           "supervision_count": "INTEGER"}  # fmt: skip
+           "supervision_count": "INTEGER", "reopened_count": "INTEGER"}  # fmt: skip
 
 TABLES = [
     "CREATE TABLE IF NOT EXISTS board_states ("

@@ -58,12 +58,17 @@ HEADERS = {
     "month": "月份", "dispatched": "派单数", "responded": "按时签收数", "resolved": "解决数",
     "satisfied": "满意数", "basically_satisfied": "基本满意数", "dissatisfied": "不满意数",
     "response_rate": "响应率（%）", "resolution_rate": "解决率（%）", "satisfaction_rate": "满意率（%）",
+    # second handling, transfers and approvals (issue 17)
+    "reopened_count": "重办次数", "reopened_at": "最近重办时间", "follow_up_at": "回访时间",
+    "follow_up_resolved": "回访问题已解决", "reassigned_count": "改派次数", "transferred_count": "转办次数",
+    "pending_requests": "待审批申请数", "approved_requests": "批准申请数", "refused_requests": "驳回申请数",
+    "reopened": "重办件数", "reopens": "重办次数",
 }  # fmt: skip
 
 # Periodic reports: the summary sheet's items (docs/read-models.md).
 REPORT_ITEMS = {
     "received": "受理数", "closed": "办结数", "closed_on_time": "按期办结数", "open_at_end": "期末未办结数",
-    "overdue_at_end": "期末超期未办结数", "whistled": "吹哨件数", "supervised": "督办件数",
+    "overdue_at_end": "期末超期未办结数", "whistled": "吹哨件数", "supervised": "督办件数", "reopened": "重办件数",
     "response_rate": "响应率（%）", "resolution_rate": "解决率（%）", "satisfaction_rate": "满意率（%）",
     "composite_score": "综合得分",
 }  # fmt: skip
@@ -71,7 +76,7 @@ RATES = ("response_rate", "resolution_rate", "satisfaction_rate")
 
 MOMENTS = frozenset(
     {"registered_at", "assigned_at", "accepted_at", "rectified_at", "verified_at", "closed_at", "feedback_at",
-     "rated_at"}
+     "rated_at", "reopened_at", "follow_up_at"}
 )  # fmt: skip
 DAYS = frozenset(
     {"registered_date", "accepted_date", "progress_date", "resolved_date", "closed_date", "accept_due",
@@ -107,6 +112,7 @@ def code_names(reference: ReferenceData) -> Names:
         "suggestion_outcome": SUGGESTION_OUTCOME_LABELS,
         "deadlines_provisional": YES_NO,
         "first_verification_passed": YES_NO,
+        "follow_up_resolved": YES_NO,
         "item": REPORT_ITEMS,
     }
 

@@ -34,12 +34,26 @@ CASE_COLUMNS: tuple[str, ...] = (
     "first_verification_passed", "failed_verifications", "verified_at", "closed_at", "closed_date",
     "closed_month", "suggestion_outcome", "feedback_method", "feedback_at", "rating", "rated_at",
     "supervision_count", "supervision_due", "next_due", "last_event", "version", "position",
+    # second handling, transfers and approvals (issue 17)
+    *("reopened_count", "reopened_at", "follow_up_at", "follow_up_resolved", "reassigned_count",
+      "transferred_count", "pending_requests", "approved_requests", "refused_requests"),
 )  # fmt: skip
+# What a reopened case's new round starts without (its fresh checkpoints are unmet).
+ROUND_COLUMNS = (
+    "accepted_at", "accepted_date", "progress_date", "resolved_date", "rectified_at", "verified_at", "closed_at",
+    "closed_date", "closed_month", "suggestion_outcome", "follow_up_at", "follow_up_resolved",
+)  # fmt: skip
+# Issue 17's columns: counters, and the moments and outcomes a second handling turns on.
+REOPEN_COUNTERS = ("reopened_count", "reassigned_count", "transferred_count", "pending_requests",
+                   "approved_requests", "refused_requests")  # fmt: skip
 WHISTLE_COLUMNS = (
     "case_id", "whistle_no", "department", "street", "grid", "blown_at", "blown_month",
     "reported_at", "seconds_to_report",
 )  # fmt: skip
-COUNTERS = ("returned_count", "whistle_count", "extended_count", "failed_verifications", "supervision_count")
+COUNTERS = (
+    "returned_count", "whistle_count", "extended_count", "failed_verifications", "supervision_count",
+    *REOPEN_COUNTERS,
+)  # fmt: skip
 
 
 def _case_column_type(column: str) -> str:
@@ -89,6 +103,7 @@ def _day(moment: datetime) -> str:
 BOARD_COVERED = (
     "accept_due", "status", "supervision_count", "district", "district_name", "street_name", "community",
     "community_name", "grid", "grid_name", "lead_department", "assignee", "handling_type", "tier", "channel",
+    "reopened_count",
 )  # fmt: skip
 POSTGRES_INDEXES = [
     "CREATE INDEX IF NOT EXISTS ledger_cases_open_covering ON ledger_cases (street, next_due) "
@@ -98,7 +113,14 @@ POSTGRES_INDEXES = [
 # Every column a ledger made by an older release may lack: `minqing migrate` adds the missing ones,
 # so a column appended to CASE_COLUMNS needs no migration of its own; their values (and
 # board_states) come from `minqing rebuild ledger` (docs/read-models.md).
-ADDED_COLUMNS = {"ledger_cases": {c: _case_column_type(c) for c in CASE_COLUMNS if c != "case_id"}}
+ADDED_COLUMNS = {
+    "ledger_cases": {c: _case_column_type(c) for c in CASE_COLUMNS if c != "case_id"},
+    "board_states": {
+        c: board_states.NUMBERS.get(c, "TEXT")
+        for c in board_states.STATE_COLUMNS
+        if c not in ("case_id", "since_version")
+    },
+}
 
 
 class Ledger:
@@ -136,7 +158,7 @@ class Ledger:
                 if not isinstance(event, Case.Registered):
                     continue  # a case registered before this view's first event cannot be folded
                 row = rows[case_id] = dict.fromkeys(CASE_COLUMNS) | dict.fromkeys(COUNTERS, 0)
-            if isinstance(event, (Case.WhistleBlown, Case.DepartmentReported)):
+            if isinstance(event, (Case.WhistleBlown, Case.DepartmentReported, Case.Transferred)):
                 touched_whistles |= self._whistle(whistles, case_id, row, event)
             self._fold(row, event, shown)
             row["next_due"] = next_due(row)
@@ -247,6 +269,40 @@ class Ledger:
             case Case.SupervisionNoticeIssued():
                 row["supervision_count"] += 1
                 row["supervision_due"] = e.new_due
+            case _:
+                Ledger._fold_second_handling(row, e)
+
+    @staticmethod
+    def _fold_second_handling(row: Row, e: Any) -> None:
+        """Issue 17: follow-up calls, reopening, reassignment, transfer, requests and decisions."""
+        at = e.timestamp
+        match e:
+            case Case.FollowUpCalled() if e.reached:
+                row.update(follow_up_at=_iso(at), follow_up_resolved="yes" if e.resolved else "no")
+            case Case.Reopened():
+                # Back to handling on fresh deadlines: the checkpoints of the new round start unmet.
+                row["reopened_count"] = e.reopen_no
+                row["pending_requests"] = 0  # the closed round's requests lapse
+                row.update(
+                    reopened_at=_iso(at),
+                    status="assigned" if row["assignee"] else "returned",
+                    policy_version=e.policy_version,
+                    deadlines_provisional="yes" if any(d.get("provisional") for d in e.deadlines.values()) else "no",
+                    **{f"{n}_due": e.deadlines.get(n, {}).get("due") for n in ("accept", "progress", "resolve")},
+                    **dict.fromkeys(ROUND_COLUMNS),
+                )
+            case Case.Reassigned():
+                row.update(assignee=e.assignee, assignee_name=e.assignee_name)
+                row["reassigned_count"] += 1
+            case Case.Transferred():
+                if e.lead:
+                    row["lead_department"] = e.to_department
+                row["transferred_count"] += 1
+            case Case.ExtensionRequested() | Case.ReturnRequested():
+                row["pending_requests"] += 1
+            case Case.RequestDecided():
+                row["pending_requests"] = max(0, row["pending_requests"] - 1)
+                row["approved_requests" if e.approved else "refused_requests"] += 1
 
     @staticmethod
     def _whistle(whistles: dict[tuple[str, int, str], Row], case_id: str, row: Row, e: Any) -> set:
@@ -257,6 +313,22 @@ class Ledger:
                     "case_id": case_id,
                     "whistle_no": e.whistle_no,
                     "department": key[2],
+                    "street": row["street"],
+                    "grid": row["grid"],
+                    "blown_at": _iso(e.timestamp),
+                    "blown_month": _day(e.timestamp)[:7],
+                    "reported_at": None,
+                    "seconds_to_report": None,
+                }
+            return keys
+        if isinstance(e, Case.Transferred):
+            # The department a part is transferred to is summoned from the transfer (转办).
+            keys = {(case_id, no, e.to_department) for no in e.whistle_nos}
+            for key in keys:
+                whistles[key] = {
+                    "case_id": case_id,
+                    "whistle_no": key[1],
+                    "department": e.to_department,
                     "street": row["street"],
                     "grid": row["grid"],
                     "blown_at": _iso(e.timestamp),

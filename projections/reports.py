@@ -82,6 +82,7 @@ def report(
         ),
         "whistled": (f"{received_in} AND whistle_count > 0", [s, e]),
         "supervised": (f"{received_in} AND supervision_count > 0", [s, e]),
+        "reopened": (f"{received_in} AND reopened_count > 0", [s, e]),  # 不满意重办 (issue 17)
     }
     # One pass over the unit's rows for every figure (was one query per figure).
     sums = ", ".join(f"SUM(CASE WHEN {c} THEN 1 ELSE 0 END) AS {name}" for name, (c, _) in conditions.items())

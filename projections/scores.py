@@ -29,8 +29,11 @@ COUNTS_SQL = """
     SUM(CASE WHEN accepted_date IS NOT NULL AND accepted_date <= accept_due THEN 1 ELSE 0 END) AS responded,
     SUM(CASE WHEN status = 'closed' THEN 1 ELSE 0 END) AS closed,
     SUM(CASE WHEN rating IS NOT NULL THEN 1 ELSE 0 END) AS callbacks,
-    SUM(CASE WHEN rating IS NOT NULL AND (first_verification_passed = 'yes' OR suggestion_outcome IS NOT NULL)
+    SUM(CASE WHEN rating IS NOT NULL AND reopened_count = 0
+        AND (first_verification_passed = 'yes' OR suggestion_outcome IS NOT NULL)
         THEN 1 ELSE 0 END) AS resolved,
+    SUM(CASE WHEN reopened_count > 0 THEN 1 ELSE 0 END) AS reopened,
+    SUM(reopened_count) AS reopens,
     SUM(CASE WHEN rating = 'satisfied' THEN 1 ELSE 0 END) AS satisfied,
     SUM(CASE WHEN rating = 'basically_satisfied' THEN 1 ELSE 0 END) AS basically_satisfied,
     SUM(CASE WHEN rating = 'dissatisfied' THEN 1 ELSE 0 END) AS dissatisfied

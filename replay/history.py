@@ -36,6 +36,14 @@ EVENT_LABELS: dict[str, str] = {
     "FeedbackGiven": "反馈",
     "Rated": "评议打分",
     "SupervisionNoticeIssued": "督办",
+    # second handling, transfers and approvals (issue 17)
+    "FollowUpCalled": "回访",
+    "Reopened": "不满意重办",
+    "Reassigned": "改派",
+    "Transferred": "转办",
+    "ExtensionRequested": "延期申请",
+    "ReturnRequested": "退单申请",
+    "RequestDecided": "审批",
 }
 
 # Fields every event carries; the payload is what is particular to the event.

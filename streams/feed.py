@@ -60,7 +60,7 @@ def named_units(event: Case.Event) -> set[str]:
     """Units an event brings into a case: its own grid, community, street and
     district, departments whistled or reporting in, lead and responsible units."""
     units = {v for k, v in getattr(event, "units", {}).items() if not k.endswith("_name") and v}
-    for name in ("department", "lead_department", "responsible_unit"):
+    for name in ("department", "lead_department", "responsible_unit", "to_department"):  # to_department: 转办
         if value := getattr(event, name, None):
             units.add(value)
     for name in ("departments", "participants"):

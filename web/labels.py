@@ -26,10 +26,17 @@ FIELDS = {
     "new_due": "新时限", "summary": "情况说明", "passed": "检验通过", "suggestion_outcome": "建议件结果",
     "method": "反馈方式", "content": "反馈内容", "reached": "已联系上诉求人", "satisfaction": "满意度",
     "comment": "评价", "notice": "督办意见", "deadlines": "时限",
+    # second handling, transfers and approvals (issue 17)
+    "resolved": "问题已解决", "note": "回访记录", "to_department": "转办给部门", "from_department": "转出部门",
+    "request_no": "申请编号", "approved": "批准", "grounds": "重办依据", "reopen_no": "第几次重办",
+    "previous_assignee": "原网格长", "whistle_nos": "吹哨批次", "lead": "牵头", "kind": "申请类别",
+    "current_due": "原办结时限", "previous_deadline": "原时限",
 }  # fmt: skip
+REQUEST_KINDS = {"extension": "延期", "return": "退单"}
+REOPEN_GROUNDS = {"dissatisfied": "评议不满意", "follow_up": "回访未解决"}
 CHOICES = {
     "handling_type": HANDLING_TYPES, "tier": TIERS, "satisfaction": SATISFACTION, "method": FEEDBACK_METHODS,
-    "suggestion_outcome": SUGGESTION_OUTCOMES,
+    "suggestion_outcome": SUGGESTION_OUTCOMES, "kind": REQUEST_KINDS, "grounds": REOPEN_GROUNDS,
 }  # fmt: skip
 
 

@@ -81,6 +81,7 @@ def details(payload: dict[str, Any], reference: ReferenceData) -> list[tuple[str
     """An event's own fields as (Chinese label, readable value)."""
     names = {"channel": reference.channels, "category": reference.categories, "departments": reference.departments}
     names |= {"lead_department": reference.departments} | labels.CHOICES
+    names |= {"to_department": reference.departments, "from_department": reference.departments}
     shown = []
     for key, value in payload.items():
         if value in (None, "", [], {}) or key in ("policy_version", "assignee_name"):
