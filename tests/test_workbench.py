@@ -77,6 +77,9 @@ def test_a_browser_is_led_to_sign_in_and_a_program_to_the_docs(client: TestClien
     assert page.status_code == 200 and "登录民情工作台" in page.text
     program = client.get("/", headers={"Accept": "application/json", **NOBODY}, follow_redirects=False)
     assert (program.status_code, program.headers["location"]) == (307, "/docs")
+    # A program asking for a page without a cookie gets the sign-in error as a page (it was a 500).
+    bare = client.get("/workbench", headers={"Accept": "*/*", **NOBODY}, follow_redirects=False)
+    assert bare.status_code == 401 and "请先登录工作台" in bare.text, bare.text
 
 
 def test_signing_in_sets_an_httponly_lax_cookie_that_expires_with_the_token(client: TestClient) -> None:

@@ -605,9 +605,11 @@ def _as_page(handler: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _sign_in_first(handler: Callable[..., Any]) -> Callable[..., Any]:
-    def handle(request: Request, exc: Exception) -> Response:
+    # Async, awaiting the wrapped handler: returned from a sync handler, its coroutine was a 500.
+    async def handle(request: Request, exc: Exception) -> Response:
         if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
             return RedirectResponse("/signin", status_code=303)
-        return handler(request, exc)
+        response = handler(request, exc)
+        return await response if inspect.isawaitable(response) else response
 
     return handle
