@@ -187,4 +187,5 @@ def present(case: Case, *, clear: bool = False, vault: PersonalDataVault | None 
         "rating": case.rating,
         "supervision_notices": case.supervision_notices,
         "modified_at": iso(case.modified_on),
+        "imported": case.imported,  # the hotline platform and its order number, if imported
     }

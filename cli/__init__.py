@@ -180,7 +180,9 @@ def _deliver(args: argparse.Namespace) -> int:
 
 
 # The processes that open the store or the key vault; `keys new`, `token …` need no database.
-SECURED = frozenset({"serve", "project", "deliver", "migrate", "demo", "erase", "replay", "rebuild", "verify", "seal"})
+SECURED = frozenset(
+    {"serve", "project", "deliver", "migrate", "demo", "erase", "replay", "rebuild", "verify", "seal", "import"}
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,11 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--cases", type=int, default=600)
     demo.set_defaults(run=_demo)
 
+    from cli.imports import add_commands as add_import_commands
     from cli.replay import add_commands
     from cli.security import add_commands as add_security_commands
 
     add_commands(sub)
     add_security_commands(sub)
+    add_import_commands(sub)
 
     args = parser.parse_args(argv)
     try:

@@ -58,6 +58,7 @@ HEADERS = {
     "month": "月份", "dispatched": "派单数", "responded": "按时签收数", "resolved": "解决数",
     "satisfied": "满意数", "basically_satisfied": "基本满意数", "dissatisfied": "不满意数",
     "response_rate": "响应率（%）", "resolution_rate": "解决率（%）", "satisfaction_rate": "满意率（%）",
+    "external_platform": "来源平台", "external_id": "平台工单号", "received_at": "平台登记时间",
 }  # fmt: skip
 
 # Periodic reports: the summary sheet's items (docs/read-models.md).
@@ -71,7 +72,7 @@ RATES = ("response_rate", "resolution_rate", "satisfaction_rate")
 
 MOMENTS = frozenset(
     {"registered_at", "assigned_at", "accepted_at", "rectified_at", "verified_at", "closed_at", "feedback_at",
-     "rated_at"}
+     "rated_at", "received_at"}
 )  # fmt: skip
 DAYS = frozenset(
     {"registered_date", "accepted_date", "progress_date", "resolved_date", "closed_date", "accept_due",

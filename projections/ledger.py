@@ -33,6 +33,8 @@ CASE_COLUMNS: tuple[str, ...] = (
     "first_verification_passed", "failed_verifications", "verified_at", "closed_at", "closed_date",
     "closed_month", "suggestion_outcome", "feedback_method", "feedback_at", "rating", "rated_at",
     "supervision_count", "supervision_due", "next_due", "last_event", "version", "position",
+    # Imported hotline work orders (issue 17): the platform, its order number and its registration time.
+    "external_platform", "external_id", "received_at",
 )  # fmt: skip
 WHISTLE_COLUMNS = (
     "case_id", "whistle_no", "department", "street", "grid", "blown_at", "blown_month",
@@ -63,6 +65,7 @@ TABLES = [
     "CREATE INDEX IF NOT EXISTS ledger_cases_lead_department ON ledger_cases (lead_department)",
     "CREATE INDEX IF NOT EXISTS ledger_cases_month ON ledger_cases (registered_month, street)",
     "CREATE INDEX IF NOT EXISTS ledger_cases_registered_date ON ledger_cases (registered_date)",
+    "CREATE INDEX IF NOT EXISTS ledger_cases_external ON ledger_cases (external_id, external_platform)",
     # Keyset pages of /ledger sort on COALESCE(column, '') (projections.ledger_query): one index per sort.
     *(
         f"CREATE INDEX IF NOT EXISTS ledger_cases_by_{c} ON ledger_cases (COALESCE({c}, ''), case_id)"
@@ -81,7 +84,9 @@ def _day(moment: datetime) -> str:
 
 # Added to a ledger made before them by `minqing migrate`; their values (and board_states) come
 # from `minqing rebuild ledger` (docs/read-models.md).
-ADDED_COLUMNS = {"ledger_cases": {"next_due": "TEXT"}}
+ADDED_COLUMNS = {
+    "ledger_cases": {"next_due": "TEXT", "external_platform": "TEXT", "external_id": "TEXT", "received_at": "TEXT"}
+}
 
 
 class Ledger:
@@ -229,6 +234,8 @@ class Ledger:
             case Case.SupervisionNoticeIssued():
                 row["supervision_count"] += 1
                 row["supervision_due"] = e.new_due
+            case Case.OrderImported():
+                row.update(external_platform=e.platform, external_id=e.external_id, received_at=e.received_at)
 
     @staticmethod
     def _whistle(whistles: dict[tuple[str, int, str], Row], case_id: str, row: Row, e: Any) -> set:
