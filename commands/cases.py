@@ -100,6 +100,7 @@ class PersonalDataVault(Protocol):
     what readers and erasure ask of the vault the application holds."""
 
     def seal(self, data: dict[str, Any], *, phone: str) -> dict[str, Any]: ...
+    def seal_many(self, items: list[tuple[dict[str, Any], str]]) -> list[dict[str, Any]]: ...
     def unseal(self, envelope: dict[str, Any]) -> dict[str, Any] | None: ...
     def unseal_many(self, envelopes: list[dict[str, Any]]) -> list[tuple[dict[str, Any] | None, bool]]: ...
     def fingerprint(self, payload: bytes) -> str: ...
@@ -517,7 +518,13 @@ class Cases(Application):
         nothing clashes; otherwise one order at a time, each all or nothing. None for an order the
         platform's number shows was imported before (by another import, perhaps at this moment)."""
         self._check_actor(actor)
-        prepared = [self._imported_case(actor, order, platform=platform, source=source) for order in orders]
+        for order in orders:
+            self.admit(channel=order["channel"], category=order["category"], grid=order["grid"])
+        petitioners = self._sealed_many(orders)
+        prepared = [
+            self._imported_case(actor, order, petitioner, platform=platform, source=source)
+            for order, petitioner in zip(orders, petitioners, strict=True)
+        ]
         try:
             recordings = self.save(*(item for events in prepared for item in events))
         except IntegrityError:
@@ -536,16 +543,29 @@ class Cases(Application):
             _back_off(attempt)
             if self.imported_already(platform, [order["external_id"]]):
                 return None
-            case, *extra = self._imported_case(actor, order, platform=platform, source=source)
+            [petitioner] = self._sealed_many([order])
+            case, *extra = self._imported_case(actor, order, petitioner, platform=platform, source=source)
             assert isinstance(case, Case)
             result = self._save(case, extra, None)
             if result is not None:
                 return result
         raise ConcurrentUpdateError
 
-    def _imported_case(self, actor: Actor, order: dict[str, Any], *, platform: str, source: str) -> list[Any]:
+    def _sealed_many(self, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self.vault is None:
+            raise RuntimeError("Cases needs a vault to register: personal data is never stored in clear")
+        items = []
+        for order in orders:
+            personal = {"name": order["petitioner_name"], "phone": order["petitioner_phone"]}
+            if order.get("petitioner_address"):
+                personal["address"] = order["petitioner_address"]
+            items.append((personal, order["petitioner_phone"]))
+        return self.vault.seal_many(items)
+
+    def _imported_case(
+        self, actor: Actor, order: dict[str, Any], petitioner: dict[str, Any], *, platform: str, source: str
+    ) -> list[Any]:
         units = self.admit(channel=order["channel"], category=order["category"], grid=order["grid"])
-        petitioner = self._sealed(order["petitioner_name"], order["petitioner_phone"], order.get("petitioner_address"))
         at = self.clock()
         number = case_number(units["street"], local_date(at), self._random)
         case_id = uuid4()

@@ -13,7 +13,7 @@ from commands.imports import ImportReport
 from config.settings import Settings
 from service import create_app
 from tests.api_steps import position
-from tests.factories import ADMIN, CLERK, GRID_LEADER, SUPERVISOR, auth
+from tests.factories import ADMIN, CLERK, GRID_LEADER, SUPERVISOR, auth, registration
 from tests.import_files import HEADERS_110, HEADERS_12345, order_110, order_12345, to_csv, to_xlsx
 
 CSV = "text/csv"
@@ -232,3 +232,14 @@ def test_the_refusal_report_as_csv_guards_against_formulas() -> None:
     text = report.refusals_csv()
     assert text.splitlines()[0] == "行号,工单号,字段,表头,原因"
     assert "'=HYPERLINK()" in text
+
+
+def test_an_imported_petitioner_is_the_same_person_as_a_registered_one(client: TestClient) -> None:
+    # Keys are made a batch at a time on import: the same phone still means the same person.
+    registered = client.post("/cases", json=registration(petitioner_phone="13900000001"), headers=auth(CLERK)).json()[
+        "case_id"
+    ]
+    report = upload(client, to_csv([order_12345(1), order_12345(2, 联系电话="13900000001"), order_12345(3)]))
+    ids = [client.get(f"/cases/{r['case_id']}").json()["petitioner_id"] for r in report["imported"]]
+    assert ids[0] == ids[1] == client.get(f"/cases/{registered}").json()["petitioner_id"]
+    assert ids[2] != ids[0]
