@@ -78,6 +78,8 @@ def test_a_good_file_registers_each_row_with_the_platform_order_number(client: T
     rows = ledger_rows(client, channel="hotline_12345")
     assert sorted(r["external_id"] for r in rows) == [f"GD20260301000000{i}" for i in (1, 2, 3)]
     assert {r["external_platform"] for r in rows} == {"12345"}
+    [found] = ledger_rows(client, external_id="GD202603010000002", external_platform="12345")
+    assert found["case_id"] == report["imported"][1]["case_id"]
 
     feed = client.get("/events", params={"type": "OrderImported"}).json()
     assert len(feed["events"]) == 3
