@@ -40,11 +40,12 @@ def _run_server(args: argparse.Namespace) -> int:
     cases = build_cases(settings)
     try:
         if args.demo:
-            from demo.stories import load_demo
+            from demo.stories import load_demo, load_imported
 
             if (cases.recorder.max_notification_id() or 0) == 0:
                 print("Loading the demo district (马尾区) …", file=sys.stderr)
                 summary = load_demo(cases, count=args.demo_cases)
+                summary |= load_imported(cases)  # this morning's 12345 and 110 exports
                 print(f"Demo loaded: {summary}", file=sys.stderr)
             else:
                 print("The store already holds events: demo not reloaded.", file=sys.stderr)
@@ -81,14 +82,14 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from demo.stories import load_demo
+    from demo.stories import load_demo, load_imported
     from service import build_cases, migrate
 
     settings = Settings.from_environ()
     migrate(settings)  # like `serve`: the demo is what a new store starts with
     cases = build_cases(settings)
     try:
-        print(load_demo(cases, count=args.cases))
+        print(load_demo(cases, count=args.cases) | load_imported(cases))
     finally:
         cases.close()
     return 0

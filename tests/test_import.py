@@ -4,6 +4,7 @@ not written, a file imported twice adds nothing, a dry run writes nothing."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 from typing import Any
 
@@ -13,7 +14,7 @@ from commands.imports import ImportReport
 from config.settings import Settings
 from service import create_app
 from tests.api_steps import position
-from tests.factories import ADMIN, CLERK, GRID_LEADER, SUPERVISOR, auth, registration
+from tests.factories import ADMIN, CLERK, GRID_LEADER, SUPERVISOR, DefaultReader, auth, registration
 from tests.import_files import HEADERS_110, HEADERS_12345, order_110, order_12345, to_csv, to_xlsx
 
 CSV = "text/csv"
@@ -245,3 +246,18 @@ def test_an_imported_petitioner_is_the_same_person_as_a_registered_one(client: T
     ids = [client.get(f"/cases/{r['case_id']}").json()["petitioner_id"] for r in report["imported"]]
     assert ids[0] == ids[1] == client.get(f"/cases/{registered}").json()["petitioner_id"]
     assert ids[2] != ids[0]
+
+
+def test_the_demo_district_holds_imported_12345_and_110_orders(settings: Settings, clock: Any) -> None:
+    from demo.stories import load_imported
+
+    app = create_app(settings, log_cache=False)
+    with TestClient(app) as client:
+        client.auth = DefaultReader()
+        summary = load_imported(app.state.cases, now=clock.now)
+        assert summary == {"imported": 12, "imported_before": 0, "imported_refused": 0, "imported_dispatched": 6}
+        rows = ledger_rows(client)
+        assert Counter(r["channel"] for r in rows) == {"hotline_12345": 8, "call_110": 4}
+        assert all(r["external_id"] and r["received_at"] for r in rows)
+        assert Counter(r["status"] for r in rows) == {"registered": 6, "assigned": 6}
+        assert load_imported(app.state.cases, now=clock.now)["imported_before"] == 12  # idempotent
