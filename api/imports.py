@@ -13,6 +13,7 @@ import anyio
 from fastapi import APIRouter, Query, Request
 
 from api.access import PrincipalDep
+from cases.inputs import printable
 from commands.errors import InvalidInputError
 from commands.imports import Mapping, import_file, mapping_named, mapping_names
 from config.settings import Settings
@@ -66,6 +67,10 @@ async def import_orders(
     chosen = mapping_named(settings.import_mappings, mapping)
     cases = request.app.state.cases
     source = filename or f"upload-{mapping}"
+    try:
+        printable(source)  # the name is kept in the events
+    except ValueError as e:
+        raise InvalidInputError("filename", str(e)) from None
 
     def run() -> dict[str, Any]:
         report = import_file(

@@ -242,11 +242,10 @@ def _csv_rows(data: bytes, mapping: Mapping, charset: str | None) -> list[list[C
         text = _decode(data, "utf-8-sig" if encoding in ("utf-8", "utf8") else encoding)
     if "\x00" in text:
         raise ImportFileError("file", "文件含有 NUL 字符：不是 CSV 文本（xlsx 请直接上传原文件）")
-    try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
-    except csv.Error:
-        dialect = csv.excel
-    return [list(r) for r in csv.reader(io.StringIO(text, newline=""), dialect)]
+    # The delimiter from the header line alone: a description full of semicolons must not decide it.
+    header = text.split("\n", 1)[0]
+    delimiter = next((d for d in (",", "\t", ";") if d in header), ",")
+    return [list(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
 
 
 def _decode(data: bytes, encoding: str) -> str:

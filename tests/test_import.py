@@ -261,3 +261,14 @@ def test_the_demo_district_holds_imported_12345_and_110_orders(settings: Setting
         assert all(r["external_id"] and r["received_at"] for r in rows)
         assert Counter(r["status"] for r in rows) == {"registered": 6, "assigned": 6}
         assert load_imported(app.state.cases, now=clock.now)["imported_before"] == 12  # idempotent
+
+
+def test_the_delimiter_comes_from_the_header_line() -> None:
+    from commands.imports import Mapping, read_table
+    from config.settings import IMPORT_MAPPINGS
+
+    mapping = Mapping.load(IMPORT_MAPPINGS / "12345.json")
+    tabbed = "\t".join(HEADERS_12345) + "\n" + "\t".join(["GD1", "", "", "", "", "甲;乙;丙;丁", "", "", "", ""]) + "\n"
+    table = read_table(tabbed.encode("utf-8"), mapping)
+    assert table.headers == HEADERS_12345
+    assert table.rows == [(2, ["GD1", "", "", "", "", "甲;乙;丙;丁", "", "", "", ""])]
