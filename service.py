@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api import audit, errors, events, figures, health, ledger, metrics, open311, persons, webhooks
+from api import audit, errors, events, figures, health, imports, ledger, metrics, open311, persons, webhooks
 from api import cases as cases_routes
 from api import docs as api_docs
 from api.access import authorize
@@ -185,7 +185,7 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
     app.middleware("http")(request_log)
     app.state.metrics = Metrics()
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
-    app.add_middleware(InputGuard, max_bytes=config.max_body_bytes)
+    app.add_middleware(InputGuard, max_bytes=config.max_body_bytes, larger={"/imports": config.max_import_bytes})
     errors.install(app)
     api_docs.install(app)
     app.include_router(health.router)
@@ -198,5 +198,6 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
     app.include_router(persons.router)
     app.include_router(webhooks.router)
     app.include_router(open311.router)
+    app.include_router(imports.router)
     workbench.install(app)  # the browser pages (工作台), after the error handlers it shows as pages
     return app

@@ -91,6 +91,9 @@ RULES: dict[str, Rule] = {
     "GET /events": rule({R.AUDITOR, R.INTEGRATOR, R.SUPERVISION, R.ADMIN}, Scope.ANY, "事件流（个人信息已遮蔽）"),
     "GET /events/stream": rule({R.AUDITOR, R.INTEGRATOR, R.SUPERVISION, R.ADMIN}, Scope.ANY, "实时事件流"),
     "POST /persons/{person_id}/erase": rule({R.ADMIN}, Scope.ANY, "删除个人信息（销毁密钥）"),
+    # Importing a hotline platform's work orders (12345 / 110 非警务): the intake office and the operator.
+    "POST /imports": rule({R.INTAKE_CLERK, R.ADMIN}, Scope.ANY, "导入热线工单"),
+    "GET /imports/mappings": rule({R.INTAKE_CLERK, R.ADMIN}, Scope.ANY, "查看导入映射"),
     "GET /webhooks": rule(HOOKS, Scope.ANY, "查看订阅"),
     "POST /webhooks": rule(HOOKS, Scope.ANY, "订阅事件"),
     "GET /webhooks/{subscription_id}": rule(HOOKS, Scope.ANY, "查看订阅"),

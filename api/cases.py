@@ -190,4 +190,5 @@ def present(case: Case, *, clear: bool = False, vault: PersonalDataVault | None 
         "follow_ups": case.follow_ups,
         "requests": case.requests,
         "modified_at": iso(case.modified_on),
+        "imported": case.imported,  # the hotline platform and its order number, if imported
     }

@@ -42,6 +42,8 @@ def ledger_query(
     lead_department: Filter = None,
     feedback_method: Filter = None,
     rating: Filter = None,
+    external_id: Annotated[str | None, Query(max_length=64, description="A hotline platform's order number.")] = None,
+    external_platform: Annotated[str | None, Query(max_length=64, description="12345, 110, …")] = None,
     registered_from: date | None = None,
     registered_to: date | None = None,
     overdue: bool | None = Query(None, description="Open past the resolve limit, judged at query time."),
@@ -56,6 +58,7 @@ def ledger_query(
         "category": category, "district": district, "street": street, "community": community, "grid": grid,
         "assignee": assignee, "responsible_unit": responsible_unit, "lead_department": lead_department,
         "feedback_method": feedback_method, "rating": rating,
+        "external_id": external_id, "external_platform": external_platform,
     }  # fmt: skip
     return LedgerQuery(
         filters={k: v for k, v in given.items() if v is not None},

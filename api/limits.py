@@ -58,9 +58,10 @@ class InputGuard:
     and a NUL byte in the path or query (PostgreSQL text cannot hold one, so
     it could only ever fail deeper down)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = larger or {}  # path -> its own cap (a spreadsheet upload is not a JSON command)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and (
@@ -71,9 +72,10 @@ class InputGuard:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
+        cap = self.larger.get(scope["path"], self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(send)
+        if declared is not None and (not declared.isdigit() or int(declared) > cap):
+            await self._refuse(send, cap)
             return
         chunks: list[bytes] = []
         size = 0
@@ -84,8 +86,8 @@ class InputGuard:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(send)
+            if size > cap:
+                await self._refuse(send, cap)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -101,8 +103,8 @@ class InputGuard:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
-        await _answer(send, 413, error_body("body_too_large", f"请求体过大：上限为 {self.max_bytes // 1024} KiB。"))
+    async def _refuse(self, send: Send, cap: int) -> None:
+        await _answer(send, 413, error_body("body_too_large", f"请求体过大：上限为 {cap // 1024} KiB。"))
 
 
 async def _answer(send: Send, status: int, content: dict[str, Any]) -> None:

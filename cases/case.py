@@ -30,6 +30,8 @@ from cases.vocabulary import (
     Tier,
 )
 
+IMPORTING_ROLES = frozenset({Role.INTAKE_CLERK, Role.ADMIN})
+
 
 class Case(Aggregate):
     if TYPE_CHECKING:
@@ -423,6 +425,23 @@ class Case(Aggregate):
             request["decided_by"] = self.actor["id"]
             request["decided_at"] = self.timestamp.isoformat()
 
+    # --- imported hotline work orders (12345 / 110 非警务), issue 17 --------------
+    class OrderImported(Event):
+        """The case came from a hotline platform's export: the platform's own order number
+        (an external id, unique per platform) and the time the platform registered it."""
+
+        platform: str
+        external_id: str
+        received_at: str | None
+        source: str
+
+        def apply(self, case: Case) -> None:
+            case.__dict__["imported"] = {
+                "platform": self.platform,
+                "external_id": self.external_id,
+                "received_at": self.received_at,
+            }
+
     # State is assigned by Registered.apply and later events (no class-level
     # annotations: the library would turn them into __init__ parameters).
 
@@ -444,6 +463,36 @@ class Case(Aggregate):
     ) -> Case:
         if actor.role not in (Role.INTAKE_CLERK, Role.GRID_LEADER):
             raise errors.ActorNotAllowedError("只有民情信息员（登记员）或网格长可以登记诉求。")
+        return cls._registered(
+            case_id=case_id,
+            number=number,
+            actor=actor,
+            at=at,
+            units=units,
+            channel=channel,
+            category=category,
+            title=title,
+            description=description,
+            location=location,
+            petitioner=petitioner,
+        )
+
+    @classmethod
+    def _registered(
+        cls,
+        *,
+        case_id: UUID,
+        number: str,
+        actor: Actor,
+        at: datetime,
+        units: dict[str, Any],
+        channel: str,
+        category: str,
+        title: str,
+        description: str,
+        location: str,
+        petitioner: dict[str, str],
+    ) -> Case:
         return cls._create(
             cls.Registered,
             id=case_id,
@@ -841,6 +890,43 @@ class Case(Aggregate):
             raise errors.RequestPendingError(
                 f"第 {pending[-1]['no']} 号{what}申请尚待审批：请等镇（街道）或督查室审批后再申请。"
             )
+
+    # --- imported hotline work orders (12345 / 110 非警务), issue 17 --------------
+
+    @classmethod
+    def import_order(
+        cls,
+        *,
+        platform: str,
+        external_id: str,
+        received_at: datetime | None,
+        source: str,
+        **registration: Any,
+    ) -> Case:
+        """A work order exported by a hotline platform: registered like any petition (the same
+        event, so every reader counts it), then marked with the platform's order number."""
+        actor: Actor = registration["actor"]
+        if actor.role not in IMPORTING_ROLES:
+            raise errors.ActorNotAllowedError("只有民情信息员（登记员）或系统管理员可以导入热线工单。")
+        if received_at is not None and received_at > registration["at"]:
+            raise errors.CaseError(f"平台登记时间 {received_at.isoformat()} 晚于导入时间，请核对。")
+        case = cls._registered(**registration)
+        case._emit(
+            cls.OrderImported,
+            actor,
+            registration["at"],
+            platform=platform,
+            external_id=external_id,
+            received_at=received_at.isoformat() if received_at is not None else None,
+            source=source,
+        )
+        return case
+
+    @property
+    def imported(self) -> dict[str, Any] | None:
+        """The platform and order number of an imported case; None for one registered here."""
+        found: dict[str, Any] | None = self.__dict__.get("imported")
+        return found
 
     # --- rules shared by commands ------------------------------------------
 

@@ -4,7 +4,7 @@ reference data and the case. Pure: no I/O."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -161,3 +161,27 @@ class DecideIn(Command):
     request_no: int = Field(ge=1, le=10_000, description="The request's number on the case (1, 2, …).")
     approved: bool
     reason: Text
+
+
+# --- imported hotline work orders (12345 / 110 非警务), issue 17 ------------------
+# An order number as platforms print them: letters, digits and a few separators.
+OrderNumber = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/#-]+$")
+]
+
+
+class ImportedOrder(Strict):
+    """One row of a hotline platform's export, after its column mapping: the fields of a
+    registration (the same shapes and sizes as POST /cases) and the platform's own facts."""
+
+    external_id: OrderNumber
+    channel: Code
+    category: Code
+    title: Short
+    description: Text
+    location: Short
+    grid: Code
+    petitioner_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50), Clean]
+    petitioner_phone: Phone
+    petitioner_address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), Clean] | None = None
+    received_at: datetime | None = None

@@ -40,11 +40,12 @@ def _run_server(args: argparse.Namespace) -> int:
     cases = build_cases(settings)
     try:
         if args.demo:
-            from demo.stories import load_demo
+            from demo.stories import load_demo, load_imported
 
             if (cases.recorder.max_notification_id() or 0) == 0:
                 print("Loading the demo district (马尾区) …", file=sys.stderr)
                 summary = load_demo(cases, count=args.demo_cases)
+                summary |= load_imported(cases)  # this morning's 12345 and 110 exports
                 print(f"Demo loaded: {summary}", file=sys.stderr)
             else:
                 print("The store already holds events: demo not reloaded.", file=sys.stderr)
@@ -81,14 +82,14 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from demo.stories import load_demo
+    from demo.stories import load_demo, load_imported
     from service import build_cases, migrate
 
     settings = Settings.from_environ()
     migrate(settings)  # like `serve`: the demo is what a new store starts with
     cases = build_cases(settings)
     try:
-        print(load_demo(cases, count=args.cases))
+        print(load_demo(cases, count=args.cases) | load_imported(cases))
     finally:
         cases.close()
     return 0
@@ -180,7 +181,9 @@ def _deliver(args: argparse.Namespace) -> int:
 
 
 # The processes that open the store or the key vault; `keys new`, `token …` need no database.
-SECURED = frozenset({"serve", "project", "deliver", "migrate", "demo", "erase", "replay", "rebuild", "verify", "seal"})
+SECURED = frozenset(
+    {"serve", "project", "deliver", "migrate", "demo", "erase", "replay", "rebuild", "verify", "seal", "import"}
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,11 +226,13 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--cases", type=int, default=600)
     demo.set_defaults(run=_demo)
 
+    from cli.imports import add_commands as add_import_commands
     from cli.replay import add_commands
     from cli.security import add_commands as add_security_commands
 
     add_commands(sub)
     add_security_commands(sub)
+    add_import_commands(sub)
 
     args = parser.parse_args(argv)
     try:

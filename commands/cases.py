@@ -32,7 +32,13 @@ from commands.errors import (
     InvalidReferenceError,
     StaleVersionError,
 )
-from commands.records import CaseNumberIssued, CommandRecorded, event_position
+from commands.records import (
+    CaseNumberIssued,
+    CommandRecorded,
+    ExternalOrderRecorded,
+    event_position,
+    streams_present,
+)
 from reference.model import ReferenceData
 
 MAX_ATTEMPTS = 12
@@ -95,6 +101,7 @@ class PersonalDataVault(Protocol):
     what readers and erasure ask of the vault the application holds."""
 
     def seal(self, data: dict[str, Any], *, phone: str) -> dict[str, Any]: ...
+    def seal_many(self, items: list[tuple[dict[str, Any], str]]) -> list[dict[str, Any]]: ...
     def unseal(self, envelope: dict[str, Any]) -> dict[str, Any] | None: ...
     def unseal_many(self, envelopes: list[dict[str, Any]]) -> list[tuple[dict[str, Any] | None, bool]]: ...
     def fingerprint(self, payload: bytes) -> str: ...
@@ -161,18 +168,8 @@ class Cases(Application):
         idempotency: Idempotency | None = None,
     ) -> CommandResult:
         self._check_actor(actor)
-        if self.vault is None:
-            raise RuntimeError("Cases needs a vault to register: personal data is never stored in clear")
-        self._require_known("channel", channel, self.reference.channels, "未知的受理渠道")
-        self._require_known("category", category, self.reference.categories, "未知的诉求类别")
-        units = self.reference.units_of(grid)
-        if units is None:
-            raise InvalidReferenceError("grid", f"未知的网格或微网格编码 {grid}")
-        personal = {"name": petitioner_name, "phone": petitioner_phone}
-        if petitioner_address:
-            personal["address"] = petitioner_address
-        # Only the envelope reaches the event: the person's key decides who can read it, for ever.
-        petitioner = self.vault.seal(personal, phone=petitioner_phone)
+        units = self.admit(channel=channel, category=category, grid=grid)
+        petitioner = self._sealed(petitioner_name, petitioner_phone, petitioner_address)
         for attempt in range(MAX_ATTEMPTS):
             _back_off(attempt)
             if idempotency and (earlier := self._recorded(idempotency)):
@@ -201,6 +198,24 @@ class Cases(Application):
             if result is not None:
                 return result
         raise ConcurrentUpdateError
+
+    def admit(self, *, channel: str, category: str, grid: str) -> dict[str, str]:
+        """The registration's references checked against the reference data; the grid's units."""
+        self._require_known("channel", channel, self.reference.channels, "未知的受理渠道")
+        self._require_known("category", category, self.reference.categories, "未知的诉求类别")
+        units = self.reference.units_of(grid)
+        if units is None:
+            raise InvalidReferenceError("grid", f"未知的网格或微网格编码 {grid}")
+        return units
+
+    def _sealed(self, name: str, phone: str, address: str | None) -> dict[str, Any]:
+        if self.vault is None:
+            raise RuntimeError("Cases needs a vault to register: personal data is never stored in clear")
+        personal = {"name": name, "phone": phone}
+        if address:
+            personal["address"] = address
+        # Only the envelope reaches the event: the person's key decides who can read it, for ever.
+        return self.vault.seal(personal, phone=phone)
 
     def classify(
         self, case_id: UUID, actor: Actor, *, handling_type: HandlingType, tier: Tier, **kw: Unpack[CommandOptions]
@@ -539,3 +554,107 @@ class Cases(Application):
     def _require_known(field: str, code: str, known: dict[str, Any], reason: str) -> None:
         if code not in known:
             raise InvalidReferenceError(field, f"{reason}：{code}")
+
+    # --- imported hotline work orders (12345 / 110 非警务), issue 17 --------------
+
+    def imported_already(self, platform: str, external_ids: list[str]) -> dict[str, str]:
+        """Of these order numbers, those already imported from the platform, with their case ids."""
+        streams = {ExternalOrderRecorded.stream_id(platform, x): x for x in external_ids}
+        found: dict[str, str] = {}
+        for stream in streams_present(self.recorder, list(streams)):
+            record = cast(ExternalOrderRecorded, next(iter(self.events.get(stream))))
+            found[streams[stream]] = record.case_id
+        return found
+
+    def import_orders(
+        self, actor: Actor, orders: list[dict[str, Any]], *, platform: str, source: str
+    ) -> list[CommandResult | None]:
+        """Registers each order (the fields of ImportedOrder) as a case marked with the platform's
+        order number, with the same checks and sealing as `register`. All in one transaction when
+        nothing clashes; otherwise one order at a time, each all or nothing. None for an order the
+        platform's number shows was imported before (by another import, perhaps at this moment)."""
+        self._check_actor(actor)
+        for order in orders:
+            self.admit(channel=order["channel"], category=order["category"], grid=order["grid"])
+        petitioners = self._sealed_many(orders)
+        prepared = [
+            self._imported_case(actor, order, petitioner, platform=platform, source=source)
+            for order, petitioner in zip(orders, petitioners, strict=True)
+        ]
+        try:
+            recordings = self.save(*(item for events in prepared for item in events))
+        except IntegrityError:
+            return [self._import_one(actor, order, platform=platform, source=source) for order in orders]
+        positions: dict[UUID, int] = {}
+        for r in recordings:
+            positions[r.domain_event.originator_id] = r.notification.id
+        results: list[CommandResult | None] = []
+        for case, *_ in prepared:
+            assert isinstance(case, Case)
+            results.append(CommandResult(str(case.id), case.number, case.version, positions[case.id]))
+        return results
+
+    def _import_one(self, actor: Actor, order: dict[str, Any], *, platform: str, source: str) -> CommandResult | None:
+        for attempt in range(MAX_ATTEMPTS):
+            _back_off(attempt)
+            if self.imported_already(platform, [order["external_id"]]):
+                return None
+            [petitioner] = self._sealed_many([order])
+            case, *extra = self._imported_case(actor, order, petitioner, platform=platform, source=source)
+            assert isinstance(case, Case)
+            result = self._save(case, extra, None)
+            if result is not None:
+                return result
+        raise ConcurrentUpdateError
+
+    def _sealed_many(self, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self.vault is None:
+            raise RuntimeError("Cases needs a vault to register: personal data is never stored in clear")
+        items = []
+        for order in orders:
+            personal = {"name": order["petitioner_name"], "phone": order["petitioner_phone"]}
+            if order.get("petitioner_address"):
+                personal["address"] = order["petitioner_address"]
+            items.append((personal, order["petitioner_phone"]))
+        return self.vault.seal_many(items)
+
+    def _imported_case(
+        self, actor: Actor, order: dict[str, Any], petitioner: dict[str, Any], *, platform: str, source: str
+    ) -> list[Any]:
+        units = self.admit(channel=order["channel"], category=order["category"], grid=order["grid"])
+        at = self.clock()
+        number = case_number(units["street"], local_date(at), self._random)
+        case_id = uuid4()
+        case = Case.import_order(
+            platform=platform,
+            external_id=order["external_id"],
+            received_at=order.get("received_at"),
+            source=source,
+            case_id=case_id,
+            number=number,
+            actor=actor,
+            at=at,
+            units=units,
+            channel=order["channel"],
+            category=order["category"],
+            title=order["title"],
+            description=order["description"],
+            location=order["location"],
+            petitioner=petitioner,
+        )
+        issued = CaseNumberIssued(
+            originator_id=CaseNumberIssued.stream_id(number),
+            originator_version=1,
+            timestamp=at,
+            number=number,
+            case_id=str(case_id),
+        )
+        reserved = ExternalOrderRecorded(
+            originator_id=ExternalOrderRecorded.stream_id(platform, order["external_id"]),
+            originator_version=1,
+            timestamp=at,
+            platform=platform,
+            external_id=order["external_id"],
+            case_id=str(case_id),
+        )
+        return [case, issued, reserved]

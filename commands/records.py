@@ -86,3 +86,36 @@ def event_position(recorder: Any, originator_id: UUID, version: int) -> int | No
 
 
 CASE_TOPIC_PREFIX = "cases.case:Case."
+
+
+@fields_of
+class ExternalOrderRecorded(DomainEvent):
+    """Reserves a hotline platform's order number for one case: its stream is named by the
+    platform and the number, so importing the same order again conflicts instead of adding a
+    second case (issue 17)."""
+
+    platform: str
+    external_id: str
+    case_id: str
+
+    @staticmethod
+    def stream_id(platform: str, external_id: str) -> UUID:
+        return uuid5(NAMESPACE, f"external-order/{platform}/{external_id}")
+
+
+def streams_present(recorder: Any, originator_ids: list[UUID]) -> set[UUID]:
+    """Which of these streams have an event: one query per 500 (the import's uniqueness check)."""
+    _, table, mark = log_table(recorder)
+    postgres = isinstance(recorder, PostgresApplicationRecorder)
+    found: set[UUID] = set()
+    for i in range(0, len(originator_ids), 500):
+        part = originator_ids[i : i + 500]
+        keys: list[Any] = part if postgres else [x.hex for x in part]
+        marks = ", ".join([mark] * len(part))
+        statement = f"SELECT DISTINCT originator_id FROM {table} WHERE originator_id IN ({marks})"
+        with recorder.datastore.transaction(commit=False) as cur:
+            cur.execute(statement, keys)
+            for row in cur.fetchall():
+                value = row["originator_id"]
+                found.add(value if isinstance(value, UUID) else UUID(str(value)))
+    return found

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from reference.model import DEFAULT_POLICY, DEMO_REFERENCE
+from reference.model import DEFAULT_POLICY, DEMO_REFERENCE, HERE
+
+IMPORT_MAPPINGS = HERE / "mappings"  # the shipped examples: 12345.json, 110.toml (docs/imports.md)
 
 TRANSCODER = "commands.transcoder:OrjsonTranscoder"
 # Known to everyone who has the source: used only in development, refused in production.
@@ -83,6 +85,9 @@ class Settings:
     webhook_max_per_owner: int = 20  # live subscriptions one token `sub` may hold
     stream_max_per_token: int = 4  # open live event streams per token, per process
     stream_write_timeout: float = 10.0  # seconds a stream's write may wait on a reader before it is dropped
+    # Importing hotline work orders (docs/imports.md): where the column mappings are, the upload cap.
+    import_mappings: Path = IMPORT_MAPPINGS
+    max_import_bytes: int = 20 * 1024 * 1024
 
     @classmethod
     def from_environ(cls) -> Settings:
@@ -108,6 +113,8 @@ class Settings:
             webhook_max_per_owner=int(env.get("MINQING_WEBHOOK_MAX_PER_OWNER", "20")),
             stream_max_per_token=int(env.get("MINQING_STREAM_MAX_PER_TOKEN", "4")),
             stream_write_timeout=float(env.get("MINQING_STREAM_WRITE_TIMEOUT", "10")),
+            import_mappings=Path(env.get("MINQING_IMPORT_MAPPINGS", str(IMPORT_MAPPINGS))),
+            max_import_bytes=int(env.get("MINQING_MAX_IMPORT_BYTES", str(20 * 1024 * 1024))),
             open311_keys=_pairs(env.get("MINQING_OPEN311_KEYS")),
         )
 

@@ -931,3 +931,128 @@ def load_demo(cases: Cases, count: int = 600, *, seed: int = 2026, now: datetime
         "transferred": sum("transfer" in sc.done for sc in scripts),
         "requests_decided": kinds["decide_request"],
     }
+
+
+# --- imported hotline work orders (12345 / 110 非警务), issue 17 ---------------------------
+# This morning's exports from the 12345 platform and the 110 dispatch, as Tianchang gathers them,
+# imported through the same code as `minqing import` (reference/mappings/12345.json and 110.toml).
+
+HOTLINE_ORDERS = (
+    ("城乡建设/房屋修缮", "楼顶渗水", "来电人反映所住楼栋顶层连续下雨后渗水，墙面发霉，要求尽快维修。"),
+    ("城市管理/市容环卫", "垃圾清运不及时", "来电人反映小区门口垃圾桶满溢两天无人清运，气味很大。"),
+    ("生态环境/噪声污染", "夜间施工噪音", "来电人反映附近工地晚上十一点后仍在施工，影响休息。"),
+    ("城乡建设/物业管理", "电梯频繁故障", "来电人反映小区电梯一周内停运三次，老人上下楼困难。"),
+    ("城市管理/市政设施", "路灯不亮", "来电人反映小区东侧道路路灯损坏多日，夜间出行不安全。"),
+    ("交通运输/停车管理", "占用消防通道停车", "来电人反映有车辆长期占用消防通道停放，多次劝说无效。"),
+    ("民政/养老服务", "咨询居家养老补贴", "来电人咨询八十岁以上老人居家养老服务补贴如何申请。"),
+    ("咨询建议", "建议增设健身器材", "来电人建议在社区广场增设适合老年人的健身器材。"),
+)
+DISPATCH_CALLS = (
+    ("噪音扰民", "报警人称楼上住户深夜大声播放音乐，敲门劝说无果。"),
+    ("邻里纠纷", "报警人称与邻居因楼道堆放杂物发生争执，请求调解。"),
+    ("宠物扰民", "报警人称邻居家犬只夜间持续吠叫，影响休息。"),
+    ("水电气故障", "报警人称楼道水管爆裂漏水，已关闭总阀，请求协调维修。"),
+)
+
+
+def _export(headers: list[str], rows: list[list[str]]) -> bytes:
+    import csv
+    import io
+
+    out = io.StringIO(newline="")
+    writer = csv.writer(out)
+    writer.writerow(headers)
+    writer.writerows(rows)
+    return out.getvalue().encode("gb18030")  # as the platforms export: GBK family
+
+
+def load_imported(cases: Cases, *, seed: int = 2026, now: datetime | None = None) -> dict[str, int]:
+    """Imports this morning's 12345 and 110 exports (received over the last three days), then
+    the intake office classifies and dispatches half of them: the board and the ledger show
+    cases with a platform's order number. Importing again adds nothing."""
+    from commands.imports import Mapping, import_file
+    from config.settings import IMPORT_MAPPINGS
+
+    now = now or datetime.now(UTC)
+    rng = random.Random(seed + 17)
+    grids = [units for units in cases.reference.grids.values() if units["grid_name"].endswith("第1网格")]
+    moment = now.astimezone(CHINA)
+
+    def received(i: int) -> str:
+        return (moment - timedelta(hours=6 + 7 * i, minutes=rng.randrange(60))).strftime("%Y-%m-%d %H:%M:%S")
+
+    def caller(i: int) -> tuple[str, str]:
+        surname = rng.choice("王李张刘陈杨黄林郑吴")
+        return surname + rng.choice(("先生", "女士")), rng.choice(PHONE_PREFIXES) + f"{rng.randrange(10**8):08d}"
+
+    hotline = []
+    for i, (category, title, text) in enumerate(HOTLINE_ORDERS):
+        name, phone = caller(i)
+        units = grids[i % len(grids)]
+        place = f"{units['community_name']}{rng.randrange(1, 30)}号楼"
+        number = f"12345-{moment:%Y%m%d}-{i + 1:04d}"
+        hotline.append([number, received(i), name, phone, title, text, "", category, place, units["grid_name"]])
+    dispatch = []
+    for i, (kind, text) in enumerate(DISPATCH_CALLS):
+        name, phone = caller(i)
+        units = grids[(i + 3) % len(grids)]
+        # 110 dispatch reports its time in Chinese: 2026年03月02日 21:40.
+        at = (moment - timedelta(hours=10 + 9 * i)).strftime("%Y年%m月%d日 %H:%M")
+        number = f"J{units['district']}{moment:%Y%m%d}{i + 1:04d}"
+        dispatch.append(
+            [number, at, name, phone, kind, text, f"{units['community_name']}{i + 2}号楼", units["grid_name"]]
+        )
+
+    original = cases.clock
+    cases.clock = lambda: now
+    try:
+        reports = [
+            import_file(
+                cases,
+                OPERATOR,
+                _export(
+                    [
+                        "工单编号",
+                        "来电时间",
+                        "来电人",
+                        "联系电话",
+                        "诉求标题",
+                        "诉求内容",
+                        "补充说明",
+                        "问题分类",
+                        "事发地址",
+                        "所属网格",
+                    ],
+                    hotline,
+                ),
+                Mapping.load(IMPORT_MAPPINGS / "12345.json"),
+                source="12345工单导出.csv",
+            ),
+            import_file(
+                cases,
+                OPERATOR,
+                _export(
+                    ["警情编号", "报警时间", "报警人", "报警电话", "警情类别", "简要警情", "发案地点", "管辖网格"],
+                    dispatch,
+                ),
+                Mapping.load(IMPORT_MAPPINGS / "110.toml"),
+                source="110非警务分流.csv",
+            ),
+        ]
+        dispatched = 0
+        for report in reports:
+            for entry in report.imported[::2]:
+                case_id = UUID(entry["case_id"])
+                grid = cases.get_case(case_id).units["grid"]
+                leader = next(p for p in cases.reference.grid_leaders.values() if grid in p.grids)
+                cases.classify(case_id, CLERK, handling_type=HandlingType.COMMITTED, tier=Tier.SMALL)
+                cases.assign(case_id, CLERK, assignee=leader.id)
+                dispatched += 1
+    finally:
+        cases.clock = original
+    return {
+        "imported": sum(len(r.imported) for r in reports),
+        "imported_before": sum(len(r.skipped) for r in reports),
+        "imported_refused": sum(r.refused_rows for r in reports),
+        "imported_dispatched": dispatched,
+    }

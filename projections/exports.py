@@ -63,6 +63,7 @@ HEADERS = {
     "follow_up_resolved": "回访问题已解决", "reassigned_count": "改派次数", "transferred_count": "转办次数",
     "pending_requests": "待审批申请数", "approved_requests": "批准申请数", "refused_requests": "驳回申请数",
     "reopened": "重办件数", "reopens": "重办次数",
+    "external_platform": "来源平台", "external_id": "平台工单号", "received_at": "平台登记时间",
 }  # fmt: skip
 
 # Periodic reports: the summary sheet's items (docs/read-models.md).
@@ -76,7 +77,7 @@ RATES = ("response_rate", "resolution_rate", "satisfaction_rate")
 
 MOMENTS = frozenset(
     {"registered_at", "assigned_at", "accepted_at", "rectified_at", "verified_at", "closed_at", "feedback_at",
-     "rated_at", "reopened_at", "follow_up_at"}
+     "rated_at", "reopened_at", "follow_up_at", "received_at"}
 )  # fmt: skip
 DAYS = frozenset(
     {"registered_date", "accepted_date", "progress_date", "resolved_date", "closed_date", "accept_due",

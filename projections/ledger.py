@@ -37,6 +37,8 @@ CASE_COLUMNS: tuple[str, ...] = (
     # second handling, transfers and approvals (issue 17)
     *("reopened_count", "reopened_at", "follow_up_at", "follow_up_resolved", "reassigned_count",
       "transferred_count", "pending_requests", "approved_requests", "refused_requests"),
+    # Imported hotline work orders (issue 17): the platform, its order number and its registration time.
+    "external_platform", "external_id", "received_at",
 )  # fmt: skip
 # What a reopened case's new round starts without (its fresh checkpoints are unmet).
 ROUND_COLUMNS = (
@@ -82,6 +84,7 @@ TABLES = [
     "CREATE INDEX IF NOT EXISTS ledger_cases_lead_department ON ledger_cases (lead_department)",
     "CREATE INDEX IF NOT EXISTS ledger_cases_month ON ledger_cases (registered_month, street)",
     "CREATE INDEX IF NOT EXISTS ledger_cases_registered_date ON ledger_cases (registered_date)",
+    "CREATE INDEX IF NOT EXISTS ledger_cases_external ON ledger_cases (external_id, external_platform)",
     # Keyset pages of /ledger sort on COALESCE(column, '') (projections.ledger_query): one index per sort.
     *(
         f"CREATE INDEX IF NOT EXISTS ledger_cases_by_{c} ON ledger_cases (COALESCE({c}, ''), case_id)"
@@ -269,6 +272,8 @@ class Ledger:
             case Case.SupervisionNoticeIssued():
                 row["supervision_count"] += 1
                 row["supervision_due"] = e.new_due
+            case Case.OrderImported():
+                row.update(external_platform=e.platform, external_id=e.external_id, received_at=e.received_at)
             case _:
                 Ledger._fold_second_handling(row, e)
 

@@ -44,6 +44,7 @@ EVENT_LABELS: dict[str, str] = {
     "ExtensionRequested": "延期申请",
     "ReturnRequested": "退单申请",
     "RequestDecided": "审批",
+    "OrderImported": "导入热线工单",
 }
 
 # Fields every event carries; the payload is what is particular to the event.
