@@ -99,6 +99,10 @@ COMMANDS: tuple[CaseCommand, ...] = (
     command("recompute_deadlines", "recompute-deadlines", i.ActorOnlyIn, {CLERK, R.ADMIN}, "重算时限",
             OPEN_AFTER_CLASSIFICATION,
             "Recompute provisional deadlines once the year's official calendar is known"),
+    # Places (issue 18): set or correct the case's point, at any status (the GIS keeps closed cases too).
+    command("locate", "locate", i.LocateIn, {CLERK, TOWNSHIP, R.GRID_LEADER}, "定位", tuple(S),
+            "Set or correct the case's location (WGS-84 or GCJ-02 coordinates, inside the district)",
+            OnCase.HANDLER),
 )  # fmt: skip
 
 BY_NAME = {c.name: c for c in COMMANDS}

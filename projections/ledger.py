@@ -33,19 +33,27 @@ CASE_COLUMNS: tuple[str, ...] = (
     "first_verification_passed", "failed_verifications", "verified_at", "closed_at", "closed_date",
     "closed_month", "suggestion_outcome", "feedback_method", "feedback_at", "rating", "rated_at",
     "supervision_count", "supervision_due", "next_due", "last_event", "version", "position",
+    "latitude", "longitude", "media_url",
 )  # fmt: skip
+COORDINATES = ("latitude", "longitude")  # WGS-84 degrees, numbers (a bounding box compares them)
 WHISTLE_COLUMNS = (
     "case_id", "whistle_no", "department", "street", "grid", "blown_at", "blown_month",
     "reported_at", "seconds_to_report",
 )  # fmt: skip
 COUNTERS = ("returned_count", "whistle_count", "extended_count", "failed_verifications", "supervision_count")
 
+
+def _type(column: str) -> str:
+    if column in COUNTERS:
+        return "INTEGER NOT NULL DEFAULT 0"
+    if column in ("version", "position"):
+        return "BIGINT"
+    return "DOUBLE PRECISION" if column in COORDINATES else "TEXT"
+
+
 TABLES = [
     "CREATE TABLE IF NOT EXISTS ledger_cases ("
-    + ", ".join(
-        f"{c} {'INTEGER NOT NULL DEFAULT 0' if c in COUNTERS else 'BIGINT' if c in ('version', 'position') else 'TEXT'}"
-        for c in CASE_COLUMNS
-    )
+    + ", ".join(f"{c} {_type(c)}" for c in CASE_COLUMNS)
     + ", PRIMARY KEY (case_id))",
     "CREATE TABLE IF NOT EXISTS ledger_whistles ("
     + ", ".join(f"{c} {'INTEGER' if c in ('whistle_no', 'seconds_to_report') else 'TEXT'}" for c in WHISTLE_COLUMNS)
@@ -63,6 +71,8 @@ TABLES = [
     "CREATE INDEX IF NOT EXISTS ledger_cases_lead_department ON ledger_cases (lead_department)",
     "CREATE INDEX IF NOT EXISTS ledger_cases_month ON ledger_cases (registered_month, street)",
     "CREATE INDEX IF NOT EXISTS ledger_cases_registered_date ON ledger_cases (registered_date)",
+    # The bounding-box filter (bbox=) seeks on longitude, then checks latitude in the index.
+    "CREATE INDEX IF NOT EXISTS ledger_cases_place ON ledger_cases (longitude, latitude)",
     # Keyset pages of /ledger sort on COALESCE(column, '') (projections.ledger_query): one index per sort.
     *(
         f"CREATE INDEX IF NOT EXISTS ledger_cases_by_{c} ON ledger_cases (COALESCE({c}, ''), case_id)"
@@ -81,7 +91,14 @@ def _day(moment: datetime) -> str:
 
 # Added to a ledger made before them by `minqing migrate`; their values (and board_states) come
 # from `minqing rebuild ledger` (docs/read-models.md).
-ADDED_COLUMNS = {"ledger_cases": {"next_due": "TEXT"}}
+ADDED_COLUMNS = {
+    "ledger_cases": {
+        "next_due": "TEXT",
+        "latitude": "DOUBLE PRECISION",
+        "longitude": "DOUBLE PRECISION",
+        "media_url": "TEXT",
+    }
+}
 
 
 class Ledger:
@@ -163,6 +180,9 @@ class Ledger:
                     petitioner_phone=shown.get("phone") if shown else None,
                     petitioner_id=e.petitioner.get("person"),
                     status="registered",
+                    latitude=e.latitude,
+                    longitude=e.longitude,
+                    media_url=e.media_url,
                     **{k: units.get(k) for k in ("district", "district_name", "street", "street_name")},
                     **{k: units.get(k) for k in ("community", "community_name", "grid", "grid_name", "micro_grid")},
                 )
@@ -229,6 +249,8 @@ class Ledger:
             case Case.SupervisionNoticeIssued():
                 row["supervision_count"] += 1
                 row["supervision_due"] = e.new_due
+            case Case.Located():
+                row.update(latitude=e.latitude, longitude=e.longitude)
 
     @staticmethod
     def _whistle(whistles: dict[tuple[str, int, str], Row], case_id: str, row: Row, e: Any) -> set:

@@ -27,9 +27,12 @@ FIELDS = {
     "method": "反馈方式", "content": "反馈内容", "reached": "已联系上诉求人", "satisfaction": "满意度",
     "comment": "评价", "notice": "督办意见", "deadlines": "时限",
 }  # fmt: skip
+# Places (issue 18): the locate form.
+COORDINATE_SYSTEMS = {"wgs84": "WGS-84（GPS、奥维等）", "gcj02": "GCJ-02（高德、腾讯地图取点）"}
+FIELDS |= {"latitude": "纬度", "longitude": "经度", "coordinate_system": "坐标系"}
 CHOICES = {
     "handling_type": HANDLING_TYPES, "tier": TIERS, "satisfaction": SATISFACTION, "method": FEEDBACK_METHODS,
-    "suggestion_outcome": SUGGESTION_OUTCOMES,
+    "suggestion_outcome": SUGGESTION_OUTCOMES, "coordinate_system": COORDINATE_SYSTEMS,
 }  # fmt: skip
 
 
