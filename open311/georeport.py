@@ -60,10 +60,11 @@ def definition(reference: ReferenceData, service_code: str) -> dict[str, Any]:
                 "variable": True,
                 "code": "grid",
                 "datatype": "singlevaluelist",
-                "required": True,
+                # Not required: address_id carries the grid too, and lat/long find it (issue 18).
+                "required": False,
                 "datatype_description": "事发地所在网格",
                 "order": 1,
-                "description": "事发地所在网格（也可用 address_id 传网格编码）",
+                "description": "事发地所在网格；不填则取 address_id（网格编码），或按 lat/long 落在哪个网格的边界内",
                 "values": grids,
             },
             {

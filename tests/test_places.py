@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
+from pathlib import Path
 from uuid import UUID
 
 import orjson
@@ -15,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from cases.case import Case
 from cases.places import Bounds, gcj02_to_wgs84, inside, metres_between, to_wgs84, wgs84_to_gcj02
+from config.settings import Settings
 from reference.model import DEMO_REFERENCE, ReferenceData, ReferenceDataError
 from tests.api_steps import Driver, act, position, register
 from tests.factories import CLERK, GRID, GRID_LEADER, OTHER_STREET_GRID, OTHER_TOWNSHIP, TOWNSHIP, auth, registration
@@ -267,3 +270,35 @@ def test_the_ledger_exports_as_geojson_with_the_same_filters_and_area(driver: Dr
     ours = client.get("/ledger/export.geojson", headers=auth(TOWNSHIP)).json()
     assert [f["id"] for f in ours["features"]] == [ids["here"]]
     assert client.get("/ledger/export.geojson", headers=auth(GRID_LEADER)).status_code in (200, 403)
+
+
+# --- the demo district ---------------------------------------------------------------
+
+
+def test_the_demo_cases_carry_points_inside_their_grids_and_export_as_geojson(tmp_path: Path) -> None:
+    from demo.stories import load_demo
+    from service import build_cases, create_app
+    from tests.factories import SECURITY, DefaultReader, migrated
+
+    settings = migrated(Settings(sqlite_path=tmp_path / "demo.sqlite3", **SECURITY))
+    cases = build_cases(settings)
+    try:
+        load_demo(cases, count=40, now=datetime(2026, 11, 20, 8, 30, tzinfo=UTC))
+        registered = [
+            e
+            for n in cases.recorder.select_notifications(start=1, limit=100_000)
+            if isinstance(e := cases.mapper.to_domain_event(n), Case.Registered)
+        ]
+    finally:
+        cases.close()
+    assert len(registered) == 40
+    for event in registered:
+        assert event.latitude is not None and event.longitude is not None, event.number
+        assert inside(REFERENCE.grid_areas[event.units["grid"]], event.latitude, event.longitude), event.number
+
+    with TestClient(create_app(settings, log_cache=False)) as client:
+        client.auth = DefaultReader()
+        head = client.get("/healthz").json()["position"]
+        collection = client.get("/ledger/export.geojson", params={"wait_for": head, "wait_timeout": 30}).json()
+    assert len(collection["features"]) == 40 and collection["unlocated"] == 0
+    assert all(f["geometry"]["type"] == "Point" for f in collection["features"])
