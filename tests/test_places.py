@@ -302,3 +302,14 @@ def test_the_demo_cases_carry_points_inside_their_grids_and_export_as_geojson(tm
         collection = client.get("/ledger/export.geojson", params={"wait_for": head, "wait_timeout": 30}).json()
     assert len(collection["features"]) == 40 and collection["unlocated"] == 0
     assert all(f["geometry"]["type"] == "Point" for f in collection["features"])
+
+
+def test_the_workbench_case_page_shows_the_point_and_offers_locate(client: TestClient) -> None:
+    case_id = register(client, latitude=HERE[0], longitude=HERE[1])
+    from tests.test_workbench import HTML, sign_in
+
+    sign_in(client, CLERK)
+    page = client.get(f"/workbench/cases/{case_id}", headers=HTML)
+    assert page.status_code == 200, page.text
+    assert f"纬度 {HERE[0]}，经度 {HERE[1]}（WGS-84）" in page.text
+    assert 'data-command="locate"' in page.text and "GCJ-02（高德、腾讯地图取点）" in page.text
