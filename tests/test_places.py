@@ -206,8 +206,12 @@ def test_a_registration_stored_before_places_existed_loads_without_a_point(clien
     case = client.get(f"/cases/{old_id}").json()
     assert (case["latitude"], case["longitude"], case["media_url"]) == (None, None, None)
     assert isinstance(cases.get_case(old_id), Case)
+    items = client.get("/ledger", params={"wait_for": position(client)}).json()["items"]
+    assert next(r for r in items if r["case_id"] == str(old_id))["latitude"] is None  # the ledger folds it too
     act(client, str(old_id), "locate", CLERK, latitude=HERE[0], longitude=HERE[1])
     assert client.get(f"/cases/{old_id}").json()["latitude"] == HERE[0]
+    items = client.get("/ledger", params={"wait_for": position(client)}).json()["items"]
+    assert next(r for r in items if r["case_id"] == str(old_id))["latitude"] == HERE[0]
 
 
 # --- the bounding box and GeoJSON ------------------------------------------------------
