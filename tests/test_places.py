@@ -317,3 +317,13 @@ def test_the_workbench_case_page_shows_the_point_and_offers_locate(client: TestC
     assert page.status_code == 200, page.text
     assert f"纬度 {HERE[0]}，经度 {HERE[1]}（WGS-84）" in page.text
     assert 'data-command="locate"' in page.text and "GCJ-02（高德、腾讯地图取点）" in page.text
+
+
+def test_the_point_is_part_of_a_registration_idempotency_fingerprint(client: TestClient) -> None:
+    key = {"Idempotency-Key": "intake-places-1", **auth(CLERK)}
+    body = registration(latitude=HERE[0], longitude=HERE[1])
+    first = client.post("/cases", json=body, headers=key)
+    again = client.post("/cases", json=body, headers=key)
+    assert first.status_code == 201 and again.json()["replayed"] is True
+    elsewhere = client.post("/cases", json={**body, "latitude": THERE[0], "longitude": THERE[1]}, headers=key)
+    assert elsewhere.status_code == 422 and elsewhere.json()["error"]["code"] == "idempotency_key_reused"
