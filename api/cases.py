@@ -60,7 +60,7 @@ def register(
     # Every field counts, the petitioner's too: the same key with another person's details is a
     # new petition, never a replay of someone else's (which would hand over their case and token).
     # The fingerprint is stored in the log, so it is keyed by the vault's secret, not a plain hash.
-    fingerprinted = {**body.model_dump(mode="json", exclude={"actor"}), "actor": principal.actor.as_dict()}
+    fingerprinted = {**body.fingerprinted(), "actor": principal.actor.as_dict()}
     keyed = cases.vault.fingerprint if cases.vault is not None else None
     idempotency = headers.options("register", None, fingerprinted, keyed)["idempotency"]
     result = cases.register(acting(principal, body.actor), **fields, idempotency=idempotency)
@@ -162,6 +162,9 @@ def present(case: Case, *, clear: bool = False, vault: PersonalDataVault | None 
         "title": case.title,
         "description": case.description,
         "location": case.location,
+        "latitude": case.latitude,  # WGS-84 (issue 18); None when the case has no point
+        "longitude": case.longitude,
+        "media_url": case.media_url,
         "units": case.units,
         "petitioner": reveal(case.petitioner, clear=clear, vault=vault),
         # Pseudonymous: what an administrator needs to erase the person, without seeing who it is.

@@ -9,9 +9,10 @@ from fastapi.responses import Response
 
 from api.access import AreaDep
 from api.read_dependencies import ReadSideDep
+from projections import geojson
 from projections.exports import to_csv, to_xlsx
 from projections.ledger import CASE_COLUMNS
-from projections.ledger_query import LISTS, LedgerQuery, ledger_page, ledger_rows
+from projections.ledger_query import LISTS, LedgerQuery, ledger_page, ledger_rows, parse_bbox
 
 router = APIRouter(tags=["ledger"])
 
@@ -52,6 +53,14 @@ def ledger_query(
     order: Literal["asc", "desc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
+    bbox: Annotated[
+        str | None,
+        Query(
+            max_length=120,
+            description="Only cases whose point lies in this box: west,south,east,north in WGS-84 degrees"
+            " (min longitude, min latitude, max longitude, max latitude).",
+        ),
+    ] = None,
 ) -> LedgerQuery:
     given = {
         "number": number, "status": status, "handling_type": handling_type, "tier": tier, "channel": channel,
@@ -70,6 +79,7 @@ def ledger_query(
         descending=order == "desc",
         limit=limit,
         cursor=cursor,
+        bbox=parse_bbox(bbox),
     )
 
 
@@ -83,9 +93,18 @@ def ledger(read: ReadSideDep, query: LedgerQueryDep, area: AreaDep) -> dict[str,
     return ledger_page(read.views, query, area, today=today, yellow_within=margin)
 
 
-@router.get("/ledger/export.{fmt}", summary="The ledger (all matching rows) as CSV or .xlsx with Chinese headers")
-def ledger_export(fmt: Literal["csv", "xlsx"], read: ReadSideDep, query: LedgerQueryDep, area: AreaDep) -> Response:
+@router.get(
+    "/ledger/export.{fmt}",
+    summary="The ledger (all matching rows) as CSV or .xlsx with Chinese headers, or as GeoJSON for a GIS",
+)
+def ledger_export(
+    fmt: Literal["csv", "xlsx", "geojson"], read: ReadSideDep, query: LedgerQueryDep, area: AreaDep
+) -> Response:
     rows = ledger_rows(read.views, query, area, today=read.today())
+    if fmt == "geojson":
+        collection = geojson.feature_collection(rows, EXPORT_COLUMNS, read.cases.reference)
+        content = geojson.encode(collection)
+        return _file(content, geojson.MEDIA_TYPE, _dated("民情工作台账", read, fmt), "ledger.geojson")
     if fmt == "csv":
         content = to_csv(EXPORT_COLUMNS, rows, read.cases.reference)
         return _file(content, CSV, _dated("民情工作台账", read, fmt), "ledger.csv")

@@ -17,13 +17,15 @@ from api.schemas import RegisterIn
 from cases.actor import Actor
 from cases.vocabulary import Role
 from commands.cases import Cases
-from commands.errors import CaseNotFoundError, InvalidReferenceError
+from commands.errors import CaseNotFoundError, InvalidInputError
 from config.settings import Open311Key
 from open311.georeport import (
     DEFAULT_DAYS,
     MAX_RESULTS,
+    SUBMITTED_NOTICE,
     Open311Error,
     definition,
+    iso,
     registration,
     render,
     request_of_case,
@@ -37,6 +39,8 @@ router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
 Format = Annotated[str, Path(pattern="^(json|xml)$", description="json or xml")]
 MAX_FORM_BYTES = 64 * 1024
+# The changeset of reference data that does not say when it changed (ReferenceData.load always does).
+STARTED = datetime.now(UTC).replace(microsecond=0)
 # Clerk id recorded on cases that arrive through Open311.
 OPEN311_CLERK = "OPEN311"
 
@@ -58,17 +62,20 @@ def _cases(request: Request) -> Cases:
 @router.get("/discovery.{fmt}", summary="Service discovery")
 def discovery(request: Request, fmt: Format) -> Response:
     base = str(request.base_url).rstrip("/") + "/open311/v2/"
+    # The spec's changeset is a date-time: when the service list (our reference data) last changed.
+    reference = _cases(request).reference
+    changeset = iso(reference.changed_at or STARTED)
     return _answer(
         "discovery",
         {
-            "changeset": _cases(request).reference.version,
+            "changeset": changeset,
             "contact": "民情 Minqing",
             "key_service": "向区民情办申请 api_key",
             "endpoints": [
                 {
                     "specification": "http://wiki.open311.org/GeoReport_v2",
                     "url": base,
-                    "changeset": _cases(request).reference.version,
+                    "changeset": changeset,
                     "type": "production",
                     "formats": ["text/xml", "application/json"],
                 }
@@ -112,12 +119,15 @@ async def submit(request: Request, fmt: Format) -> Response:
         result = await anyio.to_thread.run_sync(
             lambda: cases.register(Actor(OPEN311_CLERK, Role.INTAKE_CLERK), **body.fields())
         )
-    except InvalidReferenceError as e:
+    except InvalidInputError as e:
         raise Open311Error(400, f"{e.field}: {e.reason}") from None
-    notice = "已受理，请保存编号以便查询办理进度"
-    return _answer(
-        "requests", [{"service_request_id": result.number, "service_notice": notice, "account_id": None}], fmt
-    )
+    # The spec's answer: the id, what happens next, and the submitter's own account id as sent.
+    answer = {
+        "service_request_id": result.number,
+        "service_notice": SUBMITTED_NOTICE,
+        "account_id": body.petitioner_account_id,
+    }
+    return _answer("requests", [answer], fmt)
 
 
 @router.get(

@@ -3,11 +3,18 @@ field and the reason); the reference data and the case check meaning."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from cases.inputs import Clean, Code, Command, Phone, Short, Text
+from cases.inputs import COORDINATE_SYSTEM, Clean, Code, Command, Latitude, Longitude, Phone, Short, Text
+from cases.places import CoordinateSystem
+
+URL_PATTERN = r"^https?://\S+$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+MediaUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000, pattern=URL_PATTERN), Clean]
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=EMAIL_PATTERN), Clean]
+ContactId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Clean]
 
 
 class RegisterIn(Command):
@@ -16,12 +23,36 @@ class RegisterIn(Command):
     title: Short = Field(examples=["楼顶渗水"])
     description: Text = Field(examples=["业主违章搭建导致居民住宅楼顶渗水"])
     location: Short = Field(examples=["胭脂山社区3栋"])
-    grid: Code = Field(description="Grid or micro-grid code from the reference data.")
+    grid: Code | None = Field(
+        None,
+        description="Grid or micro-grid code from the reference data; may be left out when latitude and longitude"
+        " are given and the reference data has grid boundaries (the grid is then the one holding the point).",
+    )
     petitioner_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50), Clean]
     petitioner_phone: Phone
     petitioner_address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), Clean] | None = Field(
         None, description="The petitioner's own address, if it differs from the location: encrypted like the name."
     )
+    # Places (issue 18): where the problem is, checked to lie inside the district.
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    coordinate_system: CoordinateSystem = COORDINATE_SYSTEM
+    media_url: MediaUrl | None = Field(None, description="A photo of the problem on the web (as Open311 sends it).")
+    # Open311's contact fields: the petitioner's, encrypted like the name.
+    petitioner_email: Email | None = None
+    petitioner_device_id: ContactId | None = None
+    petitioner_account_id: ContactId | None = None
+
+    def fingerprinted(self) -> dict[str, Any]:
+        """The body as its idempotency fingerprint sees it. Fields added since the first release are left
+        out while at their default, so a request retried across an upgrade still matches its first send."""
+        added = {name for name in LATER_FIELDS if getattr(self, name) == type(self).model_fields[name].default}
+        return self.model_dump(mode="json", exclude={"actor", *added})
+
+
+# RegisterIn's fields added after the first release (issue 18: places and Open311's contacts).
+LATER_FIELDS = ("latitude", "longitude", "coordinate_system", "media_url", "petitioner_email",
+                "petitioner_device_id", "petitioner_account_id")  # fmt: skip
 
 
 class CommandOut(BaseModel):

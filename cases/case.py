@@ -69,6 +69,9 @@ class Case(Aggregate):
         reopened_at: datetime | None
         follow_ups: list[dict[str, Any]]
         requests: list[dict[str, Any]]
+        latitude: float | None
+        longitude: float | None
+        media_url: str | None
 
     class Event(Aggregate.Event):
         actor: dict[str, Any]
@@ -85,6 +88,11 @@ class Case(Aggregate):
         description: str
         location: str
         petitioner: dict[str, str]
+        # Places (issue 18): WGS-84, and a photo's address as an Open311 client sent it. Defaulted,
+        # so a Registered stored before they existed loads with None (tests/test_places.py).
+        latitude: float | None = None
+        longitude: float | None = None
+        media_url: str | None = None
 
         def apply(self, case: Case) -> None:
             case.number = self.number
@@ -120,6 +128,9 @@ class Case(Aggregate):
             case.reopened_at = None
             case.follow_ups = []
             case.requests = []
+            case.latitude = self.latitude
+            case.longitude = self.longitude
+            case.media_url = self.media_url
 
     class Classified(Event):
         handling_type: str
@@ -442,6 +453,21 @@ class Case(Aggregate):
                 "received_at": self.received_at,
             }
 
+    # --- places (issue 18) ---------------------------------------------------
+
+    class Located(Event):
+        """The case's point set or corrected after registration (WGS-84; `coordinate_system`
+        says what the actor gave, converted before the event)."""
+
+        latitude: float
+        longitude: float
+        coordinate_system: str
+        reason: str
+
+        def apply(self, case: Case) -> None:
+            case.latitude = self.latitude
+            case.longitude = self.longitude
+
     # State is assigned by Registered.apply and later events (no class-level
     # annotations: the library would turn them into __init__ parameters).
 
@@ -460,6 +486,9 @@ class Case(Aggregate):
         description: str,
         location: str,
         petitioner: dict[str, str],
+        latitude: float | None = None,
+        longitude: float | None = None,
+        media_url: str | None = None,
     ) -> Case:
         if actor.role not in (Role.INTAKE_CLERK, Role.GRID_LEADER):
             raise errors.ActorNotAllowedError("只有民情信息员（登记员）或网格长可以登记诉求。")
@@ -475,6 +504,9 @@ class Case(Aggregate):
             description=description,
             location=location,
             petitioner=petitioner,
+            latitude=latitude,
+            longitude=longitude,
+            media_url=media_url,
         )
 
     @classmethod
@@ -492,6 +524,9 @@ class Case(Aggregate):
         description: str,
         location: str,
         petitioner: dict[str, str],
+        latitude: float | None = None,
+        longitude: float | None = None,
+        media_url: str | None = None,
     ) -> Case:
         return cls._create(
             cls.Registered,
@@ -506,6 +541,9 @@ class Case(Aggregate):
             description=description,
             location=location,
             petitioner=petitioner,
+            latitude=latitude,
+            longitude=longitude,
+            media_url=media_url,
         )
 
     # --- commands -----------------------------------------------------------
@@ -927,6 +965,26 @@ class Case(Aggregate):
         """The platform and order number of an imported case; None for one registered here."""
         found: dict[str, Any] | None = self.__dict__.get("imported")
         return found
+
+    # --- places (issue 18) ---------------------------------------------------
+
+    def locate(
+        self, actor: Actor, at: datetime, *, latitude: float, longitude: float, coordinate_system: str, reason: str
+    ) -> bool:
+        """Sets or corrects the case's point (already WGS-84 and inside the district); False if unchanged."""
+        self._may(actor, "locate")
+        if (latitude, longitude) == (self.latitude, self.longitude):
+            return False
+        self._emit(
+            self.Located,
+            actor,
+            at,
+            latitude=latitude,
+            longitude=longitude,
+            coordinate_system=coordinate_system,
+            reason=reason,
+        )
+        return True
 
     # --- rules shared by commands ------------------------------------------
 

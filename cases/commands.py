@@ -114,6 +114,10 @@ COMMANDS: tuple[CaseCommand, ...] = (
             "The assignee asks to return a misrouted case (退单申请)", OnCase.ASSIGNEE),
     command("decide_request", "decide-request", i.DecideIn, {TOWNSHIP, R.SUPERVISION}, "审批申请", OPEN,
             "Approve or refuse an extension or return request, with a reason (审批)"),
+    # Places (issue 18): set or correct the case's point, at any status (the GIS keeps closed cases too).
+    command("locate", "locate", i.LocateIn, {CLERK, TOWNSHIP, R.GRID_LEADER}, "定位", tuple(S),
+            "Set or correct the case's location (WGS-84 or GCJ-02 coordinates, inside the district)",
+            OnCase.HANDLER),
 )  # fmt: skip
 
 BY_NAME = {c.name: c for c in COMMANDS}

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from cases.actor import Actor
+from cases.places import CoordinateSystem
 from cases.vocabulary import FeedbackMethod, HandlingType, Role, Satisfaction, SuggestionOutcome, Tier
 
 # Control characters (but tab and newline), C1 controls (NEL U+0085…), the bidi
@@ -185,3 +186,20 @@ class ImportedOrder(Strict):
     petitioner_phone: Phone
     petitioner_address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), Clean] | None = None
     received_at: datetime | None = None
+
+
+# --- places (issue 18) ----------------------------------------------------------
+
+Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, description="Degrees north.")]
+Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False, description="Degrees east.")]
+COORDINATE_SYSTEM = Field(
+    CoordinateSystem.WGS84,
+    description="wgs84 (GPS, GeoJSON) or gcj02 (AMap/高德, Tencent: converted to WGS-84 before it is stored).",
+)
+
+
+class LocateIn(Command):
+    latitude: Latitude
+    longitude: Longitude
+    coordinate_system: CoordinateSystem = COORDINATE_SYSTEM
+    reason: OptionalText = ""

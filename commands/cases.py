@@ -23,12 +23,14 @@ from cases.case import Case
 from cases.clock import local_date, utc_now
 from cases.commands import CaseCommand
 from cases.errors import ApprovalRequiredError
+from cases.places import CoordinateSystem, to_wgs84
 from cases.policy import Policy
 from cases.vocabulary import FeedbackMethod, HandlingType, Role, Satisfaction, SuggestionOutcome, Tier
 from commands.errors import (
     CaseNotFoundError,
     ConcurrentUpdateError,
     IdempotencyKeyReusedError,
+    InvalidInputError,
     InvalidReferenceError,
     StaleVersionError,
 )
@@ -161,15 +163,25 @@ class Cases(Application):
         title: str,
         description: str,
         location: str,
-        grid: str,
+        grid: str | None = None,
         petitioner_name: str,
         petitioner_phone: str,
         petitioner_address: str | None = None,
+        petitioner_email: str | None = None,
+        petitioner_device_id: str | None = None,
+        petitioner_account_id: str | None = None,
+        latitude: float | None = None,
+        longitude: float | None = None,
+        coordinate_system: CoordinateSystem = CoordinateSystem.WGS84,
+        media_url: str | None = None,
         idempotency: Idempotency | None = None,
     ) -> CommandResult:
         self._check_actor(actor)
-        units = self.admit(channel=channel, category=category, grid=grid)
-        petitioner = self._sealed(petitioner_name, petitioner_phone, petitioner_address)
+        point = self.place(latitude, longitude, coordinate_system)
+        units = self.admit(channel=channel, category=category, grid=grid, point=point)
+        # Open311's contact fields are the petitioner's too: sealed with the rest, never in clear.
+        contacts = {"email": petitioner_email, "device_id": petitioner_device_id, "account_id": petitioner_account_id}
+        petitioner = self._sealed(petitioner_name, petitioner_phone, petitioner_address, contacts)
         for attempt in range(MAX_ATTEMPTS):
             _back_off(attempt)
             if idempotency and (earlier := self._recorded(idempotency)):
@@ -190,6 +202,9 @@ class Cases(Application):
                 description=description,
                 location=location,
                 petitioner=petitioner,
+                latitude=point[0] if point else None,
+                longitude=point[1] if point else None,
+                media_url=media_url,
             )
             issued = CaseNumberIssued(
                 originator_id=stream, originator_version=1, timestamp=at, number=number, case_id=str(case_id)
@@ -199,21 +214,29 @@ class Cases(Application):
                 return result
         raise ConcurrentUpdateError
 
-    def admit(self, *, channel: str, category: str, grid: str) -> dict[str, str]:
-        """The registration's references checked against the reference data; the grid's units."""
+    def admit(
+        self, *, channel: str, category: str, grid: str | None, point: tuple[float, float] | None = None
+    ) -> dict[str, str]:
+        """The registration's references checked against the reference data; the grid's units
+        (without a grid, that of the point: the reference data's grid boundaries)."""
         self._require_known("channel", channel, self.reference.channels, "未知的受理渠道")
         self._require_known("category", category, self.reference.categories, "未知的诉求类别")
+        if grid is None:
+            grid = self.grid_of(point)
         units = self.reference.units_of(grid)
         if units is None:
             raise InvalidReferenceError("grid", f"未知的网格或微网格编码 {grid}")
         return units
 
-    def _sealed(self, name: str, phone: str, address: str | None) -> dict[str, Any]:
+    def _sealed(
+        self, name: str, phone: str, address: str | None, contacts: dict[str, str | None] | None = None
+    ) -> dict[str, Any]:
         if self.vault is None:
             raise RuntimeError("Cases needs a vault to register: personal data is never stored in clear")
         personal = {"name": name, "phone": phone}
         if address:
             personal["address"] = address
+        personal |= {k: v for k, v in (contacts or {}).items() if v}
         # Only the envelope reaches the event: the person's key decides who can read it, for ever.
         return self.vault.seal(personal, phone=phone)
 
@@ -457,6 +480,63 @@ class Cases(Application):
                 f"按本地审批规定，{actor.role} 不能自行{label}：请提交{label}申请（{request_path}），"
                 "由镇（街道）或督查室审批。"
             )
+
+    # --- places (issue 18) ---------------------------------------------------
+
+    def place(
+        self, latitude: float | None, longitude: float | None, system: CoordinateSystem = CoordinateSystem.WGS84
+    ) -> tuple[float, float] | None:
+        """The point as stored (WGS-84), checked to lie inside the district's bounds; None if none given."""
+        if latitude is None and longitude is None:
+            return None
+        if latitude is None or longitude is None:
+            missing = "latitude" if latitude is None else "longitude"
+            raise InvalidInputError(missing, "纬度（latitude）与经度（longitude）须同时给出")
+        lat, lon = to_wgs84(latitude, longitude, system)
+        bounds = self.reference.bounds
+        if bounds is not None and not bounds.contains(lat, lon):
+            hint = "；看来经纬度填反了（纬度约 26，经度约 119）" if bounds.contains(lon, lat) else ""
+            raise InvalidInputError(
+                "latitude",
+                f"坐标（纬度 {lat}，经度 {lon}，WGS-84）不在本区范围内（{bounds.describe()}）{hint}，请核对后重试",
+            )
+        return lat, lon
+
+    def grid_of(self, point: tuple[float, float] | None) -> str:
+        """The grid a point lies in, from the reference data's grid boundaries."""
+        if point is None:
+            raise InvalidInputError("grid", "必填：请填写网格编码，或给出坐标以便按网格边界定位网格")
+        grid = self.reference.grid_at(*point)
+        if grid is None:
+            where = f"纬度 {point[0]}，经度 {point[1]}"
+            raise InvalidInputError("grid", f"坐标（{where}）不在任何网格的边界内，请填写网格编码")
+        return grid
+
+    def locate(
+        self,
+        case_id: UUID,
+        actor: Actor,
+        *,
+        latitude: float,
+        longitude: float,
+        coordinate_system: CoordinateSystem = CoordinateSystem.WGS84,
+        reason: str = "",
+        **kw: Unpack[CommandOptions],
+    ) -> CommandResult:
+        point = self.place(latitude, longitude, coordinate_system)
+        assert point is not None
+
+        def decide(case: Case, at: datetime) -> bool:
+            return case.locate(
+                actor,
+                at,
+                latitude=point[0],
+                longitude=point[1],
+                coordinate_system=coordinate_system.value,
+                reason=reason,
+            )
+
+        return self._execute(case_id, actor, decide, **kw)
 
     def act(
         self,

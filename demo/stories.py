@@ -29,6 +29,7 @@ from uuid import UUID
 from cases.actor import Actor
 from cases.calendar import is_working_day
 from cases.clock import CHINA, local_date
+from cases.places import inside
 from cases.vocabulary import FeedbackMethod, HandlingType, Role, Satisfaction, SuggestionOutcome, Tier
 from commands.cases import Cases
 from demo.words import (
@@ -54,6 +55,7 @@ from demo.words import (
     VILLAGE_PLACES,
     Theme,
 )
+from reference.model import ReferenceData
 
 DAYS = 120  # how far back the demo's cases reach
 
@@ -405,6 +407,7 @@ class _Planner:
             "petitioner_name": name,
             "petitioner_phone": phone,
         }
+        fields |= point_in_grid(self.ref, grid, random.Random(f"place-{index}-{grid}"))
 
         def register(cases: Cases) -> None:
             result = cases.register(registrar, **fields)
@@ -872,6 +875,25 @@ class _Case:
 
     def verifier(self) -> Actor:
         return self.resident if self.rng.random() < 0.7 else OPERATOR
+
+
+# --- places (issue 18) -------------------------------------------------------
+
+
+def point_in_grid(reference: ReferenceData, grid: str, rng: random.Random) -> dict[str, float]:
+    """Where a demo case is: a point inside its grid's boundary (drawn in the boundary's box until
+    one falls inside), so the ledger's GeoJSON shows the district's cases on a map. Its own random
+    generator, so the stories themselves stay what they were. Nothing when the grid has no boundary."""
+    area = reference.grid_areas.get(grid)
+    if not area:
+        return {}
+    lons = [lon for ring in area for lon, _ in ring]
+    lats = [lat for ring in area for _, lat in ring]
+    for _ in range(1000):
+        lat, lon = rng.uniform(min(lats), max(lats)), rng.uniform(min(lons), max(lons))
+        if inside(area, lat, lon):
+            return {"latitude": round(lat, 6), "longitude": round(lon, 6)}
+    return {}
 
 
 # --- running -----------------------------------------------------------------

@@ -60,10 +60,11 @@ def definition(reference: ReferenceData, service_code: str) -> dict[str, Any]:
                 "variable": True,
                 "code": "grid",
                 "datatype": "singlevaluelist",
-                "required": True,
+                # Not required: address_id carries the grid too, and lat/long find it (issue 18).
+                "required": False,
                 "datatype_description": "事发地所在网格",
                 "order": 1,
-                "description": "事发地所在网格（也可用 address_id 传网格编码）",
+                "description": "事发地所在网格；不填则取 address_id（网格编码），或按 lat/long 落在哪个网格的边界内",
                 "values": grids,
             },
             {
@@ -79,9 +80,20 @@ def definition(reference: ReferenceData, service_code: str) -> dict[str, Any]:
     }
 
 
+# Open311's contact fields -> our register command's (sealed with the petitioner's name and phone).
+CONTACTS = {"email": "petitioner_email", "device_id": "petitioner_device_id", "account_id": "petitioner_account_id"}
+
+
 def registration(form: dict[str, str], reference: ReferenceData, channel: str) -> dict[str, Any]:
     """A POSTed GeoReport request as the fields of our register command.
-    Shape and length are checked afterwards by the same model as POST /cases."""
+    Shape and length are checked afterwards by the same model as POST /cases.
+
+    The location is any one of the spec's three: `lat` and `long` (WGS-84; the grid is the one
+    whose boundary holds the point), `address_string`, or `address_id` (a grid or micro-grid
+    code). Without `address_string` the location text is the grid's name (and the point)."""
+
+    def given(name: str) -> str:
+        return (form.get(name) or "").strip()
 
     def required(name: str, value: str | None) -> str:
         if not value or not value.strip():
@@ -92,25 +104,51 @@ def registration(form: dict[str, str], reference: ReferenceData, channel: str) -
     if service_code not in reference.categories:
         raise Open311Error(404, f"service_code {service_code} 不存在")
     description = required("description", form.get("description"))
-    grid = required("attribute[grid]", form.get("attribute[grid]") or form.get("address_id"))
-    location = form.get("address_string", "").strip()
-    if not location and form.get("lat") and form.get("long"):
-        location = f"{form['lat'].strip()},{form['long'].strip()}"
-    location = required("address_string", location or None)
-    name = (form.get("last_name", "").strip() + form.get("first_name", "").strip()) or None
-    return {
+    lat, lon = _coordinate("lat", given("lat"), 90), _coordinate("long", given("long"), 180)
+    if (lat is None) != (lon is None):
+        raise Open311Error(400, f"{'long' if lon is None else 'lat'}: lat 与 long 须同时给出")
+    grid = given("attribute[grid]") or given("address_id") or None
+    location = given("address_string")
+    if not (location or grid or lat is not None):
+        raise Open311Error(400, "address_string: 须给出位置：lat 与 long、address_string 或 address_id 之一")
+    if not location:
+        units = reference.units_of(grid) if grid else None
+        if units is None and grid is None and lat is not None and lon is not None:
+            found = reference.grid_at(lat, lon)
+            units = reference.units_of(found) if found else None
+        place = f"{units['street_name']}{units['community_name']}{units['grid_name']}" if units else ""
+        point = f"（经纬度 {lat},{lon}）" if lat is not None else ""
+        location = (place + point) or (grid or "")
+    name = (given("last_name") + given("first_name")) or None
+    fields: dict[str, Any] = {
         "channel": channel,
         "category": service_code,
-        "title": (form.get("attribute[title]") or "").strip() or description[:TITLE_CHARS],
+        "title": given("attribute[title]") or description[:TITLE_CHARS],
         "description": description,
         "location": location,
         "grid": grid,
         "petitioner_name": required("last_name", name),
         "petitioner_phone": required("phone", form.get("phone")),
+        "latitude": lat,
+        "longitude": lon,
+        "media_url": given("media_url") or None,
     }
+    return fields | {ours: given(theirs) for theirs, ours in CONTACTS.items() if given(theirs)}
 
 
-def _iso(value: datetime | str | None) -> str | None:
+def _coordinate(name: str, text: str, limit: int) -> float | None:
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not -limit <= value <= limit:  # NaN fails too
+        raise Open311Error(400, f"{name}: 须为 -{limit} 到 {limit} 之间的十进制度数（WGS-84）")
+    return value
+
+
+def iso(value: datetime | str | None) -> str | None:
     if value is None:
         return None
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
@@ -122,9 +160,14 @@ UPDATED_COLUMNS = ("registered_at", "assigned_at", "accepted_at", "rectified_at"
 
 
 # What the public notice (公示) shows of a case, and so all an anonymous reader gets:
-# no description, no address or grid, nothing of the petitioner; the agency only as the district.
+# no description, no address or grid, no photo, nothing of the petitioner; the agency only
+# as the district; the point only to about a hundred metres (`PUBLIC_DECIMALS`).
 PUBLIC_FIELDS = frozenset({"service_request_id", "status", "status_notes", "service_name", "service_code",
-                           "requested_datetime", "updated_datetime", "expected_datetime"})  # fmt: skip
+                           "service_notice", "requested_datetime", "updated_datetime",
+                           "expected_datetime"})  # fmt: skip
+PUBLIC_DECIMALS = 3  # 0.001° is 111 m north-south, about 100 m east-west here: the street, not the door
+
+SUBMITTED_NOTICE = "已受理，请保存编号以便查询办理进度"
 
 
 def request_of_row(row: dict[str, Any], reference: ReferenceData, *, full: bool) -> dict[str, Any]:
@@ -133,7 +176,17 @@ def request_of_row(row: dict[str, Any], reference: ReferenceData, *, full: bool)
     if full:
         return answer
     public = {name: value if name in PUBLIC_FIELDS else None for name, value in answer.items()}
-    return public | {"agency_responsible": row.get("district_name")}
+    coarse = {k: round(answer[k], PUBLIC_DECIMALS) for k in ("lat", "long") if answer[k] is not None}
+    return public | coarse | {"agency_responsible": row.get("district_name")}
+
+
+def service_notice(status: Status, resolve_due: str | None) -> str:
+    """What will be done about it, in a sentence (the spec's service_notice)."""
+    if status == Status.CLOSED:
+        return "已办结销号；如不满意，可凭编号拨打 12345 评议或申请重新办理"
+    if resolve_due:
+        return f"已受理，按时限规定将于 {resolve_due} 前办结"
+    return SUBMITTED_NOTICE
 
 
 def _request(row: dict[str, Any], reference: ReferenceData) -> dict[str, Any]:
@@ -148,16 +201,16 @@ def _request(row: dict[str, Any], reference: ReferenceData) -> dict[str, Any]:
         "service_code": row["category"],
         "description": row["description"],
         "agency_responsible": reference.departments.get(agency, agency) if agency else agency,
-        "service_notice": None,
-        "requested_datetime": _iso(row["registered_at"]),
-        "updated_datetime": _iso(updated),
+        "service_notice": service_notice(status, row.get("resolve_due")),
+        "requested_datetime": iso(row["registered_at"]),
+        "updated_datetime": iso(updated),
         "expected_datetime": f"{row['resolve_due']}T23:59:59+08:00" if row.get("resolve_due") else None,
         "address": row["location"],
         "address_id": row["grid"],
         "zipcode": None,
-        "lat": None,
-        "long": None,
-        "media_url": None,
+        "lat": row.get("latitude"),
+        "long": row.get("longitude"),
+        "media_url": row.get("media_url"),
     }
 
 
@@ -181,9 +234,12 @@ def request_of_case(case: Any, reference: ReferenceData, *, full: bool) -> dict[
         "resolve_due": due,
         "location": case.location,
         "grid": case.units.get("grid"),
+        "latitude": case.latitude,
+        "longitude": case.longitude,
+        "media_url": case.media_url,
     }
     answer = request_of_row(row, reference, full=full)
-    answer["updated_datetime"] = _iso(case.modified_on)
+    answer["updated_datetime"] = iso(case.modified_on)
     return answer
 
 

@@ -55,6 +55,7 @@ HEADERS = {
     "item": "项目", "value": "数值", "rank": "名次", "unit": "单位编码", "name": "单位", "received": "受理数",
     "closed": "办结数", "callbacks": "有效回访数", "composite_score": "综合得分",
     "petitioner": "诉求人", "phone": "联系电话",
+    "latitude": "纬度（WGS-84）", "longitude": "经度（WGS-84）", "media_url": "图片链接",
     "month": "月份", "dispatched": "派单数", "responded": "按时签收数", "resolved": "解决数",
     "satisfied": "满意数", "basically_satisfied": "基本满意数", "dissatisfied": "不满意数",
     "response_rate": "响应率（%）", "resolution_rate": "解决率（%）", "satisfaction_rate": "满意率（%）",

@@ -39,6 +39,7 @@ CASE_COLUMNS: tuple[str, ...] = (
       "transferred_count", "pending_requests", "approved_requests", "refused_requests"),
     # Imported hotline work orders (issue 17): the platform, its order number and its registration time.
     "external_platform", "external_id", "received_at",
+    "latitude", "longitude", "media_url",
 )  # fmt: skip
 # What a reopened case's new round starts without (its fresh checkpoints are unmet).
 ROUND_COLUMNS = (
@@ -48,6 +49,7 @@ ROUND_COLUMNS = (
 # Issue 17's columns: counters, and the moments and outcomes a second handling turns on.
 REOPEN_COUNTERS = ("reopened_count", "reassigned_count", "transferred_count", "pending_requests",
                    "approved_requests", "refused_requests")  # fmt: skip
+COORDINATES = ("latitude", "longitude")  # WGS-84 degrees, numbers (a bounding box compares them)
 WHISTLE_COLUMNS = (
     "case_id", "whistle_no", "department", "street", "grid", "blown_at", "blown_month",
     "reported_at", "seconds_to_report",
@@ -61,7 +63,9 @@ COUNTERS = (
 def _case_column_type(column: str) -> str:
     if column in COUNTERS:
         return "INTEGER NOT NULL DEFAULT 0"
-    return "BIGINT" if column in ("version", "position") else "TEXT"
+    if column in ("version", "position"):
+        return "BIGINT"
+    return "DOUBLE PRECISION" if column in COORDINATES else "TEXT"
 
 
 TABLES = [
@@ -85,6 +89,8 @@ TABLES = [
     "CREATE INDEX IF NOT EXISTS ledger_cases_month ON ledger_cases (registered_month, street)",
     "CREATE INDEX IF NOT EXISTS ledger_cases_registered_date ON ledger_cases (registered_date)",
     "CREATE INDEX IF NOT EXISTS ledger_cases_external ON ledger_cases (external_id, external_platform)",
+    # The bounding-box filter (bbox=) seeks on longitude, then checks latitude in the index.
+    "CREATE INDEX IF NOT EXISTS ledger_cases_place ON ledger_cases (longitude, latitude)",
     # Keyset pages of /ledger sort on COALESCE(column, '') (projections.ledger_query): one index per sort.
     *(
         f"CREATE INDEX IF NOT EXISTS ledger_cases_by_{c} ON ledger_cases (COALESCE({c}, ''), case_id)"
@@ -206,6 +212,9 @@ class Ledger:
                     petitioner_phone=shown.get("phone") if shown else None,
                     petitioner_id=e.petitioner.get("person"),
                     status="registered",
+                    latitude=e.latitude,
+                    longitude=e.longitude,
+                    media_url=e.media_url,
                     **{k: units.get(k) for k in ("district", "district_name", "street", "street_name")},
                     **{k: units.get(k) for k in ("community", "community_name", "grid", "grid_name", "micro_grid")},
                 )
@@ -274,6 +283,8 @@ class Ledger:
                 row["supervision_due"] = e.new_due
             case Case.OrderImported():
                 row.update(external_platform=e.platform, external_id=e.external_id, received_at=e.received_at)
+            case Case.Located():
+                row.update(latitude=e.latitude, longitude=e.longitude)
             case _:
                 Ledger._fold_second_handling(row, e)
 

@@ -4,6 +4,7 @@ search, and the three lists (问题 / 责任 / 整改清单) as views of it."""
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -11,6 +12,7 @@ from uuid import UUID
 
 import orjson
 
+from cases.places import Bounds
 from commands.errors import InvalidInputError
 from projections.area import Area
 from projections.checkpoints import colour, evaluate
@@ -26,7 +28,7 @@ SORTS = {"registered_at", "number", "resolve_due", "closed_at", "status"}
 LISTS = {
     # 问题清单: what the problem is and where.
     "problems": ("number", "registered_date", "channel", "category", "title", "description", "location",
-                 "street_name", "community_name", "grid_name", "status"),
+                 "street_name", "community_name", "grid_name", "status", "latitude", "longitude"),
     # 责任清单: who answers for it.
     "responsibilities": ("number", "title", "grid_name", "assignee_name", "lead_department", "leader_name",
                          "responsible_unit", "responsible_person", "resolve_due", "status"),
@@ -48,6 +50,26 @@ class LedgerQuery:
     descending: bool = True
     limit: int = 50
     cursor: str | None = None
+    bbox: Bounds | None = None  # only cases with a point inside it (issue 18)
+
+
+def parse_bbox(text: str | None) -> Bounds | None:
+    """`bbox=west,south,east,north` in WGS-84 degrees (GeoJSON's, OGC's and Leaflet's order)."""
+    if text is None or not text.strip():
+        return None
+    parts = text.split(",")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise InvalidInputError(
+            "bbox", "须为四个数：最小经度,最小纬度,最大经度,最大纬度（WGS-84，如 119.40,25.98,119.50,26.05）"
+        )
+    west, south, east, north = values
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        raise InvalidInputError("bbox", "须满足 最小经度 ≤ 最大经度、最小纬度 ≤ 最大纬度，经度在 ±180、纬度在 ±90 之内")
+    return Bounds(west, south, east, north)
 
 
 # Counting every matching row of a province's ledger costs more than the page itself (an index-only
@@ -97,6 +119,10 @@ def _where(query: LedgerQuery, area: Area, today: date) -> tuple[list[str], list
     if query.registered_to:
         where.append("registered_date <= ?")
         params.append(query.registered_to.isoformat())
+    if query.bbox is not None:
+        # A point on the box's edge is inside it; a case without a point is outside every box.
+        where.append("longitude BETWEEN ? AND ? AND latitude BETWEEN ? AND ?")
+        params += [query.bbox.min_lon, query.bbox.max_lon, query.bbox.min_lat, query.bbox.max_lat]
     if query.overdue is not None:
         overdue = "(status <> 'closed' AND resolve_due IS NOT NULL AND resolve_due < ?)"
         where.append(overdue if query.overdue else f"NOT {overdue}")

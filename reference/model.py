@@ -4,11 +4,13 @@ categories. Loaded and validated once at start; every command checks against it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from cases.places import Area, Bounds, inside
 from cases.policy import Policy
 
 HERE = Path(__file__).parent
@@ -40,12 +42,20 @@ class ReferenceData:
     departments: dict[str, str] = field(default_factory=dict)
     channels: dict[str, str] = field(default_factory=dict)
     categories: dict[str, str] = field(default_factory=dict)
+    # Places (optional): the district's box, checked on every coordinate; each grid's boundary,
+    # from which a point finds its grid; when the data last changed (Open311's changeset).
+    bounds: Bounds | None = None
+    grid_areas: dict[str, Area] = field(default_factory=dict)
+    changed_at: datetime | None = None
 
     @classmethod
     def load(cls, path: Path) -> ReferenceData:
         try:
             raw = orjson.loads(path.read_bytes())
-            return cls.parse(raw)
+            ref = cls.parse(raw)
+            if ref.changed_at is None:
+                ref.changed_at = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(microsecond=0)
+            return ref
         except FileNotFoundError as e:
             raise ReferenceDataError(f"reference data file not found: {path}") from e
         except (KeyError, TypeError, orjson.JSONDecodeError) as e:
@@ -55,6 +65,9 @@ class ReferenceData:
     def parse(cls, raw: dict[str, Any]) -> ReferenceData:
         ref = cls(version=str(raw["version"]))
         district = raw["district"]
+        ref.bounds = _bounds(district.get("bounds"))
+        if raw.get("changed_at"):
+            ref.changed_at = _moment(raw["changed_at"])
         leader_grids: dict[str, set[str]] = {}
         leader_names: dict[str, str] = {}
         for street in district["streets"]:
@@ -74,6 +87,8 @@ class ReferenceData:
                         "grid_name": grid["name"],
                     }
                     ref._add_unique(ref.grids, grid["code"], units, "grid")
+                    if grid.get("boundary"):
+                        ref.grid_areas[grid["code"]] = _area(grid["boundary"], grid["code"], ref.bounds)
                     for micro in grid.get("micro_grids", []):
                         ref._add_unique(ref.micro_grids, micro["code"], grid["code"], "micro-grid")
                     if not grid.get("leaders"):
@@ -105,6 +120,53 @@ class ReferenceData:
         if grid is None:
             return None
         return {**self.grids[grid], "micro_grid": grid_or_micro}
+
+    def grid_at(self, lat: float, lon: float) -> str | None:
+        """The grid whose boundary holds the point (the first in the file, if boundaries overlap)."""
+        return next((code for code, area in self.grid_areas.items() if inside(area, lat, lon)), None)
+
+
+def _moment(value: Any) -> datetime:
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError as e:
+        raise ReferenceDataError(f"changed_at {value!r} is not an ISO date-time") from e
+    if moment.tzinfo is None:
+        raise ReferenceDataError(f"changed_at {value!r} needs a time zone (Z or +08:00)")
+    return moment.astimezone(UTC)
+
+
+def _bounds(raw: Any) -> Bounds | None:
+    """district.bounds: [west, south, east, north] in WGS-84 degrees (GeoJSON's bbox order)."""
+    if raw is None:
+        return None
+    if not (isinstance(raw, list) and len(raw) == 4 and all(isinstance(v, (int, float)) for v in raw)):
+        raise ReferenceDataError("district.bounds must be [west, south, east, north] in degrees")
+    west, south, east, north = map(float, raw)
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise ReferenceDataError(f"district.bounds {raw} is not a box west < east, south < north")
+    return Bounds(west, south, east, north)
+
+
+def _area(raw: Any, grid: str, bounds: Bounds | None) -> Area:
+    """A grid's boundary: a GeoJSON Polygon or MultiPolygon geometry in WGS-84."""
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    if kind == "Polygon":
+        polygons = [raw["coordinates"]]
+    elif kind == "MultiPolygon":
+        polygons = raw["coordinates"]
+    else:
+        raise ReferenceDataError(f"grid {grid}: boundary must be a GeoJSON Polygon or MultiPolygon")
+    rings: list[list[tuple[float, float]]] = []
+    for polygon in polygons:
+        for ring in polygon:
+            points = [(float(p[0]), float(p[1])) for p in ring]
+            if len(points) < 4 or points[0] != points[-1]:
+                raise ReferenceDataError(f"grid {grid}: each ring needs 4 or more positions, the last the first")
+            if bounds is not None and not all(bounds.contains(lat, lon) for lon, lat in points):
+                raise ReferenceDataError(f"grid {grid}: boundary leaves the district's bounds")
+            rings.append(points[:-1])
+    return rings
 
 
 def load_policy(path: Path = DEFAULT_POLICY) -> Policy:

@@ -45,6 +45,7 @@ EVENT_LABELS: dict[str, str] = {
     "ReturnRequested": "退单申请",
     "RequestDecided": "审批",
     "OrderImported": "导入热线工单",
+    "Located": "定位",
 }
 
 # Fields every event carries; the payload is what is particular to the event.

@@ -58,7 +58,7 @@ def test_services_and_definitions_in_json_and_xml(open311: TestClient) -> None:
 
     definition = open311.get("/open311/v2/services/parking.json").json()
     grid = next(a for a in definition["attributes"] if a["code"] == "grid")
-    assert grid["required"] is True and GRID in {v["key"] for v in grid["values"]}
+    assert grid["required"] is False and GRID in {v["key"] for v in grid["values"]}  # address_id or lat/long do
     root = ElementTree.fromstring(open311.get("/open311/v2/services/parking.xml").content)
     assert root.tag == "service_definition" and root.find("attributes/attribute/code").text == "grid"
 
@@ -107,7 +107,7 @@ def test_bad_requests_answer_in_open311_shape_and_store_nothing(open311: TestCli
         ({"attribute[grid]": "99999"}, 400, "grid"),
         ({"service_code": "teleport"}, 404, "service_code"),
         ({"description": "   "}, 400, "description"),
-        ({"address_string": ""}, 400, "address_string"),
+        ({"address_string": "", "attribute[grid]": ""}, 400, "address_string"),  # no location at all
         ({"description": "<script>alert(1)</script>" + "长" * 6000}, 400, "description"),
     ]
     for overrides, status, mention in cases:
@@ -131,7 +131,9 @@ def test_location_from_coordinates_and_grid_from_address_id(open311: TestClient)
     assert created.status_code == 200, created.text
     number = created.json()[0]["service_request_id"]
     one = open311.get(f"/open311/v2/requests/{number}.json", params={"api_key": READ_KEY}).json()[0]
-    assert (one["address"], one["address_id"]) == ("26.0,119.4", OTHER_STREET_GRID)
+    # The point is kept as a point (issue 18), the address text names the grid and the point.
+    assert (one["lat"], one["long"], one["address_id"]) == (26.0, 119.4, OTHER_STREET_GRID)
+    assert one["address"].startswith("马尾镇") and "26.0,119.4" in one["address"]
 
 
 def test_bidi_and_c1_controls_in_a_submission_are_refused_in_open311_shape(open311: TestClient) -> None:

@@ -34,9 +34,13 @@ FIELDS = {
 }  # fmt: skip
 REQUEST_KINDS = {"extension": "延期", "return": "退单"}
 REOPEN_GROUNDS = {"dissatisfied": "评议不满意", "follow_up": "回访未解决"}
+# Places (issue 18): the locate form.
+COORDINATE_SYSTEMS = {"wgs84": "WGS-84（GPS、奥维等）", "gcj02": "GCJ-02（高德、腾讯地图取点）"}
+FIELDS |= {"latitude": "纬度", "longitude": "经度", "coordinate_system": "坐标系"}
 CHOICES = {
     "handling_type": HANDLING_TYPES, "tier": TIERS, "satisfaction": SATISFACTION, "method": FEEDBACK_METHODS,
     "suggestion_outcome": SUGGESTION_OUTCOMES, "kind": REQUEST_KINDS, "grounds": REOPEN_GROUNDS,
+    "coordinate_system": COORDINATE_SYSTEMS,
 }  # fmt: skip
 
 
