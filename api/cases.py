@@ -187,4 +187,8 @@ def present(case: Case, *, clear: bool = False, vault: PersonalDataVault | None 
         "rating": case.rating,
         "supervision_notices": case.supervision_notices,
         "modified_at": iso(case.modified_on),
+        # Duplicates (重复件 / 并案): the main case this one follows, or the duplicates following it.
+        "main_case": case.main_case,
+        "main_number": case.main_number,
+        "duplicates": list(case.duplicates),
     }

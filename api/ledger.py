@@ -42,6 +42,7 @@ def ledger_query(
     lead_department: Filter = None,
     feedback_method: Filter = None,
     rating: Filter = None,
+    main_number: Annotated[str | None, Query(max_length=64, description="The duplicates of this main case.")] = None,
     registered_from: date | None = None,
     registered_to: date | None = None,
     overdue: bool | None = Query(None, description="Open past the resolve limit, judged at query time."),
@@ -55,7 +56,7 @@ def ledger_query(
         "number": number, "status": status, "handling_type": handling_type, "tier": tier, "channel": channel,
         "category": category, "district": district, "street": street, "community": community, "grid": grid,
         "assignee": assignee, "responsible_unit": responsible_unit, "lead_department": lead_department,
-        "feedback_method": feedback_method, "rating": rating,
+        "feedback_method": feedback_method, "rating": rating, "main_number": main_number,
     }  # fmt: skip
     return LedgerQuery(
         filters={k: v for k, v in given.items() if v is not None},

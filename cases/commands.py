@@ -99,6 +99,11 @@ COMMANDS: tuple[CaseCommand, ...] = (
     command("recompute_deadlines", "recompute-deadlines", i.ActorOnlyIn, {CLERK, R.ADMIN}, "重算时限",
             OPEN_AFTER_CLASSIFICATION,
             "Recompute provisional deadlines once the year's official calendar is known"),
+    # Duplicates (重复件 / 并案): a command on the duplicate; Cases saves the main case with it.
+    command("link_duplicate", "link-duplicate", i.LinkDuplicateIn, {CLERK, TOWNSHIP}, "并案", OPEN,
+            "Link this case as a duplicate of a main case: it follows the main one (并案)", OnCase.HANDLER),
+    command("unlink_duplicate", "unlink-duplicate", i.UnlinkDuplicateIn, {CLERK, TOWNSHIP}, "取消并案", OPEN,
+            "Undo a wrong link: the case resumes where it stood (取消并案)", OnCase.HANDLER),
 )  # fmt: skip
 
 BY_NAME = {c.name: c for c in COMMANDS}

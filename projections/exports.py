@@ -58,11 +58,14 @@ HEADERS = {
     "month": "月份", "dispatched": "派单数", "responded": "按时签收数", "resolved": "解决数",
     "satisfied": "满意数", "basically_satisfied": "基本满意数", "dissatisfied": "不满意数",
     "response_rate": "响应率（%）", "resolution_rate": "解决率（%）", "satisfaction_rate": "满意率（%）",
+    "main_case": "主件标识", "main_number": "并入主件编号", "linked_at": "并案时间", "duplicate_count": "重复件数",
+    "problems": "问题数", "duplicates": "重复件数", "problem_callbacks": "主件有效回访数",
 }  # fmt: skip
 
 # Periodic reports: the summary sheet's items (docs/read-models.md).
 REPORT_ITEMS = {
-    "received": "受理数", "closed": "办结数", "closed_on_time": "按期办结数", "open_at_end": "期末未办结数",
+    "received": "受理数", "problems": "问题数（重复件并入主件计一件）", "duplicates": "重复件数",
+    "closed": "办结数", "closed_on_time": "按期办结数", "open_at_end": "期末未办结数",
     "overdue_at_end": "期末超期未办结数", "whistled": "吹哨件数", "supervised": "督办件数",
     "response_rate": "响应率（%）", "resolution_rate": "解决率（%）", "satisfaction_rate": "满意率（%）",
     "composite_score": "综合得分",
@@ -71,7 +74,7 @@ RATES = ("response_rate", "resolution_rate", "satisfaction_rate")
 
 MOMENTS = frozenset(
     {"registered_at", "assigned_at", "accepted_at", "rectified_at", "verified_at", "closed_at", "feedback_at",
-     "rated_at"}
+     "rated_at", "linked_at"}
 )  # fmt: skip
 DAYS = frozenset(
     {"registered_date", "accepted_date", "progress_date", "resolved_date", "closed_date", "accept_due",

@@ -19,6 +19,7 @@ from storage.views import PostgresViews, SqliteViews
 EQUALITY_FILTERS = (
     "number", "status", "handling_type", "tier", "channel", "category", "district", "street", "community", "grid",
     "assignee", "responsible_unit", "lead_department", "feedback_method", "rating", "policy_version",
+    "main_number",
 )  # fmt: skip
 SORTS = {"registered_at", "number", "resolve_due", "closed_at", "status"}
 
