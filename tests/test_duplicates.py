@@ -279,3 +279,37 @@ def test_the_workbench_offers_linking_and_shows_the_main_case(client: TestClient
     link(driver, duplicate, number)
     page = client.get(f"/workbench/cases/{duplicate}", params={"wait_for": driver.position})
     assert "并案（作为重复件并入主件）" in page.text and number in page.text
+
+
+def test_the_demo_district_has_merged_cases_and_a_recurring_problem(client: TestClient, clock: Clock) -> None:
+    from datetime import UTC, datetime
+
+    from demo.stories import load_demo
+
+    now = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
+    cases = client.app.state.cases  # type: ignore[attr-defined]
+    summary = load_demo(cases, count=200, now=now)
+    cases.clock = clock
+    clock.now = now
+    head = cases.recorder.max_notification_id()
+    assert summary["merged"] >= 6 and summary["closed_with_main"] >= 2 and summary["unlinked"] == 1
+
+    rows = client.get("/ledger", params={"wait_for": head, "wait_timeout": 30, "limit": 200}).json()["items"]
+    rows += client.get("/ledger", params={"limit": 200, "sort": "number"}).json()["items"]
+    linked = {r["case_id"]: r for r in rows if r["main_number"]}
+    assert len(linked) == summary["merged"]
+    assert any(r["status"] == "closed" and r["rating"] for r in linked.values())  # closed with it, rated
+    mains = {r["number"]: r for r in rows if r["duplicate_count"]}
+    assert {r["main_number"] for r in linked.values()} == set(mains)
+    assert sum(r["duplicate_count"] for r in mains.values()) == len(linked)
+    board = client.get("/board", params={"limit": 1000}).json()
+    assert board["cases"] and not {c["case_id"] for c in board["cases"]} & set(linked)
+    streets = client.get("/scores", params={"by": "street"}).json()["groups"]
+    assert sum(g["counts"]["duplicates"] for g in streets) == len(linked)
+
+    # This month: the problem reported again these last days is the month's candidate, and its first
+    # petitioner, who called again, is a repeat petitioner.
+    body = client.get("/recurring", params={"month": "2026-11"}).json()
+    assert body["candidate"]["petitions"] >= 3 and body["candidate"]["petitions"] > body["candidate"]["problems"]
+    assert any(c["main_number"] for c in body["candidate"]["cases"])
+    assert body["repeat_persons"] and body["repeat_places"]
