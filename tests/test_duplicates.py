@@ -278,7 +278,15 @@ def test_the_workbench_offers_linking_and_shows_the_main_case(client: TestClient
     assert page.status_code == 200 and "并案" in page.text and 'name="main_case"' in page.text
     link(driver, duplicate, number)
     page = client.get(f"/workbench/cases/{duplicate}", params={"wait_for": driver.position})
-    assert "并案（作为重复件并入主件）" in page.text and number in page.text
+    assert "并案（作为重复件并入主件）" in page.text and 'id="main-case"' in page.text and number in page.text
+    # While it follows its main case, only what it still takes is offered: no classify form.
+    assert f'action="/workbench/cases/{duplicate}/unlink-duplicate"' in page.text
+    assert f'action="/workbench/cases/{duplicate}/classify"' not in page.text
+    assert 'id="duplicates"' in client.get(f"/workbench/cases/{main}").text
+    # Sent anyway, the case refuses it with the clerk's sentence.
+    form = client.post(f"/workbench/cases/{duplicate}/classify", data={"handling_type": "committed", "tier": "small",
+                       "csrf": page.text.split('name="csrf" value="')[1].split('"')[0]})  # fmt: skip
+    assert form.status_code == 409 and "取消并案" in form.text
 
 
 def test_the_demo_district_has_merged_cases_and_a_recurring_problem(client: TestClient, clock: Clock) -> None:
@@ -313,3 +321,42 @@ def test_the_demo_district_has_merged_cases_and_a_recurring_problem(client: Test
     assert body["candidate"]["petitions"] >= 3 and body["candidate"]["petitions"] > body["candidate"]["problems"]
     assert any(c["main_number"] for c in body["candidate"]["cases"])
     assert body["repeat_persons"] and body["repeat_places"]
+
+
+def test_a_link_racing_the_main_cases_closing_never_leaves_a_duplicate_behind(
+    client: TestClient, driver: Driver
+) -> None:
+    import threading
+
+    for _ in range(3):
+        main = driver.accepted()
+        driver.act(main, "rectify", GRID_LEADER, summary="已修复")
+        driver.act(main, "verify", RESIDENT, passed=True)
+        duplicate = driver.register(**NEIGHBOUR)
+        start = threading.Barrier(2)
+        answers: dict[str, int] = {}
+
+        def run(
+            name: str, case_id: str, command: str, actor: Actor, body: dict[str, Any],
+            start: threading.Barrier = start, answers: dict[str, int] = answers,
+        ) -> None:  # fmt: skip
+            start.wait()
+            answers[name] = send(client, case_id, command, actor, **body).status_code
+
+        threads = [
+            threading.Thread(target=run, args=("close", main, "close", GRID_LEADER, {"summary": "销号"})),
+            threading.Thread(
+                target=run, args=("link", duplicate, "link-duplicate", CLERK, {"main_case": main, "reason": "同一问题"})
+            ),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert answers["close"] == 200 and answers["link"] in (200, 409), answers
+        shown = case(client, duplicate)
+        if answers["link"] == 200:  # linked before the closing: closed with it
+            assert shown["main_case"] == main and shown["status"] == "closed"
+            assert case(client, main)["duplicates"] == [duplicate]
+        else:  # the main case was closed first: refused, nothing written
+            assert shown["main_case"] is None and shown["status"] == "registered" and shown["version"] == 1

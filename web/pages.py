@@ -423,7 +423,7 @@ def _case_context(read: ReadSide, cases: Any, case_id: UUID, principal: Principa
         "checkpoints": row[0]["checkpoints"] if row else None,
         "light": row[0]["colour"] if row else None,
         "total_seconds": total,
-        "commands": forms.available(principal.role, case.status),
+        "commands": forms.available(principal.role, case.status, linked=case.main_case is not None),
         "form_key": uuid4().hex,  # a double click on a form lands once
         "clear": clear,
         "reference": cases.reference,
