@@ -23,7 +23,7 @@ from cases.case import Case
 from cases.clock import local_date, utc_now
 from cases.commands import CaseCommand
 from cases.policy import Policy
-from cases.vocabulary import FeedbackMethod, HandlingType, Role, Satisfaction, SuggestionOutcome, Tier
+from cases.vocabulary import FeedbackMethod, HandlingType, Role, Satisfaction, Status, SuggestionOutcome, Tier
 from commands.errors import (
     CaseNotFoundError,
     ConcurrentUpdateError,
@@ -339,7 +339,7 @@ class Cases(Application):
         def decide(case: Case, at: datetime) -> list[Case]:
             case.close_case(actor, at, summary=summary, suggestion_outcome=suggestion_outcome)
             # Each linked duplicate closes with it, by its own event, in the same transaction.
-            duplicates = [self.get_case(UUID(d)) for d in case.duplicates]
+            duplicates = [d for d in map(self.get_case, map(UUID, case.duplicates)) if d.status != Status.CLOSED]
             for duplicate in duplicates:
                 duplicate.close_with_main(actor, at, main=case, summary=summary)
             return duplicates
