@@ -19,7 +19,9 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV = "text/csv; charset=utf-8"
 LIST_TITLES = {"problems": "问题清单", "responsibilities": "责任清单", "rectifications": "整改清单"}
 EXPORT_COLUMNS = tuple(
-    c for c in CASE_COLUMNS if c not in ("case_id", "position", "version", "last_event", "petitioner_id", "next_due")
+    c
+    for c in CASE_COLUMNS
+    if c not in ("case_id", "position", "version", "last_event", "petitioner_id", "next_due", "main_case")
 )
 
 
