@@ -12,7 +12,20 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api import audit, errors, events, figures, health, imports, ledger, metrics, open311, persons, webhooks
+from api import (
+    audit,
+    errors,
+    events,
+    figures,
+    health,
+    imports,
+    ledger,
+    metrics,
+    open311,
+    persons,
+    recurring,
+    webhooks,
+)
 from api import cases as cases_routes
 from api import docs as api_docs
 from api.access import authorize
@@ -193,6 +206,7 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
     app.include_router(cases_routes.router)
     app.include_router(ledger.router)
     app.include_router(figures.router)
+    app.include_router(recurring.router)
     app.include_router(audit.router)
     app.include_router(events.router)
     app.include_router(persons.router)

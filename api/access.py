@@ -86,6 +86,7 @@ RULES: dict[str, Rule] = {
     # A bulletin counts the caller's area only; unscoped roles read any unit's.
     "GET /reports/{kind}": rule(READERS, Scope.AREA, "定期通报"),
     "GET /reports/{kind}/export.xlsx": rule(READERS, Scope.AREA, "导出通报"),
+    "GET /recurring": rule(READERS, Scope.AREA, "每月一题（高频与重复诉求）"),
     "GET /audit/verify": rule({R.SUPERVISION, R.ADMIN, R.AUDITOR}, Scope.ANY, "校验哈希链"),
     "GET /audit/seals": rule({R.SUPERVISION, R.ADMIN, R.AUDITOR, R.INTEGRATOR}, Scope.ANY, "封存根哈希"),
     "GET /events": rule({R.AUDITOR, R.INTEGRATOR, R.SUPERVISION, R.ADMIN}, Scope.ANY, "事件流（个人信息已遮蔽）"),
@@ -127,6 +128,7 @@ WORKBENCH: dict[str, str] = {
     "GET /workbench/evaluation": "GET /departments/evaluation",
     "GET /workbench/reports/{kind}": "GET /reports/{kind}",
     "GET /workbench/reports/{kind}/export.xlsx": "GET /reports/{kind}/export.xlsx",
+    "GET /workbench/recurring": "GET /recurring",
 } | {"POST /workbench" + key.removeprefix("POST "): key for key in RULES if key.startswith(CMD)}
 SIGN_IN = rule(set(), Scope.SIGN_IN, "工作台登录")
 RULES |= {

@@ -194,4 +194,8 @@ def present(case: Case, *, clear: bool = False, vault: PersonalDataVault | None 
         "requests": case.requests,
         "modified_at": iso(case.modified_on),
         "imported": case.imported,  # the hotline platform and its order number, if imported
+        # Duplicates (重复件 / 并案): the main case this one follows, or the duplicates following it.
+        "main_case": case.main_case,
+        "main_number": case.main_number,
+        "duplicates": list(case.duplicates),
     }

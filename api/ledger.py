@@ -20,7 +20,9 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV = "text/csv; charset=utf-8"
 LIST_TITLES = {"problems": "问题清单", "responsibilities": "责任清单", "rectifications": "整改清单"}
 EXPORT_COLUMNS = tuple(
-    c for c in CASE_COLUMNS if c not in ("case_id", "position", "version", "last_event", "petitioner_id", "next_due")
+    c
+    for c in CASE_COLUMNS
+    if c not in ("case_id", "position", "version", "last_event", "petitioner_id", "next_due", "main_case")
 )
 
 
@@ -45,6 +47,7 @@ def ledger_query(
     rating: Filter = None,
     external_id: Annotated[str | None, Query(max_length=64, description="A hotline platform's order number.")] = None,
     external_platform: Annotated[str | None, Query(max_length=64, description="12345, 110, …")] = None,
+    main_number: Annotated[str | None, Query(max_length=64, description="The duplicates of this main case.")] = None,
     registered_from: date | None = None,
     registered_to: date | None = None,
     overdue: bool | None = Query(None, description="Open past the resolve limit, judged at query time."),
@@ -66,7 +69,7 @@ def ledger_query(
         "number": number, "status": status, "handling_type": handling_type, "tier": tier, "channel": channel,
         "category": category, "district": district, "street": street, "community": community, "grid": grid,
         "assignee": assignee, "responsible_unit": responsible_unit, "lead_department": lead_department,
-        "feedback_method": feedback_method, "rating": rating,
+        "feedback_method": feedback_method, "rating": rating, "main_number": main_number,
         "external_id": external_id, "external_platform": external_platform,
     }  # fmt: skip
     return LedgerQuery(

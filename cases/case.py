@@ -31,6 +31,13 @@ from cases.vocabulary import (
 )
 
 IMPORTING_ROLES = frozenset({Role.INTAKE_CLERK, Role.ADMIN})
+# What a linked duplicate still takes on its own: its petitioner's feedback and rating, and the
+# commands of the link itself (the case explains why a second link is refused).
+# Each petitioner keeps their own contact: feedback, the follow-up call, notices, their evidence and place.
+WHILE_LINKED = frozenset({
+    "give_feedback", "rate", "link_duplicate", "unlink_duplicate", "recompute_deadlines", "follow_up",
+    "opt_out_notices", "attach", "locate",
+})  # fmt: skip
 
 
 class Case(Aggregate):
@@ -72,6 +79,9 @@ class Case(Aggregate):
         latitude: float | None
         longitude: float | None
         media_url: str | None
+        main_case: str | None  # duplicates: the main case this one follows while linked
+        main_number: str | None
+        duplicates: tuple[str, ...]  # a main case: its linked duplicates' ids
 
     class Event(Aggregate.Event):
         actor: dict[str, Any]
@@ -467,6 +477,61 @@ class Case(Aggregate):
         def apply(self, case: Case) -> None:
             case.latitude = self.latitude
             case.longitude = self.longitude
+
+    # --- duplicates (重复件 / 并案) ------------------------------------------
+    # A duplicate is linked to a main case by a command on the duplicate; the main case records
+    # the attachment in the same transaction (Cases.link_duplicate). While linked the duplicate
+    # follows the main case: it closes with it (ClosedWithMain, one per duplicate, saved with the
+    # main case's Closed) and takes no command of its own but feedback, rating and unlinking.
+
+    class LinkedAsDuplicate(Event):
+        main_case: str
+        main_number: str
+        main_status: str  # where the main case stood: the ledger shows the duplicate there
+        reason: str
+
+        def apply(self, case: Case) -> None:
+            case.main_case = self.main_case
+            case.main_number = self.main_number
+
+    class DuplicateAttached(Event):
+        duplicate_case: str
+        duplicate_number: str
+        reason: str
+
+        def apply(self, case: Case) -> None:
+            case.duplicates = (*case.duplicates, self.duplicate_case)
+
+    class DuplicateUnlinked(Event):
+        main_case: str
+        main_number: str
+        status: str  # the duplicate's own status, where it resumes
+        reason: str
+
+        def apply(self, case: Case) -> None:
+            case.main_case = None
+            case.main_number = None
+
+    class DuplicateDetached(Event):
+        duplicate_case: str
+        duplicate_number: str
+        reason: str
+
+        def apply(self, case: Case) -> None:
+            case.duplicates = tuple(d for d in case.duplicates if d != self.duplicate_case)
+
+    class ClosedWithMain(Closed):
+        """The duplicate's own closing, decided by the main case's (a Closed, so every reader of
+        closings counts it; its type says it followed the main case)."""
+
+        main_case: str
+        main_number: str
+
+    # Not yet linked, and no duplicates: the state of every case until a link (no annotation,
+    # or the library would make them __init__ parameters).
+    main_case = None
+    main_number = None
+    duplicates = ()
 
     # State is assigned by Registered.apply and later events (no class-level
     # annotations: the library would turn them into __init__ parameters).
@@ -986,6 +1051,82 @@ class Case(Aggregate):
         )
         return True
 
+    # --- duplicates (重复件 / 并案) ------------------------------------------
+
+    def link_as_duplicate(self, actor: Actor, at: datetime, *, main: Case, reason: str) -> None:
+        """This case is a duplicate of `main` (loaded by the application, which saves both)."""
+        self._may(actor, "link_duplicate")
+        if self.main_case is not None:
+            raise errors.AlreadyLinkedError(
+                f"案件 {self.number} 已并入主件 {self.main_number}；如需改并其他主件，请先取消并案。"
+            )
+        if main.id == self.id:
+            raise errors.DuplicateOfItselfError(f"案件 {self.number} 不能并入它自己，请填写另一件的编号。")
+        if main.main_case is not None:
+            raise errors.MainIsDuplicateError(
+                f"{main.number} 本身是重复件（已并入 {main.main_number}），请直接并入主件 {main.main_number}。"
+            )
+        if self.duplicates:
+            raise errors.HasDuplicatesError(
+                f"案件 {self.number} 已是 {len(self.duplicates)} 件重复件的主件，不能再并入其他案件；"
+                "请先取消这些重复件的并案。"
+            )
+        if main.status == Status.CLOSED:
+            raise errors.MainCaseClosedError(
+                f"主件 {main.number} 已销号，不能再并入；如问题复发，请将本案作为新件办理。"
+            )
+        if not main.works_on(actor):
+            raise errors.MainNotInAreaError(f"主件 {main.number} 不在您的管辖范围内，只能并入本辖区的案件。")
+        self._emit(
+            self.LinkedAsDuplicate,
+            actor,
+            at,
+            main_case=str(main.id),
+            main_number=main.number,
+            main_status=str(main.status),
+            reason=reason,
+        )
+        main._emit(
+            main.DuplicateAttached, actor, at, duplicate_case=str(self.id), duplicate_number=self.number, reason=reason
+        )
+
+    def unlink_duplicate(self, actor: Actor, at: datetime, *, main: Case, reason: str) -> None:
+        """Undo a wrong link: the case resumes where it stood; `main` records the detachment."""
+        self._may(actor, "unlink_duplicate")
+        if self.main_case is None:
+            raise errors.NotLinkedError(f"案件 {self.number} 不是重复件，无需取消并案。")
+        if str(main.id) != self.main_case:
+            raise errors.NotLinkedError(f"案件 {self.number} 并入的是 {self.main_number}，不是 {main.number}。")
+        self._emit(
+            self.DuplicateUnlinked,
+            actor,
+            at,
+            main_case=self.main_case,
+            main_number=self.main_number or "",
+            status=str(self.status),
+            reason=reason,
+        )
+        main._emit(
+            main.DuplicateDetached, actor, at, duplicate_case=str(self.id), duplicate_number=self.number, reason=reason
+        )
+
+    def close_with_main(self, actor: Actor, at: datetime, *, main: Case, summary: str) -> None:
+        """The main case closes: so does this duplicate, with its own closing event."""
+        if self.main_case != str(main.id):
+            raise errors.NotLinkedError(f"案件 {self.number} 没有并入 {main.number}，不能随其销号。")
+        if self.status == Status.CLOSED:
+            raise errors.CaseClosedError(f"案件 {self.number} 已销号。")
+        self._emit(
+            self.ClosedWithMain,
+            actor,
+            at,
+            handling_type=str(self.handling_type or main.handling_type or ""),
+            suggestion_outcome=main.suggestion_outcome,
+            summary=f"随主件 {main.number} 一并销号。{summary}".strip(),
+            main_case=str(main.id),
+            main_number=main.number,
+        )
+
     # --- rules shared by commands ------------------------------------------
 
     def _emit(self, event_class: type[Case.Event], actor: Actor, at: datetime, **fields: Any) -> None:
@@ -1004,6 +1145,11 @@ class Case(Aggregate):
         if actor.role not in command.roles:
             roles = "、".join(sorted(command.roles))
             raise errors.ActorNotAllowedError(f"角色 {actor.role} 不能{command.label}；可以的角色：{roles}。")
+        if self.main_case is not None and name not in WHILE_LINKED:
+            raise errors.LinkedAsDuplicateError(
+                f"案件 {self.number} 已作为重复件并入主件 {self.main_number}，随主件办理、随主件销号，"
+                f"不能单独{command.label}；如并案有误，请先取消并案。"
+            )
         if status:
             self._require_status(command)
         if command.on_case == OnCase.ASSIGNEE and actor.id != self.assignee:

@@ -118,6 +118,11 @@ COMMANDS: tuple[CaseCommand, ...] = (
     command("locate", "locate", i.LocateIn, {CLERK, TOWNSHIP, R.GRID_LEADER}, "定位", tuple(S),
             "Set or correct the case's location (WGS-84 or GCJ-02 coordinates, inside the district)",
             OnCase.HANDLER),
+    # Duplicates (重复件 / 并案): a command on the duplicate; Cases saves the main case with it.
+    command("link_duplicate", "link-duplicate", i.LinkDuplicateIn, {CLERK, TOWNSHIP}, "并案", OPEN,
+            "Link this case as a duplicate of a main case: it follows the main one (并案)", OnCase.HANDLER),
+    command("unlink_duplicate", "unlink-duplicate", i.UnlinkDuplicateIn, {CLERK, TOWNSHIP}, "取消并案", OPEN,
+            "Undo a wrong link: the case resumes where it stood (取消并案)", OnCase.HANDLER),
 )  # fmt: skip
 
 BY_NAME = {c.name: c for c in COMMANDS}

@@ -107,3 +107,40 @@ class RequestDecidedError(CaseError):
 
 class RequestOutdatedError(CaseError):
     code = "request_outdated"
+
+
+# --- duplicates (重复件 / 并案) ------------------------------------------------
+
+
+class LinkedAsDuplicateError(CaseError):
+    """A linked duplicate follows its main case: only feedback, rating and unlinking act on it alone."""
+
+    code = "linked_as_duplicate"
+
+
+class AlreadyLinkedError(CaseError):
+    code = "already_linked"
+
+
+class NotLinkedError(CaseError):
+    code = "not_a_duplicate"
+
+
+class DuplicateOfItselfError(CaseError):
+    code = "duplicate_of_itself"
+
+
+class MainIsDuplicateError(CaseError):
+    code = "main_case_is_duplicate"
+
+
+class HasDuplicatesError(CaseError):
+    code = "case_has_duplicates"
+
+
+class MainCaseClosedError(CaseError):
+    code = "main_case_closed"
+
+
+class MainNotInAreaError(CaseError):
+    code = "main_case_not_in_area"

@@ -203,3 +203,17 @@ class LocateIn(Command):
     longitude: Longitude
     coordinate_system: CoordinateSystem = COORDINATE_SYSTEM
     reason: OptionalText = ""
+
+
+# --- duplicates (重复件 / 并案) ------------------------------------------------
+
+
+class LinkDuplicateIn(Command):
+    main_case: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")
+    ] = Field(description="The main case: its id or its number (350105001-20260302-K7Q2M).")
+    reason: Text
+
+
+class UnlinkDuplicateIn(Command):
+    reason: Text

@@ -25,7 +25,7 @@ from cases.commands import CaseCommand
 from cases.errors import ApprovalRequiredError
 from cases.places import CoordinateSystem, to_wgs84
 from cases.policy import Policy
-from cases.vocabulary import FeedbackMethod, HandlingType, Role, Satisfaction, SuggestionOutcome, Tier
+from cases.vocabulary import FeedbackMethod, HandlingType, Role, Satisfaction, Status, SuggestionOutcome, Tier
 from commands.errors import (
     CaseNotFoundError,
     ConcurrentUpdateError,
@@ -383,12 +383,15 @@ class Cases(Application):
         suggestion_outcome: SuggestionOutcome | None,
         **kw: Unpack[CommandOptions],
     ) -> CommandResult:
-        return self._execute(
-            case_id,
-            actor,
-            lambda case, at: case.close_case(actor, at, summary=summary, suggestion_outcome=suggestion_outcome),
-            **kw,
-        )
+        def decide(case: Case, at: datetime) -> list[Case]:
+            case.close_case(actor, at, summary=summary, suggestion_outcome=suggestion_outcome)
+            # Each linked duplicate closes with it, by its own event, in the same transaction.
+            duplicates = [d for d in map(self.get_case, map(UUID, case.duplicates)) if d.status != Status.CLOSED]
+            for duplicate in duplicates:
+                duplicate.close_with_main(actor, at, main=case, summary=summary)
+            return duplicates
+
+        return self._execute(case_id, actor, decide, **kw)
 
     def give_feedback(
         self,
@@ -538,6 +541,46 @@ class Cases(Application):
 
         return self._execute(case_id, actor, decide, **kw)
 
+    # --- duplicates (重复件 / 并案) --------------------------------------------
+
+    def link_duplicate(
+        self, case_id: UUID, actor: Actor, *, main_case: str, reason: str, **kw: Unpack[CommandOptions]
+    ) -> CommandResult:
+        """The case follows `main_case` (an id or a number); both are saved in one transaction."""
+        main_id = self._find_case("main_case", main_case)
+
+        def decide(case: Case, at: datetime) -> list[Case]:
+            main = self.get_case(main_id)
+            case.link_as_duplicate(actor, at, main=main, reason=reason)
+            return [main]
+
+        return self._execute(case_id, actor, decide, **kw)
+
+    def unlink_duplicate(
+        self, case_id: UUID, actor: Actor, *, reason: str, **kw: Unpack[CommandOptions]
+    ) -> CommandResult:
+        def decide(case: Case, at: datetime) -> list[Case]:
+            if case.main_case is None:
+                case.unlink_duplicate(actor, at, main=case, reason=reason)  # the case refuses, with its reason
+            main = self.get_case(UUID(case.main_case))
+            case.unlink_duplicate(actor, at, main=main, reason=reason)
+            return [main]
+
+        return self._execute(case_id, actor, decide, **kw)
+
+    def _find_case(self, field: str, ref: str) -> UUID:
+        """A case named by its id or by the number on its receipt; 422 on `field` if there is none."""
+        try:
+            case_id = UUID(ref)
+        except ValueError:
+            issued = list(self.events.get(CaseNumberIssued.stream_id(ref)))
+            if not issued:
+                raise InvalidReferenceError(field, f"没有编号为 {ref} 的案件") from None
+            return UUID(cast(CaseNumberIssued, issued[0]).case_id)
+        if not list(self.events.get(case_id, lte=1)):
+            raise InvalidReferenceError(field, f"没有标识为 {ref} 的案件")
+        return case_id
+
     def act(
         self,
         command: CaseCommand,
@@ -562,7 +605,7 @@ class Cases(Application):
         self,
         case_id: UUID,
         actor: Actor,
-        decide: Callable[[Case, datetime], bool | None],
+        decide: Callable[[Case, datetime], bool | list[Case] | None],
         *,
         expected_version: int | None = None,
         idempotency: Idempotency | None = None,
@@ -575,10 +618,12 @@ class Cases(Application):
             case = self.get_case(case_id)
             if expected_version is not None and case.version != expected_version:
                 raise StaleVersionError(expected_version, case.version)
-            changed = decide(case, self.clock()) is not False
-            if not changed:
+            decided = decide(case, self.clock())
+            if decided is False:
                 return CommandResult(str(case.id), case.number, case.version, None, changed=False)
-            result = self._save(case, [], idempotency)
+            # Other cases the command changed (a main case and its duplicates): saved with this one.
+            others: list[Any] = decided if isinstance(decided, list) else []
+            result = self._save(case, others, idempotency)
             if result is not None:
                 return result
             if expected_version is not None:
@@ -604,8 +649,10 @@ class Cases(Application):
             recordings = self.save(case, *extra, *recorded)
         except IntegrityError:
             return None
-        # The case's own last event: what a case read model must reach to reflect it.
-        position = max(r.notification.id for r in recordings if r.domain_event.originator_id == case.id)
+        # The last event of the cases saved (this one, and a main case or duplicates saved with it):
+        # what a case read model must reach to reflect the command.
+        saved = {case.id, *(o.id for o in extra if isinstance(o, Case))}
+        position = max(r.notification.id for r in recordings if r.domain_event.originator_id in saved)
         return CommandResult(str(case.id), case.number, case.version, position)
 
     def _recorded(self, idempotency: Idempotency) -> CommandResult | None:

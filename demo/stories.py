@@ -101,6 +101,7 @@ class Scenario:
     leader: bool = False  # a suggestion a leader takes on (tier hard)
     two_leaders: bool = False  # in a grid with two leaders, so a return goes to the other
     theme: str | None = None  # a story from the reports, told on purpose
+    main: int | None = None  # a duplicate (重复件): the index of the main case's script
 
 
 # Oldest cases first: each path and twist at least once whatever the count.
@@ -146,6 +147,7 @@ class Script:
     case_id: UUID | None = None
     number: str = ""
     done: list[str] = field(default_factory=list)
+    registration: dict[str, Any] = field(default_factory=dict)  # what was registered (a duplicate repeats it)
 
     @property
     def t(self) -> datetime:
@@ -414,6 +416,7 @@ class _Planner:
             script.case_id, script.number = UUID(result.case_id), result.number
 
         script.add("register", registered, register)
+        script.registration = fields
         case.title = fields["title"]
         case.variant = variant
         case.run(leaders)
@@ -905,7 +908,8 @@ def load_demo(cases: Cases, count: int = 600, *, seed: int = 2026, now: datetime
     now = now or datetime.now(UTC)
     rng = random.Random(seed)
     planner = _Planner(cases, rng, now)
-    ages = sorted((DAYS * rng.random() ** 1.2 for _ in range(count)), reverse=True)
+    merged = duplicates_in(count)
+    ages = sorted((DAYS * rng.random() ** 1.2 for _ in range(count - merged)), reverse=True)
     scripts = []
     from demo.second_handling import SecondHandlingStories  # issue 17's stories (it imports this module)
 
@@ -916,6 +920,7 @@ def load_demo(cases: Cases, count: int = 600, *, seed: int = 2026, now: datetime
             scenario = second.scenario(index)
         scripts.append(planner.plan(index, days_ago, scenario))
         second.tell(scripts[-1])
+    scripts += plan_duplicates(planner, scripts, merged)
 
     steps = sorted((st for sc in scripts for st in sc.steps if st.at <= now), key=lambda st: (st.at, st.case, st.seq))
     original = cases.clock
@@ -935,9 +940,12 @@ def load_demo(cases: Cases, count: int = 600, *, seed: int = 2026, now: datetime
 
     kinds = Counter(k for sc in scripts for k in sc.done)
     closed = sum("close" in sc.done for sc in scripts)
+    linked = [sc for sc in scripts if "link" in sc.done and "unlink" not in sc.done]
+    closed_with_main = sum(scripts[sc.scenario.main or 0].done.count("close") for sc in linked)
     return {
         "cases": count,
-        "events": len(steps) + second.extra,
+        # A link and an unlink also record on the main case; a main case closes its duplicates.
+        "events": len(steps) + second.extra + kinds["link"] + kinds["unlink"] + closed_with_main,
         "closed": closed,
         "whistled": sum("whistle" in sc.done for sc in scripts),
         "returned": sum("return" in sc.done for sc in scripts),
@@ -946,7 +954,10 @@ def load_demo(cases: Cases, count: int = 600, *, seed: int = 2026, now: datetime
         "supervision_notices": kinds["supervise"],
         "failed_verifications": kinds["verify_failed"],
         "suggestions": sum(sc.scenario.path == "suggestion" and "classify" in sc.done for sc in scripts),
-        "open": count - closed,
+        "merged": len(linked),
+        "closed_with_main": closed_with_main,
+        "unlinked": kinds["unlink"],
+        "open": count - closed - closed_with_main,
         # issue 17: second handling, reassignment, transfer, approvals
         "reopened": sum("reopen" in sc.done for sc in scripts),
         "reassigned": sum("reassign" in sc.done for sc in scripts),
@@ -1078,3 +1089,126 @@ def load_imported(cases: Cases, *, seed: int = 2026, now: datetime | None = None
         "imported_refused": sum(r.refused_rows for r in reports),
         "imported_dispatched": dispatched,
     }
+
+
+# --- merged cases (重复件 / 并案) -----------------------------------------------
+
+
+def duplicates_in(count: int) -> int:
+    """How many of the demo's `count` petitions repeat another's problem (one in 25, at least 3)."""
+    return min(count // 2, max(3, count // 25))
+
+
+def plan_duplicates(planner: _Planner, scripts: list[Script], merged: int) -> list[Script]:
+    """Neighbours report the same problem: each a petition of its own, linked by the intake office
+    or the township to the first report (并案), closed with it, given feedback and rated by its own
+    petitioner. The roof leak is reported from three homes; a recent problem is reported again
+    these last days, once by its own petitioner pressing for it (the month's recurring problem,
+    每月一题); one link is found wrong and undone, and that case is handled on its own."""
+    rng, now = planner.rng, planner.now
+
+    def window(main: Script, recent: bool) -> tuple[datetime, datetime] | None:
+        if main.scenario.path in ("immediate", "suggestion") or main.scenario.stuck in ("registered", "classified"):
+            return None
+        closing = next((st.at for st in main.steps if st.kind == "close"), None)
+        start = main.steps[0].at + timedelta(hours=6)
+        end = min(closing - timedelta(hours=6) if closing else now, now - timedelta(hours=1))
+        if recent:
+            start = max(start, now - timedelta(hours=36))
+        return (start, end) if end - start > timedelta(hours=2) else None
+
+    groups: list[tuple[Script, int, bool]] = []  # (main, how many, recent)
+    roof = next((sc for sc in scripts if sc.scenario.theme == "roof_leak" and window(sc, False)), None)
+    if roof is not None:
+        groups.append((roof, 3, False))
+    latest = sorted(scripts, key=lambda sc: sc.steps[0].at, reverse=True)
+    fresh = next((sc for sc in latest if sc.steps[0].at < now - timedelta(days=2) and window(sc, True)), None)
+    if fresh is not None:
+        groups.append((fresh, 3, True))
+    others = [sc for sc in scripts if window(sc, False) and sc is not roof and sc is not fresh]
+    rng.shuffle(others)
+    # One link is made by mistake and undone: on a main case open long enough to find out.
+    roomy = [sc for sc in others if (w := window(sc, False)) and w[1] - w[0] > timedelta(days=3)]
+    mistaken = roomy[0] if roomy else None
+    others.sort(key=lambda sc: sc is not mistaken)  # its group first
+    groups += [(sc, 2, False) for sc in others]
+
+    planned: list[Script] = []
+    for main, size, recent in groups:
+        for k in range(size):
+            if len(planned) == merged:
+                return planned
+            span = window(main, recent)
+            assert span is not None
+            mislinked = main is mistaken and k == 0
+            planned.append(_duplicate(planner, main, len(scripts) + len(planned), span, recent and k == 0, mislinked))
+    return planned
+
+
+def _duplicate(
+    planner: _Planner,
+    main: Script,
+    index: int,
+    span: tuple[datetime, datetime],
+    same_person: bool,
+    mislinked: bool,
+) -> Script:
+    rng = planner.rng
+    start, end = span
+    fields = dict(main.registration)
+    units = planner.ref.units_of(fields["grid"]) or {}
+    name = planner.person()[0]
+    if same_person:  # the first petitioner calls again, pressing for it (催办): a repeat petition
+        name, phone = fields["petitioner_name"], fields["petitioner_phone"]
+    else:
+        phone = planner.phone()
+    description = f"{name}反映：{fields['description']}"
+    if mislinked:  # another building's problem, taken for the same at first
+        fields["location"] = planner.place(units)["location"]
+    channel = rng.choice(sorted(planner.channels))
+    fields |= {"channel": channel, "petitioner_name": name, "petitioner_phone": phone, "description": description}
+    script = Script(index, Scenario("duplicate", main=main.index))
+    registrar = OPERATOR if channel in ("hotline_12345", "hotline", "call_110") else CLERK
+    span_hours = (end - start).total_seconds() / 3600
+    registered = start + timedelta(hours=rng.uniform(0, span_hours * (0.2 if mislinked else 0.6)))
+
+    def register(cases: Cases) -> None:
+        result = cases.register(registrar, **fields)
+        script.case_id, script.number = UUID(result.case_id), result.number
+
+    script.add("register", registered, register)
+    linker = CLERK if rng.random() < 0.6 else planner.township(units["street"])
+
+    def link(cases: Cases) -> None:
+        reason = f"与 {main.number} 反映的是同一问题（{main.registration['location']}），并案办理。"
+        assert script.case_id is not None
+        cases.link_duplicate(script.case_id, linker, main_case=str(main.case_id), reason=reason)
+
+    hours_left = (end - registered).total_seconds() / 3600  # at least 0.8: linked before `end`
+    linked = script.add("link", registered + timedelta(hours=rng.uniform(0.3, min(6.0, hours_left))), link)
+    closing = next((st.at for st in main.steps if st.kind == "close"), None)
+    if mislinked:
+        unlinked = planner.later(linked, 4, 20, office=False)
+        if closing is None or unlinked < closing - timedelta(hours=1):
+            script.command(
+                "unlink", unlinked, "unlink_duplicate", CLERK, reason="核实后并非同一楼栋的问题，取消并案，单独办理。"
+            )
+            t = script.command("classify", planner.later(script.t, 0.2, 2), "classify", CLERK,
+                               handling_type=HandlingType.COMMITTED, tier=Tier.SMALL)  # fmt: skip
+            leader = rng.choice(planner.leaders_by_grid[units["grid"]])
+            script.command("assign", planner.later(t, 0.2, 3), "assign", CLERK, assignee=leader)
+            return script
+    if closing is None:
+        return script  # open: it follows its main case
+
+    def feedback(cases: Cases) -> None:
+        content = f"回访告知{name}：所反映问题已随主件 {main.number} 一并办结。"
+        assert script.case_id is not None
+        cases.give_feedback(script.case_id, OPERATOR, method=FeedbackMethod.HOTLINE_CALLBACK, content=content)
+
+    t = script.add("feedback", closing + timedelta(hours=rng.uniform(2, 30)), feedback)
+    satisfaction = rng.choices([x for x, _ in SATISFACTION], weights=[w for _, w in SATISFACTION])[0]
+    rater = OPERATOR if rng.random() < 0.5 else Actor(f"R{phone}", Role.RESIDENT)
+    script.command("rate", planner.resident(planner.later(t, 0.2, 6, office=False)), "rate", rater,
+                   satisfaction=satisfaction, comment=rng.choice(COMMENTS[satisfaction]))  # fmt: skip
+    return script

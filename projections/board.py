@@ -60,6 +60,8 @@ def board(
         params.append(value)
     if not include_closed:
         where.append("status <> 'closed'")
+    if table == "ledger_cases":  # a linked duplicate is no item of its own (board_states hold none)
+        where.append("main_case IS NULL")
     clause, unit_params = unit_filter(unit)
     if clause:
         where.append(clause)

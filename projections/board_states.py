@@ -65,17 +65,20 @@ class StateKeeper:
             return None
         return self.last.get(case_id) or _STATE(row)
 
-    def step(self, case_id: str, before: tuple[Any, ...] | None, row: Row, event: Any) -> None:
+    def step(
+        self, case_id: str, before: tuple[Any, ...] | None, row: Row, event: Any, *, linked_before: bool = False
+    ) -> None:
         after = self.last[case_id] = _STATE(row)
         version = event.originator_version
-        was_open = before is not None and before[_STATUS] != "closed"
-        if was_open and before == after:
+        # A linked duplicate (重复件) is not an open item of its own: it follows its main case.
+        was_open = before is not None and before[_STATUS] != "closed" and not linked_before
+        if was_open and before == after and not row.get("main_case"):
             self._change(case_id, version=version)
             return
         at = span(event.timestamp)
         if was_open:
             self._change(case_id, span_to=at)
-        if row["status"] == "closed":
+        if row["status"] == "closed" or row.get("main_case"):
             self.current.pop(case_id, None)
             return
         key = (case_id, version)

@@ -65,11 +65,14 @@ HEADERS = {
     "pending_requests": "待审批申请数", "approved_requests": "批准申请数", "refused_requests": "驳回申请数",
     "reopened": "重办件数", "reopens": "重办次数",
     "external_platform": "来源平台", "external_id": "平台工单号", "received_at": "平台登记时间",
+    "main_case": "主件标识", "main_number": "并入主件编号", "linked_at": "并案时间", "duplicate_count": "重复件数",
+    "problems": "问题数", "duplicates": "重复件数", "problem_callbacks": "主件有效回访数",
 }  # fmt: skip
 
 # Periodic reports: the summary sheet's items (docs/read-models.md).
 REPORT_ITEMS = {
-    "received": "受理数", "closed": "办结数", "closed_on_time": "按期办结数", "open_at_end": "期末未办结数",
+    "received": "受理数", "problems": "问题数（重复件并入主件计一件）", "duplicates": "重复件数",
+    "closed": "办结数", "closed_on_time": "按期办结数", "open_at_end": "期末未办结数",
     "overdue_at_end": "期末超期未办结数", "whistled": "吹哨件数", "supervised": "督办件数", "reopened": "重办件数",
     "response_rate": "响应率（%）", "resolution_rate": "解决率（%）", "satisfaction_rate": "满意率（%）",
     "composite_score": "综合得分",
@@ -78,7 +81,7 @@ RATES = ("response_rate", "resolution_rate", "satisfaction_rate")
 
 MOMENTS = frozenset(
     {"registered_at", "assigned_at", "accepted_at", "rectified_at", "verified_at", "closed_at", "feedback_at",
-     "rated_at", "reopened_at", "follow_up_at", "received_at"}
+     "rated_at", "reopened_at", "follow_up_at", "received_at", "linked_at"}
 )  # fmt: skip
 DAYS = frozenset(
     {"registered_date", "accepted_date", "progress_date", "resolved_date", "closed_date", "accept_due",

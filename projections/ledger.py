@@ -40,6 +40,8 @@ CASE_COLUMNS: tuple[str, ...] = (
     # Imported hotline work orders (issue 17): the platform, its order number and its registration time.
     "external_platform", "external_id", "received_at",
     "latitude", "longitude", "media_url",
+    # Duplicates (重复件 / 并案): on a duplicate, the main case it follows; on a main case, how many follow it.
+    "main_case", "main_number", "linked_at", "duplicate_count",
 )  # fmt: skip
 # What a reopened case's new round starts without (its fresh checkpoints are unmet).
 ROUND_COLUMNS = (
@@ -57,6 +59,7 @@ WHISTLE_COLUMNS = (
 COUNTERS = (
     "returned_count", "whistle_count", "extended_count", "failed_verifications", "supervision_count",
     *REOPEN_COUNTERS,
+    "duplicate_count",
 )  # fmt: skip
 
 
@@ -91,6 +94,8 @@ TABLES = [
     "CREATE INDEX IF NOT EXISTS ledger_cases_external ON ledger_cases (external_id, external_platform)",
     # The bounding-box filter (bbox=) seeks on longitude, then checks latitude in the index.
     "CREATE INDEX IF NOT EXISTS ledger_cases_place ON ledger_cases (longitude, latitude)",
+    # A main case's duplicates, read back by the fold when the main case moves.
+    "CREATE INDEX IF NOT EXISTS ledger_cases_main_case ON ledger_cases (main_case)",
     # Keyset pages of /ledger sort on COALESCE(column, '') (projections.ledger_query): one index per sort.
     *(
         f"CREATE INDEX IF NOT EXISTS ledger_cases_by_{c} ON ledger_cases (COALESCE({c}, ''), case_id)"
@@ -159,10 +164,12 @@ class Ledger:
             zip(map(id, registered), reveal_masked_many([e.petitioner for e in registered], self.vault), strict=True)
         )
         states = board_states.StateKeeper()
+        duplicates = self._duplicates(cur, rows)
         for position, event in events:
             case_id = str(event.originator_id)
             row = rows.get(case_id)
             before = states.before(case_id, row)
+            linked_before = bool(row and row.get("main_case"))
             if row is None:
                 if not isinstance(event, Case.Registered):
                     continue  # a case registered before this view's first event cannot be folded
@@ -170,13 +177,16 @@ class Ledger:
             if isinstance(event, (Case.WhistleBlown, Case.DepartmentReported, Case.Transferred)):
                 touched_whistles |= self._whistle(whistles, case_id, row, event)
             self._fold(row, event, shown)
+            if isinstance(event, (Case.DuplicateAttached, Case.DuplicateDetached)):
+                self._attach(cur, rows, duplicates, case_id, event)
+            self._follow(rows, duplicates.get(case_id, ()), row)
             row["next_due"] = next_due(row)
             row["version"], row["position"], row["last_event"] = (
                 event.originator_version,
                 position,
                 type(event).__name__,
             )
-            states.step(case_id, before, row, event)
+            states.step(case_id, before, row, event, linked_before=linked_before)
         states.write(cur)
         if rows:
             self._upsert(cur, "ledger_cases", CASE_COLUMNS, ("case_id",), list(rows.values()))
@@ -285,6 +295,15 @@ class Ledger:
                 row.update(external_platform=e.platform, external_id=e.external_id, received_at=e.received_at)
             case Case.Located():
                 row.update(latitude=e.latitude, longitude=e.longitude)
+            case Case.LinkedAsDuplicate():
+                # The duplicate shows the main case's status while it follows it (Ledger._follow).
+                row.update(main_case=e.main_case, main_number=e.main_number, linked_at=_iso(at), status=e.main_status)
+            case Case.DuplicateUnlinked():
+                row.update(main_case=None, main_number=None, linked_at=None, status=e.status)
+            case Case.DuplicateAttached():
+                row["duplicate_count"] += 1
+            case Case.DuplicateDetached():
+                row["duplicate_count"] = max(0, row["duplicate_count"] - 1)
             case _:
                 Ledger._fold_second_handling(row, e)
 
@@ -319,6 +338,37 @@ class Ledger:
             case Case.RequestDecided():
                 row["pending_requests"] = max(0, row["pending_requests"] - 1)
                 row["approved_requests" if e.approved else "refused_requests"] += 1
+
+    def _duplicates(self, cur: Cursor, rows: dict[str, Row]) -> dict[str, set[str]]:
+        """The linked duplicates of the batch's main cases, their rows loaded beside the others."""
+        mains = sorted(case_id for case_id, row in rows.items() if row.get("duplicate_count"))
+        found: dict[str, set[str]] = {}
+        for i in range(0, len(mains), 500):
+            chunk = mains[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in cur.execute(f"SELECT * FROM ledger_cases WHERE main_case IN ({marks})", chunk):
+                rows.setdefault(row["case_id"], row)
+                found.setdefault(row["main_case"], set()).add(row["case_id"])
+        return found
+
+    def _attach(self, cur: Cursor, rows: dict[str, Row], duplicates: dict[str, set[str]], main: str, e: Any) -> None:
+        linked = duplicates.setdefault(main, set())
+        if isinstance(e, Case.DuplicateDetached):
+            linked.discard(e.duplicate_case)
+            return
+        linked.add(e.duplicate_case)
+        if e.duplicate_case not in rows:  # linked in an earlier batch than the main case's record of it
+            rows.update(self._load(cur, "ledger_cases", [e.duplicate_case]))
+
+    @staticmethod
+    def _follow(rows: dict[str, Row], duplicates: set[str] | tuple[()], main: Row) -> None:
+        """A linked duplicate's row shows the status of its main case; it closes by its own event."""
+        if main["status"] == "closed":
+            return
+        for case_id in duplicates:
+            row = rows.get(case_id)
+            if row is not None and row["status"] != "closed":
+                row["status"] = main["status"]
 
     @staticmethod
     def _whistle(whistles: dict[tuple[str, int, str], Row], case_id: str, row: Row, e: Any) -> set:

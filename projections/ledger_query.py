@@ -22,6 +22,7 @@ EQUALITY_FILTERS = (
     "number", "status", "handling_type", "tier", "channel", "category", "district", "street", "community", "grid",
     "assignee", "responsible_unit", "lead_department", "feedback_method", "rating", "policy_version",
     "external_id", "external_platform",
+    "main_number",
 )  # fmt: skip
 SORTS = {"registered_at", "number", "resolve_due", "closed_at", "status"}
 

@@ -12,7 +12,7 @@ from typing import Any
 from cases.policy import PolicyVersion
 from commands.errors import InvalidInputError
 from projections.area import Area, and_area
-from projections.scores import scores
+from projections.scores import PROBLEM, scores
 from reference.model import ReferenceData
 from security.masking import mask_name, mask_phone
 from storage.views import PostgresViews, SqliteViews
@@ -71,17 +71,21 @@ def report(
     as_of = min(end, today).isoformat()
 
     received_in = "registered_date BETWEEN ? AND ?"
+    # Every petition counts as received; the rest count the problem once (its main case): a linked
+    # duplicate closes, runs late and is whistled or supervised with its main case (PROBLEM).
     conditions: dict[str, tuple[str, list[Any]]] = {
         "received": (received_in, [s, e]),
-        "closed": ("closed_date BETWEEN ? AND ?", [s, e]),
-        "closed_on_time": ("closed_date BETWEEN ? AND ? AND closed_date <= resolve_due", [s, e]),
-        "open_at_end": ("registered_date <= ? AND (closed_date IS NULL OR closed_date > ?)", [e, e]),
+        "problems": (f"{received_in} AND {PROBLEM}", [s, e]),
+        "duplicates": (f"{received_in} AND NOT {PROBLEM}", [s, e]),
+        "closed": (f"closed_date BETWEEN ? AND ? AND {PROBLEM}", [s, e]),
+        "closed_on_time": (f"closed_date BETWEEN ? AND ? AND closed_date <= resolve_due AND {PROBLEM}", [s, e]),
+        "open_at_end": (f"registered_date <= ? AND (closed_date IS NULL OR closed_date > ?) AND {PROBLEM}", [e, e]),
         "overdue_at_end": (
-            "registered_date <= ? AND resolve_due < ? AND (closed_date IS NULL OR closed_date > ?)",
+            f"registered_date <= ? AND resolve_due < ? AND (closed_date IS NULL OR closed_date > ?) AND {PROBLEM}",
             [e, as_of, as_of],
         ),
-        "whistled": (f"{received_in} AND whistle_count > 0", [s, e]),
-        "supervised": (f"{received_in} AND supervision_count > 0", [s, e]),
+        "whistled": (f"{received_in} AND whistle_count > 0 AND {PROBLEM}", [s, e]),
+        "supervised": (f"{received_in} AND supervision_count > 0 AND {PROBLEM}", [s, e]),
         "reopened": (f"{received_in} AND reopened_count > 0", [s, e]),  # 不满意重办 (issue 17)
     }
     # One pass over the unit's rows for every figure (was one query per figure).

@@ -23,15 +23,23 @@ GROUPS = {
     "month": ("registered_month", "registered_month"),
 }
 
-COUNTS_SQL = """
+# A linked duplicate (重复件, main_case set) is the same problem as its main case: the problem counts
+# once (dispatched, responded, closed, resolved: main cases only), the residents each (received,
+# and every petitioner's rating in the satisfaction rate). docs/read-models.md, "Duplicates".
+PROBLEM = "main_case IS NULL"
+COUNTS_SQL = f"""
     COUNT(*) AS received,
-    SUM(CASE WHEN assigned_at IS NOT NULL THEN 1 ELSE 0 END) AS dispatched,
-    SUM(CASE WHEN accepted_date IS NOT NULL AND accepted_date <= accept_due THEN 1 ELSE 0 END) AS responded,
-    SUM(CASE WHEN status = 'closed' THEN 1 ELSE 0 END) AS closed,
+    SUM(CASE WHEN {PROBLEM} THEN 1 ELSE 0 END) AS problems,
+    SUM(CASE WHEN main_case IS NOT NULL THEN 1 ELSE 0 END) AS duplicates,
+    SUM(CASE WHEN {PROBLEM} AND assigned_at IS NOT NULL THEN 1 ELSE 0 END) AS dispatched,
+    SUM(CASE WHEN {PROBLEM} AND accepted_date IS NOT NULL AND accepted_date <= accept_due THEN 1 ELSE 0 END)
+        AS responded,
+    SUM(CASE WHEN {PROBLEM} AND status = 'closed' THEN 1 ELSE 0 END) AS closed,
     SUM(CASE WHEN rating IS NOT NULL THEN 1 ELSE 0 END) AS callbacks,
-    SUM(CASE WHEN rating IS NOT NULL AND reopened_count = 0
-        AND (first_verification_passed = 'yes' OR suggestion_outcome IS NOT NULL)
-        THEN 1 ELSE 0 END) AS resolved,
+    SUM(CASE WHEN {PROBLEM} AND rating IS NOT NULL THEN 1 ELSE 0 END) AS problem_callbacks,
+    /* 解决率 counts a first-time resolution only: a reopened case (不满意重办) never comes back into it. */
+    SUM(CASE WHEN {PROBLEM} AND rating IS NOT NULL AND reopened_count = 0
+        AND (first_verification_passed = 'yes' OR suggestion_outcome IS NOT NULL) THEN 1 ELSE 0 END) AS resolved,
     SUM(CASE WHEN reopened_count > 0 THEN 1 ELSE 0 END) AS reopened,
     SUM(reopened_count) AS reopens,
     SUM(CASE WHEN rating = 'satisfied' THEN 1 ELSE 0 END) AS satisfied,
@@ -46,7 +54,8 @@ def rates(counts: dict[str, Any], policy: PolicyVersion) -> dict[str, float | No
 
     satisfied = counts["satisfied"] + (counts["basically_satisfied"] if policy.count_basically_satisfied else 0)
     response = ratio(counts["responded"], counts["dispatched"])
-    resolution = ratio(counts["resolved"], counts["callbacks"])
+    # 解决率 judges the problem: its main case's call-back (a duplicate closes with it, unverified).
+    resolution = ratio(counts["resolved"], counts.get("problem_callbacks", counts["callbacks"]))
     satisfaction = ratio(satisfied, counts["callbacks"])
     parts = [p for p in (response, resolution, satisfaction) if p is not None]
     composite = (

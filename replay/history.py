@@ -46,6 +46,12 @@ EVENT_LABELS: dict[str, str] = {
     "RequestDecided": "审批",
     "OrderImported": "导入热线工单",
     "Located": "定位",
+    # Duplicates (重复件 / 并案)
+    "LinkedAsDuplicate": "并案（作为重复件并入主件）",
+    "DuplicateAttached": "并入重复件",
+    "DuplicateUnlinked": "取消并案",
+    "DuplicateDetached": "重复件取消并案",
+    "ClosedWithMain": "随主件销号",
 }
 
 # Fields every event carries; the payload is what is particular to the event.
@@ -89,6 +95,8 @@ def holder(case: Case) -> str | None:
     it (包案). Nobody once it is closed."""
     if case.status == Status.CLOSED:
         return None
+    if case.main_case is not None:
+        return f"main:{case.main_number}"  # a linked duplicate is handled with its main case
     if case.status in (Status.REGISTERED, Status.CLASSIFIED, Status.RETURNED):
         return INTAKE
     if case.leaders:

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cases.case import WHILE_LINKED
 from cases.commands import COMMANDS
 from cases.inputs import Command
 from cases.vocabulary import Role, Status
@@ -38,9 +39,14 @@ class CommandForm:
     fields: list[Field]
 
 
-def available(role: Role, status: Status) -> list[CommandForm]:
-    """The table's commands this role may send in this status (cases/commands.py)."""
-    return [CommandForm(c.path, c.label, fields_of(c.body)) for c in COMMANDS if role in c.roles and status in c.when]
+def available(role: Role, status: Status, *, linked: bool = False) -> list[CommandForm]:
+    """The table's commands this role may send in this status (cases/commands.py); a linked
+    duplicate (重复件) only those it takes while it follows its main case."""
+    return [
+        CommandForm(c.path, c.label, fields_of(c.body))
+        for c in COMMANDS
+        if role in c.roles and status in c.when and (not linked or c.name in WHILE_LINKED)
+    ]
 
 
 def fields_of(model: type[Command]) -> list[Field]:

@@ -10,7 +10,10 @@ CHECKPOINT_STATES = {"pending": "未到期", "met_on_time": "按时完成", "met
 LEVELS = ("district", "street", "community", "grid")
 LEVEL_LABELS = {"district": "区县", "street": "镇街", "community": "社区", "grid": "网格", "department": "部门"}
 DEADLINES = {"accept": "签收时限", "progress": "进展时限", "resolve": "办结时限", "supervision": "督办时限"}
-HOLDERS = {"intake": "受理中心", "grid_leader": "网格长", "department": "牵头部门", "leader": "包案领导"}
+HOLDERS = {
+    "intake": "受理中心", "grid_leader": "网格长", "department": "牵头部门", "leader": "包案领导",
+    "main": "随主件办理",
+}  # fmt: skip
 SATISFACTION = {"satisfied": "满意", "basically_satisfied": "基本满意", "dissatisfied": "不满意"}
 FEEDBACK_METHODS = {
     "home_visit": "上门答复", "on_site": "现场咨询", "online": "网络平台", "hotline_callback": "热线回访",
@@ -31,6 +34,8 @@ FIELDS = {
     "request_no": "申请编号", "approved": "批准", "grounds": "重办依据", "reopen_no": "第几次重办",
     "previous_assignee": "原网格长", "whistle_nos": "吹哨批次", "lead": "牵头", "kind": "申请类别",
     "current_due": "原办结时限", "previous_deadline": "原时限",
+    "main_case": "主件（编号或标识）", "main_number": "主件编号", "main_status": "主件状态",
+    "duplicate_case": "重复件标识", "duplicate_number": "重复件编号", "status": "状态",
 }  # fmt: skip
 REQUEST_KINDS = {"extension": "延期", "return": "退单"}
 REOPEN_GROUNDS = {"dissatisfied": "评议不满意", "follow_up": "回访未解决"}

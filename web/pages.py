@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from api import figures, ledger
+from api import figures, ledger, recurring
 from api.access import (
     ROLE_LABELS,
     RULES,
@@ -43,6 +43,7 @@ from projections.area import Area
 from projections.checkpoints import working_days_until
 from projections.exports import HEADERS
 from projections.ledger_query import LISTS, LedgerQuery, ledger_page
+from projections.recurring import RecurringQuery
 from projections.runtime import ReadSide
 from reference.model import ReferenceData
 from replay.history import EVENT_LABELS, history
@@ -150,6 +151,7 @@ def page(request: Request, template: str, principal: Principal | None, status_co
             ("figures", "三率考评", "GET /workbench/figures", query("/workbench/figures", **unit)),
             ("evaluation", "吹哨报到评价", "GET /workbench/evaluation", "/workbench/evaluation"),
             ("reports", "定期通报", "GET /workbench/reports/{kind}", query("/workbench/reports/monthly", **unit)),
+            ("recurring", "每月一题", "GET /workbench/recurring", "/workbench/recurring"),
         ]
         nav = [(key, title, href) for key, title, rule, href in entries if may(principal, rule)]
     context |= {
@@ -422,7 +424,7 @@ def _case_context(read: ReadSide, cases: Any, case_id: UUID, principal: Principa
         "checkpoints": row[0]["checkpoints"] if row else None,
         "light": row[0]["colour"] if row else None,
         "total_seconds": total,
-        "commands": forms.available(principal.role, case.status),
+        "commands": forms.available(principal.role, case.status, linked=case.main_case is not None),
         "form_key": uuid4().hex,  # a double click on a form lands once
         "clear": clear,
         "reference": cases.reference,
@@ -553,6 +555,31 @@ def report_download(
     unit: Filter = None,
 ) -> Response:
     return figures.periodic_report_export(kind, read, area, period=period, unit=unit)
+
+
+@router.get("/workbench/recurring", response_class=HTMLResponse)
+def recurring_page(
+    request: Request,
+    read: ReadSideDep,
+    principal: PrincipalDep,
+    month: Annotated[str | None, Query(max_length=7)] = None,
+    level: Literal["street", "community", "grid"] = "community",
+    window: Annotated[int, Query(ge=1, le=12)] = 3,
+) -> Any:
+    """每月一题: the month's most frequent problems and the repeat petitions, from the /recurring query."""
+    month = month or read.today().strftime("%Y-%m")
+    body = recurring.recurring_problems(read, area_of(principal), RecurringQuery(month, level, window))
+    return page(
+        request,
+        "recurring.html",
+        principal,
+        active="recurring",
+        report=body,
+        month=month,
+        level=level,
+        window=window,
+        reference=read.cases.reference,
+    )
 
 
 # --- errors as pages -------------------------------------------------------------------------
