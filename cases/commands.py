@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from cases import inputs as i
+from cases.evidence import ATTACHING_ROLES
 from cases.vocabulary import Role, Status
 
 R, S = Role, Status
@@ -99,6 +100,10 @@ COMMANDS: tuple[CaseCommand, ...] = (
     command("recompute_deadlines", "recompute-deadlines", i.ActorOnlyIn, {CLERK, R.ADMIN}, "重算时限",
             OPEN_AFTER_CLASSIFICATION,
             "Recompute provisional deadlines once the year's official calendar is known"),
+    # Attachments (cases/evidence.py): the stage decides the finer roles, statuses and the handler rule.
+    command("attach", "attachments", i.AttachIn, ATTACHING_ROLES, "添加附件", OPEN,
+            "Add a photo or document as evidence: at registration, on progress, before/after rectification, "
+            "on verification (附件). The file is the body (or a multipart part named `file`)"),
 )  # fmt: skip
 
 BY_NAME = {c.name: c for c in COMMANDS}

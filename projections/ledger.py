@@ -33,12 +33,14 @@ CASE_COLUMNS: tuple[str, ...] = (
     "first_verification_passed", "failed_verifications", "verified_at", "closed_at", "closed_date",
     "closed_month", "suggestion_outcome", "feedback_method", "feedback_at", "rating", "rated_at",
     "supervision_count", "supervision_due", "next_due", "last_event", "version", "position",
+    "attachment_count",
 )  # fmt: skip
 WHISTLE_COLUMNS = (
     "case_id", "whistle_no", "department", "street", "grid", "blown_at", "blown_month",
     "reported_at", "seconds_to_report",
 )  # fmt: skip
-COUNTERS = ("returned_count", "whistle_count", "extended_count", "failed_verifications", "supervision_count")
+COUNTERS = ("returned_count", "whistle_count", "extended_count", "failed_verifications", "supervision_count",
+            "attachment_count")  # fmt: skip
 
 TABLES = [
     "CREATE TABLE IF NOT EXISTS ledger_cases ("
@@ -81,7 +83,7 @@ def _day(moment: datetime) -> str:
 
 # Added to a ledger made before them by `minqing migrate`; their values (and board_states) come
 # from `minqing rebuild ledger` (docs/read-models.md).
-ADDED_COLUMNS = {"ledger_cases": {"next_due": "TEXT"}}
+ADDED_COLUMNS = {"ledger_cases": {"next_due": "TEXT", "attachment_count": "INTEGER NOT NULL DEFAULT 0"}}
 
 
 class Ledger:
@@ -229,6 +231,8 @@ class Ledger:
             case Case.SupervisionNoticeIssued():
                 row["supervision_count"] += 1
                 row["supervision_due"] = e.new_due
+            case Case.AttachmentAdded():
+                row["attachment_count"] += 1
 
     @staticmethod
     def _whistle(whistles: dict[tuple[str, int, str], Row], case_id: str, row: Row, e: Any) -> set:

@@ -36,6 +36,7 @@ EVENT_LABELS: dict[str, str] = {
     "FeedbackGiven": "反馈",
     "Rated": "评议打分",
     "SupervisionNoticeIssued": "督办",
+    "AttachmentAdded": "添加附件",
 }
 
 # Fields every event carries; the payload is what is particular to the event.

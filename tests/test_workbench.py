@@ -210,7 +210,7 @@ def test_the_case_page_offers_only_the_commands_the_role_may_take_now(client: Te
     case_id = accepted(client)
     sign_in(client, GRID_LEADER)
     offered = re.findall(r'data-command="([a-z-]+)"', client.get(f"/workbench/cases/{case_id}", headers=HTML).text)
-    assert set(offered) == {"report-progress", "plan-rectification", "rectify", "close", "feedback"}
+    assert set(offered) == {"report-progress", "plan-rectification", "rectify", "close", "feedback", "attachments"}
     act(client, case_id, "report-progress", GRID_LEADER, progress="已到现场查看")
     sign_in(client, Actor(LEADER_ELSEWHERE, Role.GRID_LEADER))
     assert client.get(f"/workbench/cases/{case_id}", headers=HTML).status_code == 403

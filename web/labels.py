@@ -26,10 +26,15 @@ FIELDS = {
     "new_due": "新时限", "summary": "情况说明", "passed": "检验通过", "suggestion_outcome": "建议件结果",
     "method": "反馈方式", "content": "反馈内容", "reached": "已联系上诉求人", "satisfaction": "满意度",
     "comment": "评价", "notice": "督办意见", "deadlines": "时限",
+    "stage": "附件类别", "name": "文件名", "sha256": "文件哈希（SHA-256）", "content_type": "文件类型",
+    "size": "大小（字节）",
+    "location_removed": "已去除位置信息", "url": "来源链接",
 }  # fmt: skip
+STAGES = {"registration": "登记材料", "progress": "办理进展", "before": "整改前", "after": "整改后",
+          "verification": "居民检验"}  # fmt: skip
 CHOICES = {
     "handling_type": HANDLING_TYPES, "tier": TIERS, "satisfaction": SATISFACTION, "method": FEEDBACK_METHODS,
-    "suggestion_outcome": SUGGESTION_OUTCOMES,
+    "suggestion_outcome": SUGGESTION_OUTCOMES, "stage": STAGES,
 }  # fmt: skip
 
 

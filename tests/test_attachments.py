@@ -1,0 +1,285 @@
+"""Attachments as evidence, through HTTP on both stores: each stage with its roles and statuses,
+types read from the content, the size cap, GPS stripped, the case's access rules, erasure, and
+the attachment in the history, the feed and the ledger."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cases.actor import Actor
+from cases.vocabulary import Role
+from config.settings import Settings
+from service import create_app
+from tests.api_steps import OTHER_STREET_LEADER, Driver
+from tests.evidence_files import PDF, has_gps, jpeg, png, webp
+from tests.factories import ADMIN, AUDITOR, CLERK, GRID_LEADER, RESIDENT, TOWNSHIP, DefaultReader, auth
+
+MAX = 200 * 1024
+
+
+@pytest.fixture
+def files_settings(settings: Settings, tmp_path: Path) -> Settings:
+    return dataclasses.replace(settings, attachments_path=tmp_path / "files", attachment_max_bytes=MAX)
+
+
+@pytest.fixture
+def web(files_settings: Settings, clock) -> Iterator[TestClient]:
+    app = create_app(files_settings, log_cache=False)
+    with TestClient(app) as client:
+        app.state.cases.clock = clock
+        client.auth = DefaultReader()  # requests without their own token read as an auditor
+        yield client
+
+
+@pytest.fixture
+def drive(web: TestClient) -> Driver:
+    return Driver(web)
+
+
+def upload(client: TestClient, case_id: str, actor: Actor, data: bytes, stage: str, name: str = "photo.jpg",
+           content_type: str = "image/jpeg", expect: int = 201) -> dict:  # fmt: skip
+    response = client.post(
+        f"/cases/{case_id}/attachments",
+        params={"stage": stage, "name": name},
+        content=data,
+        headers={**auth(actor, case_id), "Content-Type": content_type},
+    )
+    assert response.status_code == expect, response.text
+    return response.json()
+
+
+def test_each_stage_takes_its_files_from_its_roles(drive: Driver, web: TestClient) -> None:
+    case_id = drive.register()
+    reg = upload(web, case_id, CLERK, jpeg(), "registration", "现场照片.jpg")
+    assert reg["attachment"]["stage"] == "registration" and reg["changed"]
+    drive.act(case_id, "classify", CLERK, handling_type="committed", tier="small")
+    drive.act(case_id, "assign", CLERK, assignee=GRID_LEADER.id)
+    drive.act(case_id, "accept", GRID_LEADER)
+    upload(web, case_id, GRID_LEADER, png(), "progress", "进展.png", "image/png")
+    upload(web, case_id, GRID_LEADER, jpeg(colour=(1, 2, 3)), "before", "整改前.jpg")
+    upload(web, case_id, TOWNSHIP, PDF, "progress", "会议纪要.pdf", "application/pdf")
+    drive.act(case_id, "rectify", GRID_LEADER, summary="已修复屋面防水")
+    upload(web, case_id, GRID_LEADER, webp(), "after", "整改后.webp", "image/webp")
+    upload(web, case_id, RESIDENT, jpeg(colour=(9, 9, 9)), "verification", "检验.jpg")
+
+    listed = web.get(f"/cases/{case_id}/attachments", headers=auth(CLERK)).json()["attachments"]
+    assert [a["stage"] for a in listed] == ["registration", "progress", "before", "progress", "after", "verification"]
+    assert [a["content_type"] for a in listed] == [
+        "image/jpeg", "image/png", "image/jpeg", "application/pdf", "image/webp", "image/jpeg",
+    ]  # fmt: skip
+    assert listed[0]["name"] == "现场照片.jpg" and listed[0]["added_by"]["role"] == "intake_clerk"
+    assert listed[3]["added_by"] == {"id": TOWNSHIP.id, "role": "township", "unit": TOWNSHIP.unit}
+
+    pdf = web.get(listed[3]["href"], headers=auth(CLERK))
+    assert pdf.status_code == 200 and pdf.content == PDF
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["x-content-type-options"] == "nosniff"
+    assert pdf.headers["content-disposition"].startswith("attachment; filename*=UTF-8''")
+    image = web.get(listed[1]["href"], headers=auth(CLERK))
+    assert image.headers["content-type"] == "image/png" and image.headers["content-disposition"].startswith("inline")
+    assert hashlib.sha256(image.content).hexdigest() == listed[1]["sha256"]
+
+
+def test_a_stage_refuses_the_wrong_role_and_the_wrong_status(drive: Driver, web: TestClient) -> None:
+    case_id = drive.register()
+    refused = upload(web, case_id, CLERK, jpeg(), "after", expect=409)
+    assert refused["error"]["code"] == "illegal_transition" and "整改后" in refused["error"]["message"]
+    drive.act(case_id, "classify", CLERK, handling_type="committed", tier="small")
+    drive.act(case_id, "assign", CLERK, assignee=GRID_LEADER.id)
+    drive.act(case_id, "accept", GRID_LEADER)
+    resident = upload(web, case_id, RESIDENT, jpeg(), "before", expect=403)
+    assert resident["error"]["code"] == "actor_not_allowed"
+    # The door: a grid leader of another street may not even send it (the case is not theirs).
+    other = upload(web, case_id, Actor(OTHER_STREET_LEADER, Role.GRID_LEADER), jpeg(), "progress", expect=403)
+    assert other["error"]["code"] == "out_of_scope"
+    unknown = upload(web, case_id, GRID_LEADER, jpeg(), "sideways", expect=422)
+    assert unknown["error"]["fields"][0]["field"] == "stage"
+    assert web.get(f"/cases/{case_id}/attachments", headers=auth(CLERK)).json()["attachments"] == []
+
+
+def test_the_type_is_read_from_the_content_not_the_name(drive: Driver, web: TestClient, files_settings) -> None:
+    case_id = drive.register()
+    text = upload(web, case_id, CLERK, b"just some text, not a photo at all", "registration", "photo.jpg", expect=422)
+    assert text["error"]["fields"][0]["field"] == "file"
+    assert "JPEG" in text["error"]["fields"][0]["reason"] and "扩展名" in text["error"]["fields"][0]["reason"]
+    html = upload(web, case_id, CLERK, b"<html><script>alert(1)</script></html>", "registration", "x.png",
+                  "image/png", expect=422)  # fmt: skip
+    assert html["error"]["fields"][0]["field"] == "file"
+    broken = upload(web, case_id, CLERK, jpeg()[:40], "registration", expect=422)
+    assert "损坏" in broken["error"]["fields"][0]["reason"]
+    # A PDF named .jpg is a PDF: stored and served as one, its name given the right extension.
+    pdf = upload(web, case_id, CLERK, PDF, "registration", "scan.jpg", "image/jpeg")
+    assert pdf["attachment"]["content_type"] == "application/pdf" and pdf["attachment"]["name"] == "scan.jpg.pdf"
+    assert [a["sha256"] for a in web.get(f"/cases/{case_id}/attachments").json()["attachments"]] == [
+        hashlib.sha256(PDF).hexdigest()
+    ]
+    assert not any(p.is_file() and ".part" in p.name for p in (files_settings.attachment_root).rglob("*"))
+
+
+def test_an_oversized_file_is_refused(drive: Driver, web: TestClient) -> None:
+    case_id = drive.register()
+    big = jpeg(size=(900, 900)) + b"\0" * MAX  # a real JPEG, padded past the cap
+    refused = upload(web, case_id, CLERK, big, "registration", expect=413)
+    assert refused["error"]["code"] in ("attachment_too_large", "body_too_large")
+    far_too_big = b"\xff\xd8\xff" + b"\0" * (MAX + 128 * 1024)
+    assert upload(web, case_id, CLERK, far_too_big, "registration", expect=413)["error"]["code"] == "body_too_large"
+    empty = upload(web, case_id, CLERK, b"", "registration", expect=422)
+    assert empty["error"]["fields"][0]["field"] == "file"
+    assert web.get(f"/cases/{case_id}/attachments").json()["attachments"] == []
+
+
+def test_gps_is_stripped_unless_the_role_may_keep_it(drive: Driver, web: TestClient, files_settings) -> None:
+    case_id = drive.register()
+    original = jpeg(gps=True)
+    assert has_gps(original)
+    stored = upload(web, case_id, CLERK, original, "registration")["attachment"]
+    assert stored["location_removed"] is True
+    assert stored["sha256"] != hashlib.sha256(original).hexdigest()
+    back = web.get(stored["href"], headers=auth(CLERK)).content
+    assert not has_gps(back) and hashlib.sha256(back).hexdigest() == stored["sha256"]
+    on_disk = next(p for p in files_settings.attachment_root.rglob(stored["sha256"]))
+    assert not has_gps(on_disk.read_bytes())
+    # The grid leader's own photo of the site keeps where it was taken: that is the evidence.
+    drive.act(case_id, "classify", CLERK, handling_type="committed", tier="small")
+    drive.act(case_id, "assign", CLERK, assignee=GRID_LEADER.id)
+    drive.act(case_id, "accept", GRID_LEADER)
+    kept = upload(web, case_id, GRID_LEADER, jpeg(gps=True, colour=(5, 5, 5)), "before")["attachment"]
+    assert kept["location_removed"] is False
+    assert has_gps(web.get(kept["href"], headers=auth(GRID_LEADER)).content)
+    drive.act(case_id, "rectify", GRID_LEADER, summary="已修复")
+    resident = upload(web, case_id, RESIDENT, jpeg(gps=True, colour=(7, 7, 7)), "verification")["attachment"]
+    assert resident["location_removed"] is True
+    assert not has_gps(web.get(resident["href"], headers=auth(RESIDENT, case_id)).content)
+
+
+def test_reading_follows_the_cases_access_rules(drive: Driver, web: TestClient) -> None:
+    case_id = drive.accepted()
+    photo = upload(web, case_id, GRID_LEADER, jpeg(), "progress")["attachment"]
+    other_leader = auth(Actor(OTHER_STREET_LEADER, Role.GRID_LEADER))
+    refused = web.get(photo["href"], headers=other_leader)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "out_of_scope"
+    assert web.get(f"/cases/{case_id}/attachments", headers=other_leader).status_code == 403
+    assert web.get(photo["href"], headers=auth(GRID_LEADER)).status_code == 200
+    assert web.get(photo["href"], headers=auth(RESIDENT, case_id)).status_code == 200
+    another = drive.register()
+    assert web.get(photo["href"].replace(case_id, another), headers=auth(CLERK)).status_code == 404
+    not_theirs = web.get(f"/cases/{case_id}/attachments/{photo['sha256']}", headers=auth(RESIDENT, another))
+    assert not_theirs.status_code == 403
+    # The petitioner's own files need personal data in clear: an auditor lists them but cannot open them.
+    mine = upload(web, another, CLERK, jpeg(colour=(0, 0, 255)), "registration")["attachment"]
+    listed = web.get(f"/cases/{another}/attachments", headers=auth(AUDITOR)).json()["attachments"]
+    assert listed[0]["readable"] is False
+    assert web.get(mine["href"], headers=auth(AUDITOR)).json()["error"]["code"] == "personal_data"
+    assert web.get(mine["href"], headers=auth(AUDITOR, grants=("pii",))).status_code == 200
+    assert web.get(photo["href"], headers=auth(AUDITOR)).status_code == 200  # the site, not the person
+
+
+def test_erasing_the_petitioner_removes_the_files_that_carry_their_data(
+    drive: Driver, web: TestClient, files_settings: Settings
+) -> None:
+    case_id = drive.register()
+    registered = upload(web, case_id, CLERK, jpeg(colour=(1, 1, 1)), "registration")["attachment"]
+    drive.act(case_id, "classify", CLERK, handling_type="committed", tier="small")
+    drive.act(case_id, "assign", CLERK, assignee=GRID_LEADER.id)
+    drive.act(case_id, "accept", GRID_LEADER)
+    site = upload(web, case_id, GRID_LEADER, jpeg(colour=(2, 2, 2)), "before")["attachment"]
+    drive.act(case_id, "rectify", GRID_LEADER, summary="已修复")
+    checked = upload(web, case_id, RESIDENT, jpeg(colour=(3, 3, 3)), "verification")["attachment"]
+    person = web.get(f"/cases/{case_id}", headers=auth(ADMIN)).json()["petitioner_id"]
+    web.get("/ledger", params={"wait_for": drive.position}, headers=auth(CLERK))
+
+    erased = web.post(f"/persons/{person}/erase", headers=auth(ADMIN))
+    assert erased.status_code == 200, erased.text
+    assert sorted(erased.json()["attachments_erased"]) == sorted([registered["sha256"], checked["sha256"]])
+    root = files_settings.attachment_root
+    assert not list(root.rglob(registered["sha256"])) and not list(root.rglob(checked["sha256"]))
+    for gone in (registered, checked):
+        response = web.get(gone["href"], headers=auth(CLERK))
+        assert response.status_code == 410 and response.json()["error"]["code"] == "attachment_erased"
+    assert web.get(site["href"], headers=auth(CLERK)).status_code == 200  # the site photo stays
+    listed = {a["sha256"]: a for a in web.get(f"/cases/{case_id}/attachments").json()["attachments"]}
+    assert listed[registered["sha256"]]["erased"] is True and listed[site["sha256"]]["erased"] is False
+    # The events keep only the hash, so the history still says a file was added, and which.
+    history = web.get(f"/cases/{case_id}/history", headers=auth(CLERK)).json()["events"]
+    added = [e["payload"]["sha256"] for e in history if e["type"] == "AttachmentAdded"]
+    assert added == [registered["sha256"], site["sha256"], checked["sha256"]]
+
+
+def test_the_attachment_shows_in_history_feed_and_ledger(drive: Driver, web: TestClient) -> None:
+    case_id = drive.accepted()
+    first = upload(web, case_id, GRID_LEADER, jpeg(), "progress", "第一张.jpg")
+    again = upload(web, case_id, GRID_LEADER, jpeg(), "progress", "第一张.jpg", expect=200)
+    assert again["changed"] is False  # the same file at the same stage is there already
+    upload(web, case_id, GRID_LEADER, PDF, "before", "清单.pdf", "application/pdf")
+    event = web.get(f"/cases/{case_id}/history", headers=auth(CLERK)).json()["events"][-2]
+    assert event["type"] == "AttachmentAdded" and event["label"] == "添加附件"
+    assert event["actor"]["id"] == GRID_LEADER.id
+    assert event["payload"] | {} == event["payload"] and event["payload"]["sha256"] == first["attachment"]["sha256"]
+    assert {"stage", "sha256", "content_type", "size", "name"} <= set(event["payload"])
+    feed = web.get("/events", params={"type": "AttachmentAdded"}).json()
+    items = feed.get("items") or feed.get("events") or feed
+    assert any(item["type"].endswith("AttachmentAdded") for item in items)
+    page = web.get("/ledger", params={"wait_for": web.get("/healthz").json()["position"]}, headers=auth(CLERK))
+    row = next(r for r in page.json()["items"] if r["case_id"] == case_id)
+    assert row["attachment_count"] == 2
+
+
+def test_a_multipart_upload_and_an_idempotent_retry(drive: Driver, web: TestClient) -> None:
+    case_id = drive.register()
+    headers = {**auth(CLERK), "Idempotency-Key": "upload-1"}
+    files = {"file": ("来信扫描.pdf", PDF, "application/pdf")}
+    first = web.post(f"/cases/{case_id}/attachments", data={"stage": "registration"}, files=files, headers=headers)
+    assert first.status_code == 201, first.text
+    assert first.json()["attachment"]["name"] == "来信扫描.pdf"
+    retried = web.post(f"/cases/{case_id}/attachments", data={"stage": "registration"}, files=files, headers=headers)
+    assert retried.json()["replayed"] is True and retried.json()["version"] == first.json()["version"]
+    missing = web.post(f"/cases/{case_id}/attachments", data={"stage": "registration"},
+                       files={"other": ("a.pdf", PDF)}, headers=auth(CLERK))  # fmt: skip
+    assert missing.status_code == 422 and missing.json()["error"]["fields"][0]["field"] == "file"
+
+
+def test_the_workbench_case_page_shows_and_takes_attachments(drive: Driver, web: TestClient) -> None:
+    from tests.factories import token
+
+    case_id = drive.accepted()
+    photo = upload(web, case_id, GRID_LEADER, jpeg(), "progress", "现场.jpg")["attachment"]
+    upload(web, case_id, GRID_LEADER, PDF, "before", "整改清单.pdf", "application/pdf")
+    browser = TestClient(web.app)
+    browser.cookies.set("minqing_session", token(GRID_LEADER))
+    shown = browser.get(f"/workbench/cases/{case_id}")
+    assert shown.status_code == 200, shown.text
+    assert f'<img src="/workbench/cases/{case_id}/attachments/{photo["sha256"]}"' in shown.text
+    assert "整改清单.pdf</a>" in shown.text and 'enctype="multipart/form-data"' in shown.text
+    thumbnail = browser.get(f"/workbench/cases/{case_id}/attachments/{photo['sha256']}")
+    assert thumbnail.status_code == 200 and thumbnail.headers["x-content-type-options"] == "nosniff"
+    csrf = shown.text.split('name="csrf" value="')[1].split('"')[0]
+    sent = browser.post(
+        f"/workbench/cases/{case_id}/attachments",
+        data={"csrf": csrf, "stage": "before"},
+        files={"file": ("整改前.png", png(), "image/png")},
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303, sent.text
+    assert len(web.get(f"/cases/{case_id}/attachments").json()["attachments"]) == 3
+    forged = browser.post(
+        f"/workbench/cases/{case_id}/attachments",
+        data={"csrf": "forged", "stage": "before"},
+        files={"file": ("x.png", png((1, 1, 1)), "image/png")},
+        follow_redirects=False,
+    )
+    assert forged.status_code == 403
+    wrong = browser.post(
+        f"/workbench/cases/{case_id}/attachments",
+        data={"csrf": csrf, "stage": "before"},
+        files={"file": ("x.jpg", b"not a photo", "image/jpeg")},
+    )
+    assert wrong.status_code == 422 and "扩展名" in wrong.text
+    other = TestClient(web.app)
+    other.cookies.set("minqing_session", token(Actor(OTHER_STREET_LEADER, Role.GRID_LEADER)))
+    assert other.get(f"/workbench/cases/{case_id}/attachments/{photo['sha256']}").status_code == 403
