@@ -14,6 +14,7 @@ from xml.etree import ElementTree
 import orjson
 
 from cases.vocabulary import STATUS_LABELS, Status
+from open311.media import media_of
 from reference.model import ReferenceData
 
 GROUP = "民情诉求"
@@ -157,7 +158,7 @@ def _request(row: dict[str, Any], reference: ReferenceData) -> dict[str, Any]:
         "zipcode": None,
         "lat": None,
         "long": None,
-        "media_url": None,
+        "media_url": row.get("media_url"),  # open311/media.py: the stored file's path, or the link kept
     }
 
 
@@ -181,6 +182,7 @@ def request_of_case(case: Any, reference: ReferenceData, *, full: bool) -> dict[
         "resolve_due": due,
         "location": case.location,
         "grid": case.units.get("grid"),
+        "media_url": media_of(case),
     }
     answer = request_of_row(row, reference, full=full)
     answer["updated_datetime"] = _iso(case.modified_on)

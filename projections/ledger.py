@@ -33,7 +33,7 @@ CASE_COLUMNS: tuple[str, ...] = (
     "first_verification_passed", "failed_verifications", "verified_at", "closed_at", "closed_date",
     "closed_month", "suggestion_outcome", "feedback_method", "feedback_at", "rating", "rated_at",
     "supervision_count", "supervision_due", "next_due", "last_event", "version", "position",
-    "attachment_count",
+    "attachment_count", "media_url",
 )  # fmt: skip
 WHISTLE_COLUMNS = (
     "case_id", "whistle_no", "department", "street", "grid", "blown_at", "blown_month",
@@ -83,7 +83,8 @@ def _day(moment: datetime) -> str:
 
 # Added to a ledger made before them by `minqing migrate`; their values (and board_states) come
 # from `minqing rebuild ledger` (docs/read-models.md).
-ADDED_COLUMNS = {"ledger_cases": {"next_due": "TEXT", "attachment_count": "INTEGER NOT NULL DEFAULT 0"}}
+ADDED_COLUMNS = {"ledger_cases": {"next_due": "TEXT", "attachment_count": "INTEGER NOT NULL DEFAULT 0",
+                                   "media_url": "TEXT"}}  # fmt: skip
 
 
 class Ledger:
@@ -233,6 +234,8 @@ class Ledger:
                 row["supervision_due"] = e.new_due
             case Case.AttachmentAdded():
                 row["attachment_count"] += 1
+                if e.stage == "registration" and row["media_url"] is None:  # Open311's media_url (open311/media.py)
+                    row["media_url"] = f"/cases/{e.originator_id}/attachments/{e.sha256}" if e.sha256 else e.url
 
     @staticmethod
     def _whistle(whistles: dict[tuple[str, int, str], Row], case_id: str, row: Row, e: Any) -> set:

@@ -283,3 +283,119 @@ def test_the_workbench_case_page_shows_and_takes_attachments(drive: Driver, web:
     other = TestClient(web.app)
     other.cookies.set("minqing_session", token(Actor(OTHER_STREET_LEADER, Role.GRID_LEADER)))
     assert other.get(f"/workbench/cases/{case_id}/attachments/{photo['sha256']}").status_code == 403
+
+
+# --- Open311 media_url (open311/media.py) ---------------------------------------------------------
+
+OPEN311_KEY = "evidence-open311-key"
+OPEN311_FORM = {
+    "api_key": OPEN311_KEY,
+    "service_code": "parking",
+    "description": "小区门口车辆乱停，堵塞消防通道。",
+    "address_string": "马限社区南门",
+    "attribute[grid]": "35010500100101",
+    "last_name": "王",
+    "first_name": "芳",
+    "phone": "13900001111",
+}
+
+
+class MediaServer:
+    """A real HTTP server on loopback serving a few files, counting the requests it gets."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        import http.server
+        import threading
+
+        served = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                served.requests.append(self.path)
+                body = files.get(self.path)
+                if body is None:
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self.requests: list[str] = []
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def media() -> Iterator[MediaServer]:
+    server = MediaServer({"/photos/%E7%8E%B0%E5%9C%BA.jpg": jpeg(gps=True), "/notes.txt": b"plain text, not a photo"})
+    yield server
+    server.close()
+
+
+def open311_client(files_settings: Settings, clock, hosts: tuple[str, ...]) -> TestClient:
+    configured = dataclasses.replace(
+        files_settings, open311_keys={OPEN311_KEY: "hotline_12345:read"}, media_fetch_hosts=hosts
+    )
+    client = TestClient(create_app(configured, log_cache=False))
+    client.auth = DefaultReader()
+    return client
+
+
+def test_open311_media_url_is_fetched_from_an_allowed_host(files_settings: Settings, clock, media) -> None:
+    with open311_client(files_settings, clock, ("127.0.0.1",)) as web:
+        web.app.state.cases.clock = clock  # type: ignore[attr-defined]
+        url = f"{media.base}/photos/%E7%8E%B0%E5%9C%BA.jpg"
+        sent = web.post("/open311/v2/requests.json", data={**OPEN311_FORM, "media_url": url})
+        assert sent.status_code == 200, sent.text
+        number = sent.json()[0]["service_request_id"]
+        assert media.requests == ["/photos/%E7%8E%B0%E5%9C%BA.jpg"]
+        one = web.get(f"/open311/v2/requests/{number}.json", params={"api_key": OPEN311_KEY}).json()[0]
+        case_id = web.get(f"/cases/{number}", headers=auth(CLERK)).json()["id"]
+        listed = web.get(f"/cases/{case_id}/attachments", headers=auth(CLERK)).json()["attachments"]
+        assert len(listed) == 1 and listed[0]["url"] == url and listed[0]["name"] == "现场.jpg"
+        assert listed[0]["location_removed"] is True and listed[0]["added_by"]["id"] == "OPEN311"
+        assert one["media_url"] == f"http://testserver{listed[0]['href']}"
+        photo = web.get(listed[0]["href"], headers=auth(CLERK))
+        assert photo.status_code == 200 and not has_gps(photo.content)
+        web.get("/ledger", params={"wait_for": web.get("/healthz").json()["position"]}, headers=auth(CLERK))
+        many = web.get("/open311/v2/requests.json", params={"api_key": OPEN311_KEY, "service_request_id": number})
+        assert many.json()[0]["media_url"] == one["media_url"]
+        public = web.get(f"/open311/v2/requests/{number}.json").json()[0]
+        assert public["media_url"] is None  # a photo is not part of the public notice
+
+        # Not a photo, though the host is allowed: the link is kept, nothing is stored.
+        text = web.post("/open311/v2/requests.json", data={**OPEN311_FORM, "media_url": f"{media.base}/notes.txt"})
+        number = text.json()[0]["service_request_id"]
+        case_id = web.get(f"/cases/{number}", headers=auth(CLERK)).json()["id"]
+        kept = web.get(f"/cases/{case_id}/attachments", headers=auth(CLERK)).json()["attachments"]
+        assert [(a["sha256"], a["url"]) for a in kept] == [(None, f"{media.base}/notes.txt")]
+
+
+def test_open311_media_url_from_another_host_is_kept_but_not_fetched(files_settings: Settings, clock, media) -> None:
+    with open311_client(files_settings, clock, ("media.example.gov.cn",)) as web:
+        web.app.state.cases.clock = clock  # type: ignore[attr-defined]
+        url = f"{media.base}/photos/%E7%8E%B0%E5%9C%BA.jpg"
+        sent = web.post("/open311/v2/requests.json", data={**OPEN311_FORM, "media_url": url})
+        assert sent.status_code == 200, sent.text
+        assert media.requests == []  # never asked for
+        number = sent.json()[0]["service_request_id"]
+        one = web.get(f"/open311/v2/requests/{number}.json", params={"api_key": OPEN311_KEY}).json()[0]
+        assert one["media_url"] == url
+        case_id = web.get(f"/cases/{number}", headers=auth(CLERK)).json()["id"]
+        listed = web.get(f"/cases/{case_id}/attachments", headers=auth(CLERK)).json()["attachments"]
+        assert [(a["sha256"], a["url"], a["href"]) for a in listed] == [(None, url, None)]
+        assert not list(files_settings.attachment_root.rglob("*")) if files_settings.attachment_root.exists() else True
+        bad = web.post("/open311/v2/requests.json", data={**OPEN311_FORM, "media_url": "file:///etc/passwd"})
+        assert bad.status_code == 400 and "media_url" in bad.json()[0]["description"]
