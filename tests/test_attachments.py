@@ -399,3 +399,27 @@ def test_open311_media_url_from_another_host_is_kept_but_not_fetched(files_setti
         assert not list(files_settings.attachment_root.rglob("*")) if files_settings.attachment_root.exists() else True
         bad = web.post("/open311/v2/requests.json", data={**OPEN311_FORM, "media_url": "file:///etc/passwd"})
         assert bad.status_code == 400 and "media_url" in bad.json()[0]["description"]
+
+
+def test_the_demo_district_carries_photos(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from commands.evidence import Evidence
+    from demo.evidence import add_photos
+    from demo.stories import load_demo
+    from service import build_cases
+    from storage.blobs import DirectoryStore
+    from tests.factories import migrated
+
+    cases = build_cases(migrated(Settings(sqlite_path=tmp_path / "demo.sqlite3")))
+    try:
+        load_demo(cases, count=80, now=datetime(2026, 11, 20, 8, 30, tzinfo=UTC))
+        store = DirectoryStore(tmp_path / "files")
+        counts = add_photos(Evidence(cases, store, max_bytes=MAX), per_stage=2)
+        assert counts["registration"] >= 1 and counts["before"] >= 1 and counts["progress"] >= 1, counts
+        files = [p for p in (tmp_path / "files").rglob("*") if p.is_file()]
+        assert len(files) >= sum(counts.values()) - 1  # the rectification list PDF is one file for all
+        photos = [p.read_bytes() for p in files if p.read_bytes().startswith(b"\xff\xd8")]
+        assert any(has_gps(p) for p in photos) and any(not has_gps(p) for p in photos)  # site kept, resident's not
+    finally:
+        cases.close()
