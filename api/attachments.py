@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from api.access import AccessDeniedError, PrincipalDep, sees_personal_data
 from api.dependencies import CommandHeadersDep
+from api.errors import reason
 from cases.case import Case
 from cases.commands import BY_NAME
 from cases.evidence import Stage, carries_personal_data
@@ -61,8 +62,8 @@ def upload(
     except ValidationError as e:
         first = e.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "stage"
-        reason = "须为以下之一：" + "、".join(s.value for s in Stage) if field == "stage" else "取值无效"
-        raise InvalidInputError(field, reason) from None
+        said = "须为以下之一：" + "、".join(s.value for s in Stage) if field == "stage" else reason(dict(first))
+        raise InvalidInputError(field, said) from None
 
 
 def _multipart(content_type: str, body: bytes) -> tuple[dict[str, str], bytes, str]:

@@ -73,7 +73,9 @@ def test_each_stage_takes_its_files_from_its_roles(drive: Driver, web: TestClien
     assert [a["content_type"] for a in listed] == [
         "image/jpeg", "image/png", "image/jpeg", "application/pdf", "image/webp", "image/jpeg",
     ]  # fmt: skip
-    assert listed[0]["name"] == "现场照片.jpg" and listed[0]["added_by"]["role"] == "intake_clerk"
+    # A petitioner's file loses its name (it could name them, and the log cannot forget); the site's keeps it.
+    assert listed[0]["name"] == "登记材料.jpg" and listed[0]["added_by"]["role"] == "intake_clerk"
+    assert listed[1]["name"] == "进展.png" and listed[5]["name"] == "居民检验.jpg"
     assert listed[3]["added_by"] == {"id": TOWNSHIP.id, "role": "township", "unit": TOWNSHIP.unit}
 
     pdf = web.get(listed[3]["href"], headers=auth(CLERK))
@@ -115,7 +117,7 @@ def test_the_type_is_read_from_the_content_not_the_name(drive: Driver, web: Test
     assert "损坏" in broken["error"]["fields"][0]["reason"]
     # A PDF named .jpg is a PDF: stored and served as one, its name given the right extension.
     pdf = upload(web, case_id, CLERK, PDF, "registration", "scan.jpg", "image/jpeg")
-    assert pdf["attachment"]["content_type"] == "application/pdf" and pdf["attachment"]["name"] == "scan.jpg.pdf"
+    assert pdf["attachment"]["content_type"] == "application/pdf" and pdf["attachment"]["name"] == "登记材料.pdf"
     assert [a["sha256"] for a in web.get(f"/cases/{case_id}/attachments").json()["attachments"]] == [
         hashlib.sha256(PDF).hexdigest()
     ]
@@ -216,7 +218,10 @@ def test_the_attachment_shows_in_history_feed_and_ledger(drive: Driver, web: Tes
     first = upload(web, case_id, GRID_LEADER, jpeg(), "progress", "第一张.jpg")
     again = upload(web, case_id, GRID_LEADER, jpeg(), "progress", "第一张.jpg", expect=200)
     assert again["changed"] is False  # the same file at the same stage is there already
-    upload(web, case_id, GRID_LEADER, PDF, "before", "清单.pdf", "application/pdf")
+    listed = upload(web, case_id, GRID_LEADER, PDF, "before", "../../清单.jpg", "application/pdf")
+    assert listed["attachment"]["name"] == "清单.jpg.pdf"  # the last part, and what it is
+    bidi = upload(web, case_id, GRID_LEADER, PDF, "before", "清单\u202egpj.pdf", "application/pdf", expect=422)
+    assert bidi["error"]["fields"] == [{"field": "name", "reason": "含有不允许的控制字符 U+202E，请删除后重试"}]
     event = web.get(f"/cases/{case_id}/history", headers=auth(CLERK)).json()["events"][-2]
     assert event["type"] == "AttachmentAdded" and event["label"] == "添加附件"
     assert event["actor"]["id"] == GRID_LEADER.id
@@ -236,7 +241,7 @@ def test_a_multipart_upload_and_an_idempotent_retry(drive: Driver, web: TestClie
     files = {"file": ("来信扫描.pdf", PDF, "application/pdf")}
     first = web.post(f"/cases/{case_id}/attachments", data={"stage": "registration"}, files=files, headers=headers)
     assert first.status_code == 201, first.text
-    assert first.json()["attachment"]["name"] == "来信扫描.pdf"
+    assert first.json()["attachment"]["name"] == "登记材料.pdf"
     retried = web.post(f"/cases/{case_id}/attachments", data={"stage": "registration"}, files=files, headers=headers)
     assert retried.json()["replayed"] is True and retried.json()["version"] == first.json()["version"]
     missing = web.post(f"/cases/{case_id}/attachments", data={"stage": "registration"},
@@ -364,7 +369,7 @@ def test_open311_media_url_is_fetched_from_an_allowed_host(files_settings: Setti
         one = web.get(f"/open311/v2/requests/{number}.json", params={"api_key": OPEN311_KEY}).json()[0]
         case_id = web.get(f"/cases/{number}", headers=auth(CLERK)).json()["id"]
         listed = web.get(f"/cases/{case_id}/attachments", headers=auth(CLERK)).json()["attachments"]
-        assert len(listed) == 1 and listed[0]["url"] == url and listed[0]["name"] == "现场.jpg"
+        assert len(listed) == 1 and listed[0]["url"] == url and listed[0]["name"] == "登记材料.jpg"
         assert listed[0]["location_removed"] is True and listed[0]["added_by"]["id"] == "OPEN311"
         assert one["media_url"] == f"http://testserver{listed[0]['href']}"
         photo = web.get(listed[0]["href"], headers=auth(CLERK))
