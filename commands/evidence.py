@@ -182,6 +182,9 @@ class Evidence:
         url: str | None = None,
         **options: Any,
     ) -> CommandResult:
+        idempotency = options.get("idempotency")
+        if idempotency is not None and (earlier := self.cases._recorded(idempotency)):
+            return earlier  # a retry answers as the first time, whatever the case has done since
         # Refused before anything is stored: a file nobody may add never reaches the store.
         self.cases.get_case(case_id).check_attach(actor, stage)
         checked = check(data, keep_location=keeps_location(stage, actor.role), max_bytes=self.max_bytes)

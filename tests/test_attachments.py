@@ -244,6 +244,12 @@ def test_a_multipart_upload_and_an_idempotent_retry(drive: Driver, web: TestClie
     assert first.json()["attachment"]["name"] == "登记材料.pdf"
     retried = web.post(f"/cases/{case_id}/attachments", data={"stage": "registration"}, files=files, headers=headers)
     assert retried.json()["replayed"] is True and retried.json()["version"] == first.json()["version"]
+    moved = Driver(web)
+    moved.act(case_id, "classify", CLERK, handling_type="committed", tier="small")
+    moved.act(case_id, "assign", CLERK, assignee=GRID_LEADER.id)
+    moved.act(case_id, "accept", GRID_LEADER)  # in progress: no registration files any more
+    drive_on = web.post(f"/cases/{case_id}/attachments", data={"stage": "registration"}, files=files, headers=headers)
+    assert drive_on.json()["replayed"] is True  # still the first answer, though the case has moved on
     missing = web.post(f"/cases/{case_id}/attachments", data={"stage": "registration"},
                        files={"other": ("a.pdf", PDF)}, headers=auth(CLERK))  # fmt: skip
     assert missing.status_code == 422 and missing.json()["error"]["fields"][0]["field"] == "file"
