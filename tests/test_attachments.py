@@ -434,3 +434,21 @@ def test_the_demo_district_carries_photos(tmp_path: Path) -> None:
         assert any(has_gps(p) for p in photos) and any(not has_gps(p) for p in photos)  # site kept, resident's not
     finally:
         cases.close()
+
+
+def test_the_rules_without_io() -> None:
+    from cases.evidence import Stage, carries_personal_data, keeps_location
+    from commands.evidence import JPEG, safe_name, sniff
+    from commands.evidence import PDF as PDF_KIND
+
+    assert keeps_location(Stage.BEFORE, Role.GRID_LEADER) and keeps_location(Stage.AFTER, Role.DEPARTMENT)
+    assert not keeps_location(Stage.REGISTRATION, Role.GRID_LEADER)  # the resident's photo, whoever registers it
+    assert not keeps_location(Stage.PROGRESS, Role.INTAKE_CLERK) and not keeps_location(
+        Stage.VERIFICATION, Role.RESIDENT
+    )
+    assert carries_personal_data("registration", "grid_leader") and carries_personal_data("progress", "resident")
+    assert not carries_personal_data("after", "township")
+    assert sniff(jpeg()) is JPEG and sniff(PDF) is PDF_KIND and sniff(b"GIF89a....") is None
+    assert sniff(webp()) is not None and sniff(png()) is not None
+    assert safe_name("C:\\Users\\张\\现场 (1).JPG", JPEG, "before") == "现场 (1).JPG"
+    assert safe_name("", JPEG, "before") == "before.jpg" and safe_name("a<b>.pdf", PDF_KIND, "x") == "a_b_.pdf"
