@@ -134,7 +134,7 @@ def _image(data: bytes, kind: Kind, keep_location: bool) -> tuple[bytes, bool]:
 def _without_location(image: Image.Image, exif: Image.Exif, kind: Kind) -> bytes:
     """Re-written without the GPS directory and without XMP (which may repeat it); the rest of
     EXIF (orientation, camera, time taken) stays. JPEG keeps its quantisation tables."""
-    del exif[GPS_IFD]
+    exif.pop(GPS_IFD, None)  # absent when only XMP told where
     options: dict[str, Any] = {"exif": exif.tobytes()}
     if icc := image.info.get("icc_profile"):
         options["icc_profile"] = icc

@@ -21,6 +21,20 @@ def jpeg(*, gps: bool = True, colour: tuple[int, int, int] = (200, 80, 40), size
     return out.getvalue()
 
 
+XMP_WITH_GPS = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    b'<rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:GPSLatitude="26,5.5N" '
+    b'exif:GPSLongitude="119,18.0E"/></rdf:RDF></x:xmpmeta>'
+)
+
+
+def jpeg_with_xmp_location() -> bytes:
+    """No EXIF GPS at all: the place is only in XMP (as some editors write it)."""
+    out = BytesIO()
+    Image.new("RGB", (40, 30), (120, 60, 30)).save(out, "JPEG", xmp=XMP_WITH_GPS)
+    return out.getvalue()
+
+
 def png(colour: tuple[int, int, int] = (30, 120, 200)) -> bytes:
     out = BytesIO()
     Image.new("RGB", (32, 32), colour).save(out, "PNG")

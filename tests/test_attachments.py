@@ -17,7 +17,7 @@ from cases.vocabulary import Role
 from config.settings import Settings
 from service import create_app
 from tests.api_steps import OTHER_STREET_LEADER, Driver
-from tests.evidence_files import PDF, has_gps, jpeg, png, webp
+from tests.evidence_files import PDF, has_gps, jpeg, jpeg_with_xmp_location, png, webp
 from tests.factories import ADMIN, AUDITOR, CLERK, GRID_LEADER, RESIDENT, TOWNSHIP, DefaultReader, auth
 
 MAX = 200 * 1024
@@ -147,6 +147,11 @@ def test_gps_is_stripped_unless_the_role_may_keep_it(drive: Driver, web: TestCli
     assert not has_gps(back) and hashlib.sha256(back).hexdigest() == stored["sha256"]
     on_disk = next(p for p in files_settings.attachment_root.rglob(stored["sha256"]))
     assert not has_gps(on_disk.read_bytes())
+    xmp = jpeg_with_xmp_location()
+    assert b"GPSLatitude" in xmp
+    only_xmp = upload(web, case_id, CLERK, xmp, "registration", "xmp.jpg")["attachment"]
+    assert only_xmp["location_removed"] is True
+    assert b"GPSLatitude" not in web.get(only_xmp["href"], headers=auth(CLERK)).content
     # The grid leader's own photo of the site keeps where it was taken: that is the evidence.
     drive.act(case_id, "classify", CLERK, handling_type="committed", tier="small")
     drive.act(case_id, "assign", CLERK, assignee=GRID_LEADER.id)
@@ -434,6 +439,24 @@ def test_the_demo_district_carries_photos(tmp_path: Path) -> None:
         assert any(has_gps(p) for p in photos) and any(not has_gps(p) for p in photos)  # site kept, resident's not
     finally:
         cases.close()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_png_and_webp_lose_their_gps_too(fmt: str) -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    from commands.evidence import check
+
+    exif = Image.Exif()
+    exif.get_ifd(0x8825).update({1: "N", 2: (26.0, 5.0, 30.0)})
+    out = BytesIO()
+    Image.new("RGB", (20, 20), (1, 2, 3)).save(out, fmt, exif=exif.tobytes())
+    assert has_gps(out.getvalue())
+    checked = check(out.getvalue(), keep_location=False, max_bytes=MAX)
+    assert checked.location_removed and not has_gps(checked.data)
+    assert checked.kind.content_type == f"image/{fmt.lower()}"
 
 
 def test_the_rules_without_io() -> None:
