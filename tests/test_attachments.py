@@ -232,9 +232,9 @@ def test_the_attachment_shows_in_history_feed_and_ledger(drive: Driver, web: Tes
     assert event["actor"]["id"] == GRID_LEADER.id
     assert event["payload"] | {} == event["payload"] and event["payload"]["sha256"] == first["attachment"]["sha256"]
     assert {"stage", "sha256", "content_type", "size", "name"} <= set(event["payload"])
-    feed = web.get("/events", params={"type": "AttachmentAdded"}).json()
-    items = feed.get("items") or feed.get("events") or feed
-    assert any(item["type"].endswith("AttachmentAdded") for item in items)
+    feed = web.get("/events", params={"type": "AttachmentAdded", "case": case_id}).json()["events"]
+    assert len(feed) == 2 and all(e["type"].endswith("AttachmentAdded") for e in feed)
+    assert feed[0]["data"]["sha256"] == first["attachment"]["sha256"], feed[0]
     page = web.get("/ledger", params={"wait_for": web.get("/healthz").json()["position"]}, headers=auth(CLERK))
     row = next(r for r in page.json()["items"] if r["case_id"] == case_id)
     assert row["attachment_count"] == 2
