@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -12,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api import attachments as attachment_routes
 from api import (
     audit,
     errors,
@@ -34,6 +36,7 @@ from api.metrics import Metrics, RequestMetrics
 from api.observability import configure_logging, request_log
 from api.read_dependencies import ReadYourWrites
 from commands.cases import Cases
+from commands.evidence import Evidence
 from config.settings import Settings
 from projections.runner import create_tables as create_projection_tables
 from projections.runner import required_tables
@@ -44,6 +47,7 @@ from security.vault import TABLES as VAULT_TABLES
 from security.vault import Vault
 from security.vault import create_tables as create_vault_tables
 from security.vault import open_store as vault_store
+from storage.blobs import open_blobs
 from storage.views import SchemaMissingError, missing_tables, open_views, schema_lock, table_names
 from streams.delivery import BACKOFF, Deliverer
 from streams.feed import Feed
@@ -51,7 +55,10 @@ from streams.tail import Tail
 from streams.webhooks import TABLES as WEBHOOK_TABLES
 from streams.webhooks import Webhooks
 from streams.webhooks import create_tables as create_webhook_tables
+from web import evidence as workbench_evidence
 from web import pages as workbench
+
+UPLOAD_PATHS = re.compile(r"(/workbench)?/cases/[^/]+/attachments")
 
 # Declares the scheme in OpenAPI (the Authorize button in /docs); `authorize` does the checking.
 bearer = HTTPBearer(auto_error=False, description="`minqing token issue --role …` (docs/security.md)")
@@ -171,6 +178,8 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
         restore_signals = on_exit_signal(app.state.tail.close_streams)
         app.state.webhooks = Webhooks(app.state.read_side.views, max_per_owner=config.webhook_max_per_owner)
         app.state.open311_keys = config.api_keys()
+        app.state.blobs = open_blobs(config)
+        app.state.evidence = Evidence(app.state.cases, app.state.blobs, max_bytes=config.attachment_max_bytes)
         stop_delivery = None
         if config.projections == "in-process":
             # The embedded setup; in production `minqing project` and `minqing deliver` run apart.
@@ -184,6 +193,7 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
                 stop_delivery()
             await app.state.tail.stop()
             app.state.read_side.close()
+            app.state.blobs.close()
             app.state.cases.close()
 
     app = FastAPI(
@@ -198,11 +208,16 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
     app.middleware("http")(request_log)
     app.state.metrics = Metrics()
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
-    app.add_middleware(InputGuard, max_bytes=config.max_body_bytes, larger={"/imports": config.max_import_bytes})
+    # A file's request may be as large as an attachment (plus a multipart envelope); every other stays small.
+    uploads = (UPLOAD_PATHS, max(config.max_body_bytes, config.attachment_max_bytes + 64 * 1024))
+    app.add_middleware(
+        InputGuard, max_bytes=config.max_body_bytes, larger={"/imports": config.max_import_bytes}, uploads=uploads
+    )
     errors.install(app)
     api_docs.install(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(attachment_routes.router)
     app.include_router(cases_routes.router)
     app.include_router(ledger.router)
     app.include_router(figures.router)
@@ -213,5 +228,6 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
     app.include_router(webhooks.router)
     app.include_router(open311.router)
     app.include_router(imports.router)
+    app.include_router(workbench_evidence.router)
     workbench.install(app)  # the browser pages (工作台), after the error handlers it shows as pages
     return app

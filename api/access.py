@@ -72,6 +72,9 @@ RULES: dict[str, Rule] = {
     **{CMD + c.path: rule(c.roles, Scope.CASE, c.label) for c in COMMANDS},
     "GET /cases/{case_id}": rule(READERS | {R.RESIDENT}, Scope.CASE, "查看案件"),
     "GET /cases/{case_id}/history": rule(READERS | {R.RESIDENT}, Scope.CASE, "查看案件历史"),
+    # Attachments (api/attachments.py): as the case; a petitioner's own files also need personal data in clear.
+    "GET /cases/{case_id}/attachments": rule(READERS | {R.RESIDENT}, Scope.CASE, "查看附件"),
+    "GET /cases/{case_id}/attachments/{sha256}": rule(READERS | {R.RESIDENT}, Scope.CASE, "读取附件"),
     "GET /ledger": rule(READERS, Scope.AREA, "台账"),
     "GET /ledger/export.{fmt}": rule(READERS, Scope.AREA, "导出台账"),
     "GET /lists/{kind}": rule(READERS, Scope.AREA, "三清单"),
@@ -124,6 +127,7 @@ WORKBENCH: dict[str, str] = {
     "GET /workbench/lists/{kind}": "GET /lists/{kind}",
     "GET /workbench/lists/{kind}/export.{fmt}": "GET /lists/{kind}/export.{fmt}",
     "GET /workbench/cases/{case_id}": "GET /cases/{case_id}/history",
+    "GET /workbench/cases/{case_id}/attachments/{sha256}": "GET /cases/{case_id}/attachments/{sha256}",
     "GET /workbench/figures": "GET /scores",
     "GET /workbench/evaluation": "GET /departments/evaluation",
     "GET /workbench/reports/{kind}": "GET /reports/{kind}",

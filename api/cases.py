@@ -93,6 +93,8 @@ def _command_route(command: CaseCommand) -> Callable[..., schemas.CommandOut]:
 
 
 for _command in COMMANDS:  # every command of the table, with the same headers, answer and errors
+    if getattr(_command.body, "file_body", False):
+        continue  # the file is the body: its own route (api/attachments.py), same rule and same case method
     router.add_api_route(
         f"/{{case_id}}/{_command.path}",
         _command_route(_command),
@@ -184,6 +186,7 @@ def present(case: Case, *, clear: bool = False, vault: PersonalDataVault | None 
         "rectification": case.rectification,
         "rectified_at": iso(case.rectified_at),
         "verifications": case.verifications,
+        "attachments": case.evidence(),  # hashes and types; the files: GET /cases/{id}/attachments/{sha256}
         "closed_at": iso(case.closed_at),
         "suggestion_outcome": case.suggestion_outcome,
         "feedback": case.feedback,

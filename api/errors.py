@@ -27,8 +27,10 @@ from commands.errors import (
     InvalidInputError,
     StaleVersionError,
 )
+from commands.evidence import AttachmentErasedError, AttachmentNotFoundError, AttachmentTooLargeError
 from open311.georeport import Open311Error
 from projections.runtime import ProjectionBehindError
+from storage.blobs import BlobStoreError
 from streams.webhooks import SubscriptionLimitError, SubscriptionNotFoundError
 
 log = structlog.get_logger()
@@ -174,6 +176,7 @@ def _retry_after(seconds: object) -> dict[str, str]:
 # Every error the layers raise, by class (the first in its MRO wins): its status and any headers.
 # Each carries its stable `code` and a Chinese `message`; an InvalidInputError names its field.
 STATUS: dict[type[Exception], tuple[int, Callable[[Any], dict[str, str]] | None]] = {
+    AttachmentTooLargeError: (413, None),
     InvalidInputError: (422, None),
     NoPolicyInForceError: (422, None),
     AuthenticationError: (401, lambda e: {"WWW-Authenticate": e.www_authenticate}),
@@ -181,6 +184,9 @@ STATUS: dict[type[Exception], tuple[int, Callable[[Any], dict[str, str]] | None]
     ActorNotAllowedError: (403, None),
     CaseNotFoundError: (404, None),
     SubscriptionNotFoundError: (404, None),
+    AttachmentNotFoundError: (404, None),
+    AttachmentErasedError: (410, None),
+    BlobStoreError: (503, lambda e: _retry_after(5)),
     CaseError: (409, None),
     SubscriptionLimitError: (409, None),
     ConcurrentUpdateError: (409, lambda e: _retry_after(1)),

@@ -7,6 +7,7 @@ times the workers (docs/security.md); a shared limiter belongs in the proxy.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -58,10 +59,24 @@ class InputGuard:
     and a NUL byte in the path or query (PostgreSQL text cannot hold one, so
     it could only ever fail deeper down)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        larger: dict[str, int] | None = None,
+        uploads: tuple[re.Pattern[str], int] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.larger = larger or {}  # path -> its own cap (a spreadsheet upload is not a JSON command)
+        self.uploads = uploads  # paths that take a file (attachments), and their own cap
+
+    def _limit(self, path: str) -> int:
+        if path in self.larger:
+            return self.larger[path]
+        if self.uploads is not None and self.uploads[0].fullmatch(path):
+            return self.uploads[1]
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and (
@@ -72,10 +87,10 @@ class InputGuard:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
-        cap = self.larger.get(scope["path"], self.max_bytes)
+        limit = self._limit(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > cap):
-            await self._refuse(send, cap)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await self._refuse(send, limit)
             return
         chunks: list[bytes] = []
         size = 0
@@ -86,8 +101,8 @@ class InputGuard:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > cap:
-                await self._refuse(send, cap)
+            if size > limit:
+                await self._refuse(send, limit)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -103,8 +118,8 @@ class InputGuard:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send, cap: int) -> None:
-        await _answer(send, 413, error_body("body_too_large", f"请求体过大：上限为 {cap // 1024} KiB。"))
+    async def _refuse(self, send: Send, limit: int) -> None:
+        await _answer(send, 413, error_body("body_too_large", f"请求体过大：上限为 {limit // 1024} KiB。"))
 
 
 async def _answer(send: Send, status: int, content: dict[str, Any]) -> None:

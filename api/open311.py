@@ -8,6 +8,7 @@ import hmac
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
+from uuid import UUID
 
 import anyio
 from fastapi import APIRouter, Path, Request, Response
@@ -19,6 +20,7 @@ from cases.vocabulary import Role
 from commands.cases import Cases
 from commands.errors import CaseNotFoundError, InvalidInputError
 from config.settings import Open311Key
+from open311 import media
 from open311.georeport import (
     DEFAULT_DAYS,
     MAX_RESULTS,
@@ -110,6 +112,10 @@ async def submit(request: Request, fmt: Format) -> Response:
     channel = _key(request, form.get("api_key", "")).channel
     fields = registration(form, cases.reference, channel)
     try:
+        media_url = media.checked_url(form)
+    except ValueError as e:
+        raise Open311Error(400, str(e)) from None
+    try:
         body = RegisterIn.model_validate({"actor": {"id": OPEN311_CLERK, "role": "intake_clerk"}, **fields})
     except ValidationError as e:
         reasons = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
@@ -121,6 +127,18 @@ async def submit(request: Request, fmt: Format) -> Response:
         )
     except InvalidInputError as e:
         raise Open311Error(400, f"{e.field}: {e.reason}") from None
+    if media_url:
+        settings = request.app.state.settings
+        await anyio.to_thread.run_sync(
+            lambda: media.attach_media(
+                request.app.state.evidence,
+                UUID(result.case_id),
+                Actor(OPEN311_CLERK, Role.INTAKE_CLERK),
+                media_url,
+                hosts=settings.media_fetch_hosts,
+                timeout=settings.media_fetch_timeout,
+            )
+        )
     # The spec's answer: the id, what happens next, and the submitter's own account id as sent.
     answer = {
         "service_request_id": result.number,
@@ -158,7 +176,8 @@ def request_list(request: Request, fmt: Format) -> Response:
     query = ServiceRequestQuery(numbers, params.get("service_code") or None, is_open, start, end, MAX_RESULTS)
     rows = service_requests(request.app.state.read_side.views, query)
     reference = _cases(request).reference
-    return _answer("requests", [request_of_row(row, reference, full=full) for row in rows], fmt)
+    answers = [request_of_row(row, reference, full=full) for row in rows]
+    return _answer("requests", media.absolute(answers, str(request.base_url)), fmt)
 
 
 @router.get(
@@ -172,7 +191,8 @@ def request_one(request: Request, request_id: Annotated[str, Path(max_length=64)
         case = cases.get_case(resolve_case(cases, request_id))
     except CaseNotFoundError:
         raise Open311Error(404, f"service_request_id {request_id} 不存在") from None
-    return _answer("requests", [request_of_case(case, cases.reference, full=full)], fmt)
+    answers = [request_of_case(case, cases.reference, full=full)]
+    return _answer("requests", media.absolute(answers, str(request.base_url)), fmt)
 
 
 def _key(request: Request, api_key: str) -> Open311Key:

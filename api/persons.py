@@ -9,8 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from api.access import PrincipalDep
+from api.attachments import EvidenceDep
 from api.dependencies import CasesDep, ViewsDep
-from security.erasure import erase_person
+from security.erasure import erase_attachments, erase_person
 
 router = APIRouter(prefix="/persons", tags=["personal data"])
 
@@ -18,5 +19,8 @@ PersonId = Annotated[str, Path(pattern=r"^P[0-9a-f]{32}$", description="The peti
 
 
 @router.post("/{person_id}/erase", summary="Erase a petitioner's personal data by destroying their key (删除个人信息)")
-def erase(person_id: PersonId, cases: CasesDep, principal: PrincipalDep, views: ViewsDep) -> dict[str, Any]:
-    return erase_person(cases, views, person_id, by=principal.actor)
+def erase(
+    person_id: PersonId, cases: CasesDep, principal: PrincipalDep, views: ViewsDep, evidence: EvidenceDep
+) -> dict[str, Any]:
+    erased = erase_person(cases, views, person_id, by=principal.actor)
+    return erased | {"attachments_erased": erase_attachments(evidence, views, person_id)}

@@ -18,6 +18,7 @@ from cases import errors
 from cases.actor import Actor
 from cases.clock import local_date
 from cases.commands import BY_NAME, CaseCommand, OnCase
+from cases.evidence import STAGES, Stage
 from cases.vocabulary import (
     SATISFACTION_LABELS,
     STATUS_LABELS,
@@ -66,6 +67,7 @@ class Case(Aggregate):
         rectification: dict[str, Any] | None
         rectified_at: datetime | None
         verifications: list[dict[str, Any]]
+        attachments: list[dict[str, Any]]  # AttachmentAdded; absent until the first (Case.evidence())
         closed_at: datetime | None
         suggestion_outcome: str | None
         feedback: list[dict[str, Any]]
@@ -532,6 +534,36 @@ class Case(Aggregate):
     main_case = None
     main_number = None
     duplicates = ()
+    # --- attachments as evidence (cases/evidence.py) ---------------------------------------
+
+    class AttachmentAdded(Event):
+        """A file added to the case. The bytes live in the attachment store, under their sha256;
+        the event keeps what the file is, never what it shows. `sha256` is None for a link that
+        was kept but not fetched (an Open311 media_url from a host the deployment does not allow)."""
+
+        stage: str
+        sha256: str | None
+        content_type: str | None
+        size: int | None
+        name: str
+        location_removed: bool  # GPS metadata was stripped before the hash was taken
+        url: str | None  # where it came from (Open311 media_url), if it came from a link
+
+        def apply(self, case: Case) -> None:
+            case.attachments = [
+                *case.evidence(),
+                {
+                    "stage": self.stage,
+                    "sha256": self.sha256,
+                    "content_type": self.content_type,
+                    "size": self.size,
+                    "name": self.name,
+                    "location_removed": self.location_removed,
+                    "url": self.url,
+                    "added_at": self.timestamp.isoformat(),
+                    "added_by": self.actor,
+                },
+            ]
 
     # State is assigned by Registered.apply and later events (no class-level
     # annotations: the library would turn them into __init__ parameters).
@@ -1126,6 +1158,60 @@ class Case(Aggregate):
             main_case=str(main.id),
             main_number=main.number,
         )
+
+    # --- attachments as evidence ---------------------------------------------
+
+    def evidence(self) -> list[dict[str, Any]]:
+        return list(getattr(self, "attachments", None) or [])
+
+    def check_attach(self, actor: Actor, stage: Stage) -> None:
+        """The table's roles and statuses for `attach`, then the stage's own (before the file is stored)."""
+        self._may(actor, "attach")
+        rule = STAGES[stage]
+        if actor.role not in rule.roles:
+            roles = "、".join(sorted(rule.roles))
+            raise errors.ActorNotAllowedError(f"角色 {actor.role} 不能添加“{rule.label}”附件；可以的角色：{roles}。")
+        if self.status not in rule.when:
+            allowed = "、".join(STATUS_LABELS[s] for s in rule.when)
+            raise errors.IllegalTransitionError(
+                f"案件 {self.number} 当前状态为“{STATUS_LABELS[self.status]}”，不能添加“{rule.label}”附件"
+                f"（只在{allowed}时可以）。"
+            )
+        if rule.handler and not self.works_on(actor):
+            raise errors.ActorNotAllowedError(
+                f"{actor.id}（{actor.role}）不是本案的承办人，不能添加“{rule.label}”附件。"
+            )
+
+    def attach(
+        self,
+        actor: Actor,
+        at: datetime,
+        *,
+        stage: Stage,
+        sha256: str | None,
+        content_type: str | None,
+        size: int | None,
+        name: str,
+        location_removed: bool = False,
+        url: str | None = None,
+    ) -> bool:
+        """False when the same file (or link) is already attached at that stage: nothing to add."""
+        self.check_attach(actor, stage)
+        if any(a["stage"] == stage and (a["sha256"], a["url"]) == (sha256, url) for a in self.evidence()):
+            return False
+        self._emit(
+            self.AttachmentAdded,
+            actor,
+            at,
+            stage=str(stage),
+            sha256=sha256,
+            content_type=content_type,
+            size=size,
+            name=name,
+            location_removed=location_removed,
+            url=url,
+        )
+        return True
 
     # --- rules shared by commands ------------------------------------------
 

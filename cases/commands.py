@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from cases import inputs as i
+from cases.evidence import ATTACHING_ROLES
 from cases.vocabulary import Role, Status
 
 R, S = Role, Status
@@ -123,6 +124,10 @@ COMMANDS: tuple[CaseCommand, ...] = (
             "Link this case as a duplicate of a main case: it follows the main one (并案)", OnCase.HANDLER),
     command("unlink_duplicate", "unlink-duplicate", i.UnlinkDuplicateIn, {CLERK, TOWNSHIP}, "取消并案", OPEN,
             "Undo a wrong link: the case resumes where it stood (取消并案)", OnCase.HANDLER),
+    # Attachments (cases/evidence.py): the stage decides the finer roles, statuses and the handler rule.
+    command("attach", "attachments", i.AttachIn, ATTACHING_ROLES, "添加附件", OPEN,
+            "Add a photo or document as evidence: at registration, on progress, before/after rectification, "
+            "on verification (附件). The file is the body (or a multipart part named `file`)"),
 )  # fmt: skip
 
 BY_NAME = {c.name: c for c in COMMANDS}

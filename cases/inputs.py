@@ -5,11 +5,12 @@ reference data and the case. Pure: no I/O."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from cases.actor import Actor
+from cases.evidence import Stage
 from cases.places import CoordinateSystem
 from cases.vocabulary import FeedbackMethod, HandlingType, Role, Satisfaction, SuggestionOutcome, Tier
 
@@ -217,3 +218,18 @@ class LinkDuplicateIn(Command):
 
 class UnlinkDuplicateIn(Command):
     reason: Text
+
+
+# --- attachments (附件, cases/evidence.py) -------------------------------------------------
+
+
+class AttachIn(Command):
+    """The fields beside the file: the file itself is the request body (or a multipart part),
+    so the route is api/attachments.py, not the generated one (`file_body`)."""
+
+    file_body: ClassVar[bool] = True
+
+    stage: Stage = Field(description="registration, progress, before, after (整改前/后) or verification.")
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), Clean] = Field(
+        "", description="The file's original name (kept sanitised, for the download)."
+    )

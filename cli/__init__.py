@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 from config.settings import InsecureConfigurationError, Settings
 from storage.views import SchemaMissingError
@@ -47,6 +48,7 @@ def _run_server(args: argparse.Namespace) -> int:
                 summary = load_demo(cases, count=args.demo_cases)
                 summary |= load_imported(cases)  # this morning's 12345 and 110 exports
                 print(f"Demo loaded: {summary}", file=sys.stderr)
+                print(f"Demo photos: {_demo_photos(settings, cases)}", file=sys.stderr)
             else:
                 print("The store already holds events: demo not reloaded.", file=sys.stderr)
     finally:
@@ -90,9 +92,23 @@ def _demo(args: argparse.Namespace) -> int:
     cases = build_cases(settings)
     try:
         print(load_demo(cases, count=args.cases) | load_imported(cases))
+        print({"photos": _demo_photos(settings, cases)})
     finally:
         cases.close()
     return 0
+
+
+def _demo_photos(settings: Settings, cases: Any) -> dict[str, int]:
+    """The demo's attachments (demo/evidence.py), in the configured attachment store."""
+    from commands.evidence import Evidence
+    from demo.evidence import add_photos
+    from storage.blobs import open_blobs
+
+    blobs = open_blobs(settings)
+    try:
+        return add_photos(Evidence(cases, blobs, max_bytes=settings.attachment_max_bytes))
+    finally:
+        blobs.close()
 
 
 def _project(args: argparse.Namespace) -> int:

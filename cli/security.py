@@ -59,8 +59,10 @@ def _dev(args: argparse.Namespace) -> int:
 
 def _erase(args: argparse.Namespace) -> int:
     from cases.actor import Actor
-    from security.erasure import PersonNotFoundError, erase_person
+    from commands.evidence import Evidence
+    from security.erasure import PersonNotFoundError, erase_attachments, erase_person
     from service import build_cases
+    from storage.blobs import open_blobs
     from storage.views import open_views
 
     settings = Settings.from_environ()
@@ -68,7 +70,13 @@ def _erase(args: argparse.Namespace) -> int:
     views = open_views(settings)
     try:
         operator = Actor(os.environ.get("USER", "cli"), Role.ADMIN, "cli")
-        print(erase_person(cases, views, args.person, by=operator))
+        erased = erase_person(cases, views, args.person, by=operator)
+        blobs = open_blobs(settings)
+        try:
+            evidence = Evidence(cases, blobs, max_bytes=settings.attachment_max_bytes)
+            print(erased | {"attachments_erased": erase_attachments(evidence, views, args.person)})
+        finally:
+            blobs.close()
     except PersonNotFoundError as e:
         print(e.message, file=sys.stderr)
         return 1

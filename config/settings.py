@@ -88,6 +88,19 @@ class Settings:
     # Importing hotline work orders (docs/imports.md): where the column mappings are, the upload cap.
     import_mappings: Path = IMPORT_MAPPINGS
     max_import_bytes: int = 20 * 1024 * 1024
+    # Attachments (storage/blobs.py): a directory (None: `attachments/` beside the SQLite file), or an
+    # S3-compatible bucket when s3_url is set. Files over attachment_max_bytes are refused (413).
+    attachments_path: Path | None = None
+    attachment_max_bytes: int = 10 * 1024 * 1024
+    s3_url: str | None = None  # e.g. https://minio.internal:9000 (path-style requests)
+    s3_bucket: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_region: str = "us-east-1"
+    # Open311 media_url is fetched into the attachment store only from these hosts (exact names);
+    # empty: the URL is kept on the case but never fetched.
+    media_fetch_hosts: tuple[str, ...] = ()
+    media_fetch_timeout: float = 10.0
 
     @classmethod
     def from_environ(cls) -> Settings:
@@ -116,6 +129,17 @@ class Settings:
             import_mappings=Path(env.get("MINQING_IMPORT_MAPPINGS", str(IMPORT_MAPPINGS))),
             max_import_bytes=int(env.get("MINQING_MAX_IMPORT_BYTES", str(20 * 1024 * 1024))),
             open311_keys=_pairs(env.get("MINQING_OPEN311_KEYS")),
+            attachments_path=Path(env["MINQING_ATTACHMENTS_PATH"]) if env.get("MINQING_ATTACHMENTS_PATH") else None,
+            attachment_max_bytes=int(env.get("MINQING_ATTACHMENT_MAX_BYTES", str(10 * 1024 * 1024))),
+            s3_url=env.get("MINQING_S3_URL") or None,
+            s3_bucket=env.get("MINQING_S3_BUCKET") or None,
+            s3_access_key=env.get("MINQING_S3_ACCESS_KEY") or None,
+            s3_secret_key=env.get("MINQING_S3_SECRET_KEY") or None,
+            s3_region=env.get("MINQING_S3_REGION", "us-east-1"),
+            media_fetch_hosts=tuple(
+                h.strip().lower() for h in env.get("MINQING_MEDIA_FETCH_HOSTS", "").split(",") if h.strip()
+            ),
+            media_fetch_timeout=float(env.get("MINQING_MEDIA_FETCH_TIMEOUT", "10")),
         )
 
     def api_keys(self) -> dict[str, Open311Key]:
@@ -168,6 +192,10 @@ class Settings:
             raise InsecureConfigurationError(
                 "production mode (MINQING_ENV=production or a PostgreSQL URL) needs " + ", ".join(missing)
             )
+
+    @property
+    def attachment_root(self) -> Path:
+        return self.attachments_path or self.sqlite_path.parent / "attachments"
 
     @property
     def store(self) -> str:

@@ -14,6 +14,7 @@ from xml.etree import ElementTree
 import orjson
 
 from cases.vocabulary import STATUS_LABELS, Status
+from open311.media import media_of
 from reference.model import ReferenceData
 
 GROUP = "民情诉求"
@@ -236,7 +237,7 @@ def request_of_case(case: Any, reference: ReferenceData, *, full: bool) -> dict[
         "grid": case.units.get("grid"),
         "latitude": case.latitude,
         "longitude": case.longitude,
-        "media_url": case.media_url,
+        "media_url": media_of(case) or case.media_url,  # the stored file, else the link as sent
     }
     answer = request_of_row(row, reference, full=full)
     answer["updated_datetime"] = iso(case.modified_on)

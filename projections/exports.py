@@ -51,6 +51,7 @@ HEADERS = {
     "verified_at": "检验通过时间", "closed_at": "销号时间", "closed_date": "销号日期", "closed_month": "销号月份",
     "suggestion_outcome": "建议办理结果", "feedback_method": "反馈方式", "feedback_at": "反馈时间",
     "rating": "群众评价", "rated_at": "评价时间", "supervision_count": "督办次数", "supervision_due": "督办时限",
+    "attachment_count": "附件数",
     "last_event": "最近事件", "version": "版本", "position": "日志位置", "colour": "督办灯色",
     "item": "项目", "value": "数值", "rank": "名次", "unit": "单位编码", "name": "单位", "received": "受理数",
     "closed": "办结数", "callbacks": "有效回访数", "composite_score": "综合得分",

@@ -42,6 +42,7 @@ CASE_COLUMNS: tuple[str, ...] = (
     "latitude", "longitude", "media_url",
     # Duplicates (重复件 / 并案): on a duplicate, the main case it follows; on a main case, how many follow it.
     "main_case", "main_number", "linked_at", "duplicate_count",
+    "attachment_count",
 )  # fmt: skip
 # What a reopened case's new round starts without (its fresh checkpoints are unmet).
 ROUND_COLUMNS = (
@@ -59,7 +60,7 @@ WHISTLE_COLUMNS = (
 COUNTERS = (
     "returned_count", "whistle_count", "extended_count", "failed_verifications", "supervision_count",
     *REOPEN_COUNTERS,
-    "duplicate_count",
+    "duplicate_count", "attachment_count",
 )  # fmt: skip
 
 
@@ -304,6 +305,11 @@ class Ledger:
                 row["duplicate_count"] += 1
             case Case.DuplicateDetached():
                 row["duplicate_count"] = max(0, row["duplicate_count"] - 1)
+            case Case.AttachmentAdded():
+                row["attachment_count"] += 1
+                # Open311's media_url (open311/media.py): the stored file once fetched, else the link kept.
+                if e.stage == "registration" and e.url and (e.sha256 or row["media_url"] is None):
+                    row["media_url"] = f"/cases/{e.originator_id}/attachments/{e.sha256}" if e.sha256 else e.url
             case _:
                 Ledger._fold_second_handling(row, e)
 

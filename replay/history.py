@@ -52,6 +52,7 @@ EVENT_LABELS: dict[str, str] = {
     "DuplicateUnlinked": "取消并案",
     "DuplicateDetached": "重复件取消并案",
     "ClosedWithMain": "随主件销号",
+    "AttachmentAdded": "添加附件",
 }
 
 # Fields every event carries; the payload is what is particular to the event.

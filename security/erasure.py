@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from contextlib import suppress
 from typing import Any
+from uuid import UUID
 
 import structlog
 from eventsourcing.persistence import IntegrityError
@@ -12,6 +13,7 @@ from eventsourcing.persistence import IntegrityError
 from cases.actor import Actor
 from commands.cases import Cases
 from commands.errors import CaseNotFoundError
+from commands.evidence import Evidence
 from commands.records import PersonErased
 from security.personal import ERASED
 from storage.views import PostgresViews, SqliteViews
@@ -70,3 +72,19 @@ def _has_ledger(views: SqliteViews | PostgresViews) -> bool:
     if views.dialect == "sqlite":
         return bool(views.query("SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = 'ledger_cases'"))
     return views.query("SELECT to_regclass('ledger_cases') IS NOT NULL AS x")[0]["x"]
+
+
+# --- attachments (commands/evidence.py) ---------------------------------------------------------
+
+
+def erase_attachments(evidence: Evidence, views: SqliteViews | PostgresViews | None, person_id: str) -> list[str]:
+    """After `erase_person`: the files that carry the person's data (what was registered for them,
+    what they added themselves) are removed from the store; the events keep only their hashes.
+    Their cases are found in the ledger; a case it does not know yet is caught when a file of it
+    is next read (Evidence.read erases it then, and answers 410)."""
+    if views is None or not _has_ledger(views):
+        return []
+    rows = views.query("SELECT case_id FROM ledger_cases WHERE petitioner_id = ?", [person_id])
+    erased = evidence.erase_person([UUID(r["case_id"]) for r in rows])
+    log.info("person_attachments_erased", person=person_id, files=len(erased))
+    return erased

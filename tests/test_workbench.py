@@ -215,7 +215,7 @@ def test_the_case_page_offers_only_the_commands_the_role_may_take_now(client: Te
     offered = re.findall(r'data-command="([a-z-]+)"', client.get(f"/workbench/cases/{case_id}", headers=HTML).text)
     # request-extension: a grid leader asks for more time, the township or supervision decides (issue 17).
     handling = {"report-progress", "plan-rectification", "rectify", "close", "feedback"}
-    assert set(offered) == handling | {"request-extension", "locate"}
+    assert set(offered) == handling | {"request-extension", "locate", "attachments"}
     act(client, case_id, "report-progress", GRID_LEADER, progress="已到现场查看")
     sign_in(client, Actor(LEADER_ELSEWHERE, Role.GRID_LEADER))
     assert client.get(f"/workbench/cases/{case_id}", headers=HTML).status_code == 403

@@ -36,7 +36,12 @@ FIELDS = {
     "current_due": "原办结时限", "previous_deadline": "原时限",
     "main_case": "主件（编号或标识）", "main_number": "主件编号", "main_status": "主件状态",
     "duplicate_case": "重复件标识", "duplicate_number": "重复件编号", "status": "状态",
+    "stage": "附件类别", "name": "文件名", "sha256": "文件哈希（SHA-256）", "content_type": "文件类型",
+    "size": "大小（字节）",
+    "location_removed": "已去除位置信息", "url": "来源链接",
 }  # fmt: skip
+STAGES = {"registration": "登记材料", "progress": "办理进展", "before": "整改前", "after": "整改后",
+          "verification": "居民检验"}  # fmt: skip
 REQUEST_KINDS = {"extension": "延期", "return": "退单"}
 REOPEN_GROUNDS = {"dissatisfied": "评议不满意", "follow_up": "回访未解决"}
 # Places (issue 18): the locate form.
@@ -45,7 +50,7 @@ FIELDS |= {"latitude": "纬度", "longitude": "经度", "coordinate_system": "�
 CHOICES = {
     "handling_type": HANDLING_TYPES, "tier": TIERS, "satisfaction": SATISFACTION, "method": FEEDBACK_METHODS,
     "suggestion_outcome": SUGGESTION_OUTCOMES, "kind": REQUEST_KINDS, "grounds": REOPEN_GROUNDS,
-    "coordinate_system": COORDINATE_SYSTEMS,
+    "coordinate_system": COORDINATE_SYSTEMS, "stage": STAGES,
 }  # fmt: skip
 
 

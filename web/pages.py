@@ -472,6 +472,8 @@ def _command_page(command: CaseCommand) -> Any:
 
 
 for _command in COMMANDS:
+    if getattr(_command.body, "file_body", False):
+        continue  # a file upload: web/evidence.py
     router.add_api_route(
         f"/workbench/cases/{{case_id}}/{_command.path}",
         _command_page(_command),
