@@ -22,6 +22,9 @@ class RegisterIn(Command):
     petitioner_address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), Clean] | None = Field(
         None, description="The petitioner's own address, if it differs from the location: encrypted like the name."
     )
+    notices: bool = Field(
+        True, description="False: the petitioner declines SMS notices (不接收短信通知), for this and later cases."
+    )
 
 
 class CommandOut(BaseModel):

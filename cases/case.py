@@ -62,6 +62,7 @@ class Case(Aggregate):
         rating: str | None
         supervision_notices: list[dict[str, Any]]
         progress_reports: int
+        notices_declined: bool  # set by NoticesOptedOut only: read with getattr(…, False)
 
     class Event(Aggregate.Event):
         actor: dict[str, Any]
@@ -286,6 +287,17 @@ class Case(Aggregate):
                 }
             )
 
+    # --- notices to residents (短信): the petitioner declines them --------------
+
+    class NoticesOptedOut(Event):
+        """No more notices on this case; `person` (the pseudonym) lets the notice worker
+        stop them for the same person's other cases too (commands/notices.py)."""
+
+        person: str | None
+
+        def apply(self, case: Case) -> None:
+            case.notices_declined = True
+
     # State is assigned by Registered.apply and later events (no class-level
     # annotations: the library would turn them into __init__ parameters).
 
@@ -304,10 +316,11 @@ class Case(Aggregate):
         description: str,
         location: str,
         petitioner: dict[str, str],
+        notices: bool = True,
     ) -> Case:
         if actor.role not in (Role.INTAKE_CLERK, Role.GRID_LEADER):
             raise errors.ActorNotAllowedError("只有民情信息员（登记员）或网格长可以登记诉求。")
-        return cls._create(
+        case = cls._create(
             cls.Registered,
             id=case_id,
             timestamp=at,
@@ -321,6 +334,9 @@ class Case(Aggregate):
             location=location,
             petitioner=petitioner,
         )
+        if not notices:
+            case._decline_notices(actor, at)  # 登记时即表示不接收短信：saved with the registration
+        return case
 
     # --- commands -----------------------------------------------------------
 
@@ -548,6 +564,20 @@ class Case(Aggregate):
             new_due=new_due.isoformat(),
             notice=notice,
         )
+
+    # --- notices to residents (短信) ------------------------------------------
+
+    def opt_out_notices(self, actor: Actor, at: datetime) -> bool:
+        """The resident, or a clerk on their behalf, declines notices; False if already declined."""
+        self._may(actor, "opt_out_notices")
+        return self._decline_notices(actor, at)
+
+    def _decline_notices(self, actor: Actor, at: datetime) -> bool:
+        if getattr(self, "notices_declined", False):
+            return False
+        person = self.petitioner.get("person") if isinstance(self.petitioner, dict) else None
+        self._emit(self.NoticesOptedOut, actor, at, person=person)
+        return True
 
     # --- rules shared by commands ------------------------------------------
 

@@ -99,6 +99,9 @@ COMMANDS: tuple[CaseCommand, ...] = (
     command("recompute_deadlines", "recompute-deadlines", i.ActorOnlyIn, {CLERK, R.ADMIN}, "重算时限",
             OPEN_AFTER_CLASSIFICATION,
             "Recompute provisional deadlines once the year's official calendar is known"),
+    # Notices to residents (短信, docs/notices.md): the resident, or a clerk on their behalf, declines them.
+    command("opt_out_notices", "opt-out-notices", i.ActorOnlyIn, {RESIDENT, CLERK}, "退订短信通知", (*OPEN, S.CLOSED),
+            "The petitioner declines SMS notices (退订短信)"),
 )  # fmt: skip
 
 BY_NAME = {c.name: c for c in COMMANDS}

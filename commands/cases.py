@@ -31,6 +31,7 @@ from commands.errors import (
     InvalidReferenceError,
     StaleVersionError,
 )
+from commands.notices import queued_notices
 from commands.records import CaseNumberIssued, CommandRecorded, event_position
 from reference.model import ReferenceData
 
@@ -157,6 +158,7 @@ class Cases(Application):
         petitioner_name: str,
         petitioner_phone: str,
         petitioner_address: str | None = None,
+        notices: bool = True,
         idempotency: Idempotency | None = None,
     ) -> CommandResult:
         self._check_actor(actor)
@@ -192,6 +194,7 @@ class Cases(Application):
                 description=description,
                 location=location,
                 petitioner=petitioner,
+                notices=notices,
             )
             issued = CaseNumberIssued(
                 originator_id=stream, originator_version=1, timestamp=at, number=number, case_id=str(case_id)
@@ -449,6 +452,8 @@ class Cases(Application):
                     result=result.as_dict(),
                 )
             )
+        # Notices to residents: the outbox is written with the events that queue it (commands/notices.py).
+        recorded += queued_notices(case)
         try:
             recordings = self.save(case, *extra, *recorded)
         except IntegrityError:
