@@ -146,9 +146,11 @@ class Settings:
             raise InsecureConfigurationError(
                 "MINQING_NOTICE_SENDER=http needs MINQING_SMS_SECRET of 16 characters or more"
             )
-        if self.production and urlsplit(self.sms_url).scheme != "https":
+        url = urlsplit(self.sms_url)
+        if self.production and url.scheme != "https" and url.hostname not in ("127.0.0.1", "::1", "localhost"):
             raise InsecureConfigurationError(
-                "in production MINQING_SMS_URL must be https:// (phone numbers travel in it)"
+                "in production MINQING_SMS_URL must be https:// (phone numbers travel in it), "
+                "or http:// to a relay on this host"
             )
 
     def api_keys(self) -> dict[str, Open311Key]:

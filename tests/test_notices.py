@@ -4,7 +4,10 @@ and the feed, and stopped for a person who opted out or was erased."""
 
 from __future__ import annotations
 
+import dataclasses
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
@@ -17,10 +20,11 @@ from cases.case import Case
 from commands.cases import Cases
 from commands.notices import TRIGGERS, NoticeQueued, notice_id, queued_notices
 from config.settings import Settings
-from service import build_notifier
+from service import build_notifier, create_app
 from streams.notify import Notifier
 from tests.api_steps import Driver
 from tests.factories import ADMIN, CLERK, GRID_LEADER, RESIDENT, auth, registration
+from tests.serving import MINQING, environment
 
 PHONE = "13812341234"
 
@@ -208,3 +212,31 @@ def test_two_workers_at_once_send_each_notice_once(client: TestClient, driver: D
     assert sorted(sent_to) == sorted(str(notice_id(c, 1)) for c in case_ids)  # each once
     for case_id in case_ids:
         assert [e["type"] for e in notices_in(client, case_id)] == ["NoticeSent"]
+
+
+def test_minqing_notify_once_sends_what_is_due_and_a_bad_sender_is_refused(
+    client: TestClient, settings: Settings
+) -> None:
+    case_id = Driver(client).register()
+    env = environment(settings)
+    refused = subprocess.run(
+        [*MINQING, "notify", "--once"], env={**env, "MINQING_NOTICE_SENDER": "http"}, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "MINQING_SMS_URL" in refused.stderr
+    sent = subprocess.run([*MINQING, "notify", "--once"], env=env, capture_output=True, text=True, timeout=60)
+    assert sent.returncode == 0, sent.stderr
+    assert "sent 1" in sent.stdout and "138****1234" in sent.stdout + sent.stderr
+    assert PHONE not in sent.stdout + sent.stderr
+    assert [e["type"] for e in notices_in(client, case_id)] == ["NoticeSent"]
+
+
+def test_the_embedded_setup_sends_notices_from_the_http_process(settings: Settings) -> None:
+    app = create_app(dataclasses.replace(settings, notices="in-process"), log_cache=False)
+    with TestClient(app) as embedded:
+        case_id = Driver(embedded).register()
+        deadline = time.monotonic() + 30
+        while not notices_in(embedded, case_id):
+            assert time.monotonic() < deadline, "the embedded worker sent nothing"
+            time.sleep(0.1)
+        assert [e["type"] for e in notices_in(embedded, case_id)] == ["NoticeSent"]
