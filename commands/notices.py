@@ -70,7 +70,7 @@ class NoticeSent(DomainEvent):
     units: dict[str, Any]
     actor: dict[str, Any]
     kind: str
-    channel: str  # the sender: log, http
+    sender: str  # log, http
     attempt: int
     code: str  # the gateway's answer code
     text: str  # what was sent: the receipt number and links, nothing personal
@@ -84,7 +84,7 @@ class NoticeFailed(DomainEvent):
     units: dict[str, Any]
     actor: dict[str, Any]
     kind: str
-    channel: str
+    sender: str
     attempt: int
     code: str  # HTTP status or the gateway's own code; timeout, connect, transport
     final: bool  # no attempt follows
@@ -98,7 +98,7 @@ class NoticeStopped(DomainEvent):
     units: dict[str, Any]
     actor: dict[str, Any]
     kind: str
-    reason: str  # opted_out, erased, unavailable
+    stop_reason: str  # opted_out, erased, unavailable
 
 
 OUTCOMES: dict[str, type[NoticeSent | NoticeFailed | NoticeStopped]] = {

@@ -164,8 +164,8 @@ def _with_notices(cases: Cases, case_id: UUID, steps: list[Step], events: list[d
 def notice_payload(event: Any) -> dict[str, Any]:
     """A notice outcome's own fields, with the reason a notice was stopped in words."""
     fields = {k: v for k, v in event.__dict__.items() if k not in COMMON}
-    if "reason" in fields:
-        fields["reason_label"] = STOP_REASONS.get(fields["reason"], fields["reason"])
+    if "stop_reason" in fields:
+        fields["stop_reason_label"] = STOP_REASONS.get(fields["stop_reason"], fields["stop_reason"])
     fields["kind_label"] = KIND_LABELS.get(fields.get("kind", ""), "")
     return fields
 

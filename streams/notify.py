@@ -256,19 +256,19 @@ class Notifier:
             "kind": queued.kind,
         }
         if self.views.query("SELECT 1 AS x FROM notice_opt_outs WHERE person = ?", [queued.person]):
-            return NoticeStopped(**common, reason="opted_out")
+            return NoticeStopped(**common, stop_reason="opted_out")
         phone = self._phone(queued)
         if phone is None:
             vault = self.cases.vault
             erased = vault is not None and vault.erased(queued.person)
-            return NoticeStopped(**common, reason="erased" if erased else "unavailable")
+            return NoticeStopped(**common, stop_reason="erased" if erased else "unavailable")
         text = self.texts.render(queued.kind, queued.number)
         answer = self.sender.send(Message(str(queued.originator_id), phone, text))
         if answer.ok:
-            return NoticeSent(**common, channel=self.sender.name, attempt=attempt, code=answer.code, text=text)
+            return NoticeSent(**common, sender=self.sender.name, attempt=attempt, code=answer.code, text=text)
         final = attempt >= self.max_attempts
         log.warning("notice_failed", notice=str(queued.originator_id), attempt=attempt, code=answer.code, final=final)
-        return NoticeFailed(**common, channel=self.sender.name, attempt=attempt, code=answer.code, final=final)
+        return NoticeFailed(**common, sender=self.sender.name, attempt=attempt, code=answer.code, final=final)
 
     def _phone(self, queued: NoticeQueued) -> str | None:
         """The petitioner's phone, unsealed now; None once their key is destroyed."""
@@ -286,7 +286,7 @@ class Notifier:
             delay = self.backoff[min(outcome.attempt, len(self.backoff)) - 1]
             status, attempts, code, next_at = PENDING, outcome.attempt, outcome.code, now + delay
         elif isinstance(outcome, NoticeStopped):
-            status, attempts, code, next_at = STOPPED, 0, outcome.reason, None
+            status, attempts, code, next_at = STOPPED, 0, outcome.stop_reason, None
         else:
             status = SENT if isinstance(outcome, NoticeSent) else FAILED
             attempts, code, next_at = outcome.attempt, outcome.code, None

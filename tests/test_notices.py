@@ -25,6 +25,7 @@ from streams.notify import Notifier
 from tests.api_steps import Driver
 from tests.factories import ADMIN, CLERK, GRID_LEADER, RESIDENT, auth, registration
 from tests.serving import MINQING, environment
+from tests.test_workbench import HTML, sign_in
 
 PHONE = "13812341234"
 
@@ -109,7 +110,7 @@ def test_the_worker_sends_through_the_log_sender_and_the_history_and_feed_show_i
     assert PHONE not in repr(logs)  # the number reaches the sender, never the log
     [sent] = notices_in(client, case_id)
     assert (sent["type"], sent["label"], sent["payload"]["attempt"]) == ("NoticeSent", "已发送短信", 1)
-    assert sent["payload"]["code"] == "logged" and sent["payload"]["channel"] == "log"
+    assert sent["payload"]["code"] == "logged" and sent["payload"]["sender"] == "log"
     text = sent["payload"]["text"]
     assert number in text and "12345" in text and "张秀英" not in text and "楼顶渗水" not in text
     feed = client.get("/events", params={"type": "NoticeSent"}).json()["events"]
@@ -143,8 +144,8 @@ def test_a_petitioner_who_declines_at_registration_gets_nothing_on_any_case(
         assert notifier.run_once() == {"stopped": 1}
     assert not [entry for entry in logs if entry["event"] == "notice_sms"]
     [stopped] = notices_in(client, later)
-    assert (stopped["label"], stopped["payload"]["reason"]) == ("短信未发送", "opted_out")
-    assert stopped["payload"]["reason_label"] == "诉求人已退订短信通知"
+    assert (stopped["label"], stopped["payload"]["stop_reason"]) == ("短信未发送", "opted_out")
+    assert stopped["payload"]["stop_reason_label"] == "诉求人已退订短信通知"
 
 
 def test_the_resident_opts_out_later_and_gets_nothing_more(
@@ -170,7 +171,7 @@ def test_an_erased_person_gets_nothing_and_the_worker_carries_on(
     with capture_logs() as logs:
         assert notifier.run_once() == {"stopped": 1, "sent": 1}
     [stopped] = notices_in(client, erased_case)
-    assert (stopped["type"], stopped["payload"]["reason"]) == ("NoticeStopped", "erased")
+    assert (stopped["type"], stopped["payload"]["stop_reason"]) == ("NoticeStopped", "erased")
     assert [e["type"] for e in notices_in(client, other)] == ["NoticeSent"]
     assert [e["to"] for e in logs if e["event"] == "notice_sms"] == ["139****1111"]
 
@@ -240,3 +241,16 @@ def test_the_embedded_setup_sends_notices_from_the_http_process(settings: Settin
             assert time.monotonic() < deadline, "the embedded worker sent nothing"
             time.sleep(0.1)
         assert [e["type"] for e in notices_in(embedded, case_id)] == ["NoticeSent"]
+
+
+def test_the_workbench_case_page_shows_the_sms_and_offers_the_opt_out(
+    client: TestClient, driver: Driver, notifier: Notifier
+) -> None:
+    case_id = driver.register()
+    notifier.run_once()
+    sign_in(client, CLERK)
+    page = client.get(f"/workbench/cases/{case_id}", headers=HTML)
+    assert page.status_code == 200
+    assert "已发送短信" in page.text and "受理回执" in page.text and "短信内容" in page.text
+    assert "退订短信通知" in page.text  # the command's form, from the command table
+    assert "opted_out" not in page.text

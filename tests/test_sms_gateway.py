@@ -88,7 +88,7 @@ def test_a_gateway_that_fails_then_recovers_gets_the_notice_on_the_retry(
     assert failed["payload"]["final"] is False
     # The gateway's own code is kept, its words are not (they may hold the number).
     assert (sent["label"], sent["payload"]["attempt"], sent["payload"]["code"]) == ("已发送短信", 2, "200:OK")
-    assert sent["payload"]["channel"] == "http"
+    assert sent["payload"]["sender"] == "http"
     feed = client.get("/events", params={"case": case_id}).json()["events"]
     assert [e["type"].rsplit(".", 1)[1] for e in feed][-2:] == ["NoticeFailed", "NoticeSent"]
     assert "13812341234" not in repr(feed)

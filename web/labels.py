@@ -26,6 +26,9 @@ FIELDS = {
     "new_due": "新时限", "summary": "情况说明", "passed": "检验通过", "suggestion_outcome": "建议件结果",
     "method": "反馈方式", "content": "反馈内容", "reached": "已联系上诉求人", "satisfaction": "满意度",
     "comment": "评价", "notice": "督办意见", "deadlines": "时限",
+    # Notices to residents (docs/notices.md)
+    "kind_label": "通知类型", "sender": "发送方式", "attempt": "第几次发送", "code": "网关应答码", "text": "短信内容",
+    "final": "已停止重试", "stop_reason_label": "未发送原因",
 }  # fmt: skip
 CHOICES = {
     "handling_type": HANDLING_TYPES, "tier": TIERS, "satisfaction": SATISFACTION, "method": FEEDBACK_METHODS,
