@@ -23,7 +23,8 @@ from config.settings import Settings
 from service import build_notifier, create_app
 from streams.notify import Notifier
 from tests.api_steps import Driver
-from tests.factories import ADMIN, CLERK, GRID_LEADER, RESIDENT, auth, registration
+from tests.factories import ADMIN, CLERK, GRID_LEADER, RESIDENT, DefaultReader, auth, registration
+from tests.receiver import receiving
 from tests.serving import MINQING, environment
 from tests.test_workbench import HTML, sign_in
 
@@ -254,3 +255,27 @@ def test_the_workbench_case_page_shows_the_sms_and_offers_the_opt_out(
     assert "已发送短信" in page.text and "受理回执" in page.text and "短信内容" in page.text
     assert "退订短信通知" in page.text  # the command's form, from the command table
     assert "opted_out" not in page.text
+
+
+def test_a_webhook_subscribed_to_notice_events_receives_them(settings: Settings) -> None:
+    local = dataclasses.replace(settings, webhook_allow_local=True, webhook_backoff=(0.05,))
+    app = create_app(local, log_cache=False)
+    with TestClient(app) as hooked, receiving() as receiver:
+        hooked.auth = DefaultReader()
+        created = hooked.post("/webhooks", json={"url": receiver.url, "types": ["NoticeSent"]})
+        assert created.status_code == 201, created.text
+        case_id = Driver(hooked).register()
+        worker = build_notifier(app.state.cases, app.state.read_side.views, local)
+        try:
+            assert worker.run_once() == {"sent": 1}
+        finally:
+            worker.close()
+        receiver.wait_for(1)
+    [received] = receiver.accepted
+    event = received.event
+    assert (event["type"], event["subject"], event["caseversion"]) == (
+        "cn.minqing.case.NoticeSent",
+        f"cases/{case_id}",
+        1,
+    )
+    assert event["data"]["label"] == "已发送短信" and PHONE not in received.body.decode()
