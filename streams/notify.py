@@ -162,7 +162,14 @@ class Notifier:
         """Rows for the notices and opt-outs the log holds after the cursor, with the cursor."""
         rows = self.views.query("SELECT position FROM notice_cursor WHERE name = 'log'")
         after, total = (int(rows[0]["position"]) if rows else 0), 0
-        while batch := self.cases.recorder.select_notifications(start=after + 1, limit=self.batch, topics=INGESTED):
+        while True:
+            # Everything at or below the head read now has committed (positions follow commit order,
+            # streams/feed.py): a short batch means the cursor may move to it, past other events.
+            head = self.cases.recorder.max_notification_id() or 0
+            batch = self.cases.recorder.select_notifications(start=after + 1, limit=self.batch, topics=INGESTED)
+            reached = batch[-1].id if len(batch) == self.batch else max(head, batch[-1].id if batch else 0)
+            if reached <= after:
+                break
             with self.views.transaction() as cur:
                 for n in batch:
                     event = self.cases.mapper.to_domain_event(n)
@@ -182,9 +189,9 @@ class Notifier:
                 cur.execute(
                     "INSERT INTO notice_cursor (name, position) VALUES ('log', ?) ON CONFLICT (name) DO UPDATE "
                     "SET position = excluded.position WHERE notice_cursor.position < excluded.position",
-                    [batch[-1].id],
+                    [reached],
                 )
-            after, total = batch[-1].id, total + len(batch)
+            after, total = reached, total + len(batch)
             if len(batch) < self.batch:
                 break
         return total
