@@ -229,12 +229,13 @@ class Notifier:
         """Claim, decide, send, record; returns what happened (sent, failed, stopped, …)."""
         if not self._claim(notice):
             return "taken"
+        settled = False
         try:
             events = list(self.cases.events.get(UUID(notice)))
             queued = events[0]
             assert isinstance(queued, NoticeQueued)
             if _final(events[-1]):
-                self._settle(notice, events[-1])  # recorded by a worker that stopped before the row
+                settled = self._settle(notice, events[-1])  # recorded by a worker that stopped before the row
                 return "settled"
             attempt = 1 + sum(isinstance(e, NoticeFailed) for e in events)
             outcome = self._attempt(queued, attempt, len(events) + 1)
@@ -242,13 +243,14 @@ class Notifier:
                 self.cases.save(outcome)
             except IntegrityError:
                 return "raced"  # another worker recorded this attempt (its lease had run out): it stands
-            self._settle(notice, outcome)
+            settled = self._settle(notice, outcome)
             return _name(outcome)
         except Exception as e:  # the lease runs out and a later pass tries again
             log.warning("notice_serve_failed", notice=notice, error=repr(e))
             return "error"
         finally:
-            self._release(notice)
+            if not settled:
+                self._release(notice)
 
     def _attempt(self, queued: NoticeQueued, attempt: int, version: int) -> Outcome:
         common: dict[str, Any] = {
@@ -287,7 +289,8 @@ class Notifier:
         phone = fields.get("phone") if fields else None
         return str(phone) if phone else None
 
-    def _settle(self, notice: str, outcome: Any) -> None:
+    def _settle(self, notice: str, outcome: Any) -> bool:
+        """The row follows the log, and the lease is given back, in one statement."""
         now = self.clock()
         if isinstance(outcome, NoticeFailed) and not outcome.final:
             delay = self.backoff[min(outcome.attempt, len(self.backoff)) - 1]
@@ -299,10 +302,11 @@ class Notifier:
             attempts, code, next_at = outcome.attempt, outcome.code, None
         with self.views.transaction() as cur:
             cur.execute(
-                "UPDATE notices SET status = ?, attempts = ?, last_code = ?, next_attempt_at = ?, updated_at = ? "
-                "WHERE id = ?",
+                "UPDATE notices SET status = ?, attempts = ?, last_code = ?, next_attempt_at = ?, updated_at = ?, "
+                "lease_owner = NULL, lease_until = NULL WHERE id = ?",
                 [status, attempts, code, next_at, _now(), notice],
             )
+        return True
 
 
 def _name(outcome: Outcome) -> str:
