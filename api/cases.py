@@ -60,7 +60,10 @@ def register(
     # Every field counts, the petitioner's too: the same key with another person's details is a
     # new petition, never a replay of someone else's (which would hand over their case and token).
     # The fingerprint is stored in the log, so it is keyed by the vault's secret, not a plain hash.
-    fingerprinted = {**body.model_dump(mode="json", exclude={"actor"}), "actor": principal.actor.as_dict()}
+    # `notices` counts only when it differs from its default, so a key first sent before the field existed
+    # still matches its retry.
+    unchanged = {"actor"} | ({"notices"} if body.notices else set())
+    fingerprinted = {**body.model_dump(mode="json", exclude=unchanged), "actor": principal.actor.as_dict()}
     keyed = cases.vault.fingerprint if cases.vault is not None else None
     idempotency = headers.options("register", None, fingerprinted, keyed)["idempotency"]
     result = cases.register(acting(principal, body.actor), **fields, idempotency=idempotency)

@@ -279,3 +279,13 @@ def test_a_webhook_subscribed_to_notice_events_receives_them(settings: Settings)
         1,
     )
     assert event["data"]["label"] == "已发送短信" and PHONE not in received.body.decode()
+
+
+def test_declining_notices_is_part_of_what_an_idempotency_key_stands_for(client: TestClient) -> None:
+    headers = {"Idempotency-Key": "intake-notices-1", **auth(CLERK)}
+    first = client.post("/cases", json=registration(), headers=headers)
+    assert first.status_code == 201
+    same = client.post("/cases", json=registration(notices=True), headers=headers)  # the default, said aloud
+    assert same.status_code == 201 and same.json()["case_id"] == first.json()["case_id"]
+    other = client.post("/cases", json=registration(notices=False), headers=headers)
+    assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
