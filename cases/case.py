@@ -290,10 +290,9 @@ class Case(Aggregate):
     # --- notices to residents (短信): the petitioner declines them --------------
 
     class NoticesOptedOut(Event):
-        """No more notices on this case; `person` (the pseudonym) lets the notice worker
-        stop them for the same person's other cases too (commands/notices.py)."""
-
-        person: str | None
+        """No more notices on this case; the notice worker stops them for the same person's
+        other cases too (it reads who from the case: the event names nobody, so a masked
+        reader of the feed cannot link one person's cases by it)."""
 
         def apply(self, case: Case) -> None:
             case.notices_declined = True
@@ -575,8 +574,7 @@ class Case(Aggregate):
     def _decline_notices(self, actor: Actor, at: datetime) -> bool:
         if getattr(self, "notices_declined", False):
             return False
-        person = self.petitioner.get("person") if isinstance(self.petitioner, dict) else None
-        self._emit(self.NoticesOptedOut, actor, at, person=person)
+        self._emit(self.NoticesOptedOut, actor, at)
         return True
 
     # --- rules shared by commands ------------------------------------------

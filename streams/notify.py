@@ -180,11 +180,11 @@ class Notifier:
                             [str(event.originator_id), event.case_id, event.case_version, event.kind, event.person,
                              n.id, PENDING, _now()],
                         )  # fmt: skip
-                    elif isinstance(event, Case.NoticesOptedOut) and event.person:
+                    elif isinstance(event, Case.NoticesOptedOut) and (person := self._person(event.originator_id)):
                         cur.execute(
                             "INSERT INTO notice_opt_outs (person, position) VALUES (?, ?) "
                             "ON CONFLICT (person) DO NOTHING",
-                            [event.person, n.id],
+                            [person, n.id],
                         )
                 cur.execute(
                     "INSERT INTO notice_cursor (name, position) VALUES ('log', ?) ON CONFLICT (name) DO UPDATE "
@@ -195,6 +195,11 @@ class Notifier:
             if len(batch) < self.batch:
                 break
         return total
+
+    def _person(self, case_id: UUID) -> str | None:
+        """The pseudonym of a case's petitioner (from its registration)."""
+        petitioner = self.cases.get_case(case_id, version=1).petitioner
+        return str(petitioner["person"]) if is_sealed(petitioner) else None
 
     def _due(self, limit: int) -> list[str]:
         now = self.clock()

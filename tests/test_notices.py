@@ -5,6 +5,7 @@ and the feed, and stopped for a person who opted out or was erased."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import threading
 import time
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from structlog.testing import capture_logs
@@ -140,6 +142,8 @@ def test_a_petitioner_who_declines_at_registration_gets_nothing_on_any_case(
     cases: Cases = client.app.state.cases  # type: ignore[attr-defined]
     assert queued(cases, declined) == []
     assert [e["type"] for e in history(client, declined)] == ["Registered", "NoticesOptedOut"]
+    [published] = client.get("/events", params={"type": "NoticesOptedOut"}).json()["events"]
+    assert not re.search(r"P[0-9a-f]{32}", orjson.dumps(published).decode())  # names nobody: no linking of cases
     later = driver.register(title="同一人的第二件诉求")  # the same phone: the same person
     with capture_logs() as logs:
         assert notifier.run_once() == {"stopped": 1}
