@@ -48,9 +48,22 @@ from security.vault import Vault
 from security.vault import create_tables as create_vault_tables
 from security.vault import open_store as vault_store
 from storage.blobs import open_blobs
-from storage.views import SchemaMissingError, missing_tables, open_views, schema_lock, table_names
+from storage.views import (
+    PostgresViews,
+    SchemaMissingError,
+    SqliteViews,
+    missing_tables,
+    open_views,
+    schema_lock,
+    table_names,
+)
 from streams.delivery import BACKOFF, Deliverer
 from streams.feed import Feed
+from streams.notify import BACKOFF as NOTICE_BACKOFF
+from streams.notify import TABLES as NOTICE_TABLES
+from streams.notify import Notifier, Texts
+from streams.notify import create_tables as create_notice_tables
+from streams.senders import HttpSmsSender, LogSender, Sender
 from streams.tail import Tail
 from streams.webhooks import TABLES as WEBHOOK_TABLES
 from streams.webhooks import Webhooks
@@ -97,6 +110,7 @@ def migrate(settings: Settings) -> None:
             for projection in PROJECTIONS:
                 create_projection_tables(views, projection())
             create_webhook_tables(views)
+            create_notice_tables(views)
         finally:
             views.close()
             keys.close()
@@ -109,7 +123,7 @@ def check_schema(settings: Settings) -> None:
         # eventsourcing names the log `<application>_events` on PostgreSQL, `stored_events` on SQLite.
         events = f"{Cases.name}_events" if settings.database_url else "stored_events"
         missing = missing_tables(keys, [events, *table_names(VAULT_TABLES)])
-        view_tables = [*table_names(WEBHOOK_TABLES)]
+        view_tables = [*table_names(WEBHOOK_TABLES), *table_names(NOTICE_TABLES)]
         for projection in PROJECTIONS:
             view_tables += [t for t in required_tables(projection()) if t not in view_tables]
         missing += missing_tables(views, view_tables)
@@ -130,6 +144,26 @@ def build_deliverer(feed: Feed, hooks: Webhooks, settings: Settings, **options: 
         allow_local=settings.local_webhooks,
         **options,
     )
+
+
+def build_sender(settings: Settings) -> Sender:
+    settings.check_notices()
+    if settings.notice_sender == "http":
+        assert settings.sms_url and settings.sms_secret  # check_notices refused otherwise
+        return HttpSmsSender(settings.sms_url, settings.sms_secret, timeout=settings.sms_timeout)
+    return LogSender()
+
+
+def build_notifier(cases: Cases, views: SqliteViews | PostgresViews, settings: Settings, **options: Any) -> Notifier:
+    """The notice worker (docs/notices.md); `options` override the settings (tests: sender, clock)."""
+    chosen: dict[str, Any] = {
+        "sender": build_sender(settings) if "sender" not in options else options.pop("sender"),
+        "texts": Texts(settings.notice_sign, settings.notice_hotline, settings.notice_link),
+        "backoff": settings.notice_backoff or NOTICE_BACKOFF,
+        "max_attempts": settings.notice_max_attempts,
+        "lease": settings.notice_lease,
+    }
+    return Notifier(cases, views, **(chosen | options))
 
 
 def on_exit_signal(callback: Callable[[], None]) -> Callable[[], None]:
@@ -180,7 +214,10 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
         app.state.open311_keys = config.api_keys()
         app.state.blobs = open_blobs(config)
         app.state.evidence = Evidence(app.state.cases, app.state.blobs, max_bytes=config.attachment_max_bytes)
-        stop_delivery = None
+        stop_delivery = stop_notices = None
+        if config.notices == "in-process":
+            # Off by default: `minqing notify` sends them; `minqing serve --notices` runs it here (the demo).
+            stop_notices = build_notifier(app.state.cases, app.state.read_side.views, config).start_in_thread()
         if config.projections == "in-process":
             # The embedded setup; in production `minqing project` and `minqing deliver` run apart.
             app.state.read_side.start_in_process()
@@ -191,6 +228,8 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
             restore_signals()
             if stop_delivery is not None:
                 stop_delivery()
+            if stop_notices is not None:
+                stop_notices()
             await app.state.tail.stop()
             app.state.read_side.close()
             app.state.blobs.close()

@@ -43,6 +43,10 @@ class RegisterIn(Command):
     petitioner_device_id: ContactId | None = None
     petitioner_account_id: ContactId | None = None
 
+    notices: bool = Field(
+        True, description="False: the petitioner declines SMS notices (不接收短信通知), for this and later cases."
+    )
+
     def fingerprinted(self) -> dict[str, Any]:
         """The body as its idempotency fingerprint sees it. Fields added since the first release are left
         out while at their default, so a request retried across an upgrade still matches its first send."""
@@ -50,9 +54,9 @@ class RegisterIn(Command):
         return self.model_dump(mode="json", exclude={"actor", *added})
 
 
-# RegisterIn's fields added after the first release (issue 18: places and Open311's contacts).
+# RegisterIn's fields added after the first release (issue 18: places, Open311's contacts, notices).
 LATER_FIELDS = ("latitude", "longitude", "coordinate_system", "media_url", "petitioner_email",
-                "petitioner_device_id", "petitioner_account_id")  # fmt: skip
+                "petitioner_device_id", "petitioner_account_id", "notices")  # fmt: skip
 
 
 class CommandOut(BaseModel):

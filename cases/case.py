@@ -84,6 +84,7 @@ class Case(Aggregate):
         main_case: str | None  # duplicates: the main case this one follows while linked
         main_number: str | None
         duplicates: tuple[str, ...]  # a main case: its linked duplicates' ids
+        notices_declined: bool  # set by NoticesOptedOut only: read with getattr(…, False)
 
     class Event(Aggregate.Event):
         actor: dict[str, Any]
@@ -565,6 +566,16 @@ class Case(Aggregate):
                 },
             ]
 
+    # --- notices to residents (短信): the petitioner declines them --------------
+
+    class NoticesOptedOut(Event):
+        """No more notices on this case; the notice worker stops them for the same person's
+        other cases too (it reads who from the case: the event names nobody, so a masked
+        reader of the feed cannot link one person's cases by it)."""
+
+        def apply(self, case: Case) -> None:
+            case.notices_declined = True
+
     # State is assigned by Registered.apply and later events (no class-level
     # annotations: the library would turn them into __init__ parameters).
 
@@ -586,10 +597,11 @@ class Case(Aggregate):
         latitude: float | None = None,
         longitude: float | None = None,
         media_url: str | None = None,
+        notices: bool = True,
     ) -> Case:
         if actor.role not in (Role.INTAKE_CLERK, Role.GRID_LEADER):
             raise errors.ActorNotAllowedError("只有民情信息员（登记员）或网格长可以登记诉求。")
-        return cls._registered(
+        case = cls._registered(
             case_id=case_id,
             number=number,
             actor=actor,
@@ -605,6 +617,9 @@ class Case(Aggregate):
             longitude=longitude,
             media_url=media_url,
         )
+        if not notices:
+            case._decline_notices(actor, at)  # 登记时即表示不接收短信：saved with the registration
+        return case
 
     @classmethod
     def _registered(
@@ -1211,6 +1226,19 @@ class Case(Aggregate):
             location_removed=location_removed,
             url=url,
         )
+        return True
+
+    # --- notices to residents (短信) ------------------------------------------
+
+    def opt_out_notices(self, actor: Actor, at: datetime) -> bool:
+        """The resident, or a clerk on their behalf, declines notices; False if already declined."""
+        self._may(actor, "opt_out_notices")
+        return self._decline_notices(actor, at)
+
+    def _decline_notices(self, actor: Actor, at: datetime) -> bool:
+        if getattr(self, "notices_declined", False):
+            return False
+        self._emit(self.NoticesOptedOut, actor, at)
         return True
 
     # --- rules shared by commands ------------------------------------------

@@ -128,6 +128,9 @@ COMMANDS: tuple[CaseCommand, ...] = (
     command("attach", "attachments", i.AttachIn, ATTACHING_ROLES, "添加附件", OPEN,
             "Add a photo or document as evidence: at registration, on progress, before/after rectification, "
             "on verification (附件). The file is the body (or a multipart part named `file`)"),
+    # Notices to residents (短信, docs/notices.md): the resident, or a clerk on their behalf, declines them.
+    command("opt_out_notices", "opt-out-notices", i.ActorOnlyIn, {RESIDENT, CLERK}, "退订短信通知", (*OPEN, S.CLOSED),
+            "The petitioner declines SMS notices (退订短信)"),
 )  # fmt: skip
 
 BY_NAME = {c.name: c for c in COMMANDS}

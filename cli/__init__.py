@@ -54,6 +54,8 @@ def _run_server(args: argparse.Namespace) -> int:
     finally:
         cases.close()
     os.environ["MINQING_PROJECTIONS"] = args.projections
+    if args.notices:
+        os.environ["MINQING_NOTICES"] = "in-process"
     where = settings.database_url.split("@")[-1] if settings.database_url else settings.sqlite_path
     print(f"Minqing on http://{args.host}:{args.port}/docs  (store: {settings.store}, {where})", file=sys.stderr)
     print(f"Workbench (工作台): open http://{args.host}:{args.port}/ in a browser and sign in", file=sys.stderr)
@@ -196,9 +198,56 @@ def _deliver(args: argparse.Namespace) -> int:
         cases.close()
 
 
+def _notify(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    import structlog
+
+    from api.observability import configure_logging
+    from service import build_cases, build_notifier
+    from storage.views import open_views
+
+    configure_logging()
+    settings = Settings.from_environ()
+    cases = build_cases(settings)
+    views = open_views(settings)
+    try:
+        notifier = build_notifier(cases, views, settings)
+        try:
+            if args.once:
+                counts = notifier.run_once()
+                print("notices: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none due"))
+                return 0
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+            structlog.get_logger().info("notice_worker_started", owner=notifier.owner, sender=notifier.sender.name)
+            notifier.run_forever(stop)
+            return 0
+        finally:
+            notifier.close()
+    finally:
+        views.close()
+        cases.close()
+
+
 # The processes that open the store or the key vault; `keys new`, `token …` need no database.
 SECURED = frozenset(
-    {"serve", "project", "deliver", "migrate", "demo", "erase", "replay", "rebuild", "verify", "seal", "import"}
+    {
+        "serve",
+        "project",
+        "deliver",
+        "notify",
+        "migrate",
+        "demo",
+        "erase",
+        "replay",
+        "rebuild",
+        "verify",
+        "seal",
+        "import",
+    }
 )
 
 
@@ -218,6 +267,11 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("MINQING_PROJECTIONS", "in-process"),
         help="in-process (embedded) or external (run `minqing project` workers)",
     )
+    serve.add_argument(
+        "--notices",
+        action="store_true",
+        help="send notices to residents from this process too (else run `minqing notify`)",
+    )
     serve.set_defaults(run=_serve)
 
     project = sub.add_parser(
@@ -232,6 +286,12 @@ def main(argv: list[str] | None = None) -> int:
     deliver.add_argument("--once", action="store_true", help="deliver what is due now and exit")
     deliver.add_argument("--concurrency", type=int, default=8, help="subscriptions served in parallel")
     deliver.set_defaults(run=_deliver)
+
+    notify = sub.add_parser(
+        "notify", help="send notices to residents (短信; run several: each notice is leased to one at a time)"
+    )
+    notify.add_argument("--once", action="store_true", help="send what is due now and exit")
+    notify.set_defaults(run=_notify)
 
     migrate = sub.add_parser(
         "migrate", help="create or update every table (idempotent; run once before `project`, `deliver` or workers)"

@@ -34,6 +34,7 @@ from commands.errors import (
     InvalidReferenceError,
     StaleVersionError,
 )
+from commands.notices import queued_notices
 from commands.records import (
     CaseNumberIssued,
     CommandRecorded,
@@ -174,6 +175,7 @@ class Cases(Application):
         longitude: float | None = None,
         coordinate_system: CoordinateSystem = CoordinateSystem.WGS84,
         media_url: str | None = None,
+        notices: bool = True,
         idempotency: Idempotency | None = None,
     ) -> CommandResult:
         self._check_actor(actor)
@@ -205,6 +207,7 @@ class Cases(Application):
                 latitude=point[0] if point else None,
                 longitude=point[1] if point else None,
                 media_url=media_url,
+                notices=notices,
             )
             issued = CaseNumberIssued(
                 originator_id=stream, originator_version=1, timestamp=at, number=number, case_id=str(case_id)
@@ -645,6 +648,10 @@ class Cases(Application):
                     result=result.as_dict(),
                 )
             )
+        # Notices to residents: the outbox is written with the events that queue it (commands/notices.py).
+        # Every case saved with it too: a main case's duplicates, closed with it, notify their own petitioners.
+        for saved_case in (case, *(o for o in extra if isinstance(o, Case))):
+            recorded += queued_notices(saved_case)
         try:
             recordings = self.save(case, *extra, *recorded)
         except IntegrityError:

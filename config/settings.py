@@ -101,6 +101,18 @@ class Settings:
     # empty: the URL is kept on the case but never fetched.
     media_fetch_hosts: tuple[str, ...] = ()
     media_fetch_timeout: float = 10.0
+    # Notices to residents (docs/notices.md).
+    notices: str = "external"  # "in-process": the HTTP process sends them too; else `minqing notify` does
+    notice_sender: str = "log"  # "log": a log line with the number masked; "http": the SMS gateway below
+    sms_url: str | None = None  # the HTTP SMS gateway's endpoint (notice_sender "http")
+    sms_secret: str | None = None  # signs every request to the gateway (HMAC-SHA256)
+    sms_timeout: float = 5.0  # seconds the gateway has to answer before the attempt counts as failed
+    notice_backoff: tuple[float, ...] | None = None  # seconds before each retry; None: 30 s … 2 h
+    notice_max_attempts: int = 6  # attempts before a notice is given up (NoticeFailed final)
+    notice_lease: float = 60.0  # seconds a notice worker holds a notice it is sending
+    notice_sign: str = "民情"  # the SMS signature (【民情】) registered with the gateway
+    notice_hotline: str = "12345"  # the number a resident calls to follow a case
+    notice_link: str = ""  # the office's page where a receipt number is looked up; may hold {number}
 
     @classmethod
     def from_environ(cls) -> Settings:
@@ -140,7 +152,37 @@ class Settings:
                 h.strip().lower() for h in env.get("MINQING_MEDIA_FETCH_HOSTS", "").split(",") if h.strip()
             ),
             media_fetch_timeout=float(env.get("MINQING_MEDIA_FETCH_TIMEOUT", "10")),
+            notices=env.get("MINQING_NOTICES", "external"),
+            notice_sender=env.get("MINQING_NOTICE_SENDER", "log"),
+            sms_url=env.get("MINQING_SMS_URL") or None,
+            sms_secret=env.get("MINQING_SMS_SECRET") or None,
+            sms_timeout=float(env.get("MINQING_SMS_TIMEOUT", "5")),
+            notice_backoff=_seconds(env.get("MINQING_NOTICE_BACKOFF"), "MINQING_NOTICE_BACKOFF"),
+            notice_max_attempts=int(env.get("MINQING_NOTICE_MAX_ATTEMPTS", "6")),
+            notice_lease=float(env.get("MINQING_NOTICE_LEASE", "60")),
+            notice_sign=env.get("MINQING_NOTICE_SIGN", "民情"),
+            notice_hotline=env.get("MINQING_NOTICE_HOTLINE", "12345"),
+            notice_link=env.get("MINQING_NOTICE_LINK", ""),
         )
+
+    def check_notices(self) -> None:
+        """The notice sender's configuration, refused before a worker starts rather than at the first SMS."""
+        if self.notice_sender not in ("log", "http"):
+            raise InsecureConfigurationError(f"MINQING_NOTICE_SENDER={self.notice_sender!r}: use log or http")
+        if self.notice_sender != "http":
+            return
+        if not self.sms_url or urlsplit(self.sms_url).scheme not in ("http", "https"):
+            raise InsecureConfigurationError("MINQING_NOTICE_SENDER=http needs MINQING_SMS_URL (http:// or https://)")
+        if not self.sms_secret or len(self.sms_secret) < 16:
+            raise InsecureConfigurationError(
+                "MINQING_NOTICE_SENDER=http needs MINQING_SMS_SECRET of 16 characters or more"
+            )
+        url = urlsplit(self.sms_url)
+        if self.production and url.scheme != "https" and url.hostname not in ("127.0.0.1", "::1", "localhost"):
+            raise InsecureConfigurationError(
+                "in production MINQING_SMS_URL must be https:// (phone numbers travel in it), "
+                "or http:// to a relay on this host"
+            )
 
     def api_keys(self) -> dict[str, Open311Key]:
         if self.open311_keys is not None:
@@ -232,13 +274,13 @@ class Settings:
         return env
 
 
-def _seconds(value: str | None) -> tuple[float, ...] | None:
+def _seconds(value: str | None, name: str = "MINQING_WEBHOOK_BACKOFF") -> tuple[float, ...] | None:
     if not value:
         return None
     try:
         return tuple(float(part) for part in value.split(","))
     except ValueError:
-        raise ValueError(f"MINQING_WEBHOOK_BACKOFF must be seconds separated by commas, got {value!r}") from None
+        raise ValueError(f"{name} must be seconds separated by commas, got {value!r}") from None
 
 
 def _pairs(value: str | None) -> dict[str, str] | None:

@@ -13,7 +13,8 @@ from cases.case import Case
 from cases.vocabulary import STATUS_LABELS, Status
 from commands.cases import Cases, PersonalDataVault
 from commands.errors import CaseNotFoundError
-from replay.records import Record, stream_records
+from commands.notices import KIND_LABELS, OUTCOME_LABELS, STOP_REASONS
+from replay.records import Record, notice_outcomes, stream_records
 from security.personal import reveal
 
 EVENT_LABELS: dict[str, str] = {
@@ -53,6 +54,7 @@ EVENT_LABELS: dict[str, str] = {
     "DuplicateDetached": "重复件取消并案",
     "ClosedWithMain": "随主件销号",
     "AttachmentAdded": "添加附件",
+    "NoticesOptedOut": "退订短信通知",
 }
 
 # Fields every event carries; the payload is what is particular to the event.
@@ -139,6 +141,7 @@ def history(cases: Cases, case_id: UUID, *, now: datetime | None = None, clear: 
                 "payload": payload(step.event, clear=clear, vault=cases.vault),
             }
         )
+    events = _with_notices(cases, case_id, steps, events)
     return {
         "case_id": str(case_id),
         "number": last.number,
@@ -147,6 +150,43 @@ def history(cases: Cases, case_id: UUID, *, now: datetime | None = None, clear: 
         "events": events,
         "dwell": dwell(steps, now),
     }
+
+
+def _with_notices(cases: Cases, case_id: UUID, steps: list[Step], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The case's notices to the resident (已发送短信, 短信发送失败, 短信未发送) in log order among
+    its events, each with where the case stood then; they are not versions of the case."""
+    outcomes = notice_outcomes(cases, case_id, steps[-1].event.originator_version)
+    if not outcomes:
+        return events
+    for position, event in outcomes:
+        before = [s for s in steps if s.record.position < position]
+        step = before[-1] if before else steps[0]
+        name = type(event).__name__
+        events.append(
+            {
+                "position": position,
+                "version": step.event.originator_version,
+                "type": name,
+                "label": OUTCOME_LABELS.get(name, name),
+                "schema_version": 1,
+                "at": event.timestamp.isoformat(),
+                "actor": event.actor,
+                "status": str(step.status),
+                "status_label": STATUS_LABELS[step.status],
+                "holder": step.holder,
+                "payload": notice_payload(event),
+            }
+        )
+    return sorted(events, key=lambda e: e["position"])
+
+
+def notice_payload(event: Any) -> dict[str, Any]:
+    """A notice outcome's own fields, with the reason a notice was stopped in words."""
+    fields = {k: v for k, v in event.__dict__.items() if k not in COMMON}
+    if "stop_reason" in fields:
+        fields["stop_reason_label"] = STOP_REASONS.get(fields["stop_reason"], fields["stop_reason"])
+    fields["kind_label"] = KIND_LABELS.get(fields.get("kind", ""), "")
+    return fields
 
 
 def dwell(steps: list[Step], now: datetime) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from commands.errors import CaseNotFoundError
+from commands.notices import notice_id
 from commands.records import CaseNumberIssued, log_table
 
 
@@ -60,3 +61,43 @@ def resolve_case(app: Application, reference: str) -> UUID:
         raise CaseNotFoundError(reference)
     issued = cast(CaseNumberIssued, app.mapper.to_domain_event(stored[0]))
     return UUID(str(issued.case_id))
+
+
+def streams_records(app: Application, originator_ids: list[UUID]) -> list[Record]:
+    """Every stored event of several streams in log order, with its position (a case's notices)."""
+    if not originator_ids:
+        return []
+    recorder: Any = app.recorder
+    column, table, mark = _sql(recorder)
+    pg = isinstance(recorder, PostgresApplicationRecorder)
+    keys: list[Any] = [i if pg else i.hex for i in originator_ids]
+    statement = (
+        f"SELECT {column} AS position, originator_id, originator_version, topic, state FROM {table} "
+        f"WHERE originator_id IN ({', '.join([mark] * len(keys))}) ORDER BY {column}"
+    )
+    with recorder.datastore.transaction(commit=False) as cur:
+        cur.execute(statement, keys)
+        rows = cur.fetchall()
+    return [
+        Record(
+            int(row["position"]),
+            StoredEvent(
+                row["originator_id"] if pg else UUID(row["originator_id"]),
+                int(row["originator_version"]),
+                row["topic"],
+                bytes(row["state"]),
+            ),
+        )
+        for row in rows
+    ]
+
+
+def notice_outcomes(app: Application, case_id: UUID, version: int) -> list[tuple[int, Any]]:
+    """(position, event) of what became of the case's notices (sent, failed, stopped), in log
+    order: their streams are named by the case's versions (commands/notices.py)."""
+    ids = [notice_id(case_id, v) for v in range(1, version + 1)]
+    out = []
+    for record in streams_records(app, ids):
+        if record.stored.originator_version > 1:  # the first is the queued notice: bookkeeping
+            out.append((record.position, app.mapper.to_domain_event(record.stored)))
+    return out

@@ -20,8 +20,17 @@ from cases.case import Case
 from commands.cases import Cases
 from commands.errors import InvalidInputError
 from replay.history import case_event
-from replay.records import stream_records
-from streams.cloudevents import CASE_TOPICS, DEFAULT_SOURCE, EVENT_CLASSES, TOPIC_BY_NAME, TYPE_PREFIX, to_cloud_event
+from replay.records import notice_outcomes, stream_records
+from streams.cloudevents import (
+    CASE_TOPICS,
+    DEFAULT_SOURCE,
+    EVENT_CLASSES,
+    NOTICE_OUTCOMES,
+    TOPIC_BY_NAME,
+    TYPE_PREFIX,
+    case_of,
+    to_cloud_event,
+)
 
 READ_BATCH = 500
 SCAN_LIMIT = 20_000  # log rows one page may look at before answering (rare filters)
@@ -137,8 +146,10 @@ class Feed:
     def matches(self, event: Case.Event, flt: EventFilter) -> bool:
         if flt.types and type(event).__name__ not in flt.types:
             return False
-        if flt.case is not None and event.originator_id != flt.case:
+        if flt.case is not None and case_of(event) != flt.case:
             return False
+        if flt.unit is not None and isinstance(event, NOTICE_OUTCOMES):
+            return flt.unit in named_units(event)  # a notice carries the units of its case's registration
         return flt.unit is None or self.scope.involves(event, flt.unit)
 
     def cloud_event(self, position: int, event: Case.Event, clear: bool = False) -> dict[str, Any]:
@@ -174,13 +185,17 @@ class Feed:
     def _case_page(self, flt: EventFilter, after: int, limit: int, clear: bool) -> Page:
         assert flt.case is not None
         head = self.head()
-        records = [r for r in stream_records(self.cases, flt.case) if r.position > after]
+        case_records = stream_records(self.cases, flt.case)
+        events = [(r.position, case_event(self.cases, r)) for r in case_records if r.position > after]
+        if case_records:
+            # What became of its notices to the resident, in log order among its events.
+            notices = notice_outcomes(self.cases, flt.case, case_records[-1].stored.originator_version)
+            events = sorted(events + [(p, e) for p, e in notices if p > after], key=lambda pe: pe[0])
         out: list[dict[str, Any]] = []
-        for record in records:
-            event = case_event(self.cases, record)
+        for i, (position, event) in enumerate(events):
             if self.matches(event, flt):
-                out.append(self.cloud_event(record.position, event, clear))
+                out.append(self.cloud_event(position, event, clear))
             if len(out) == limit:
-                return Page(out, record.position, record is not records[-1])
-        # The case's stream is complete up to the log's head as read now.
-        return Page(out, max([after, head, *(r.position for r in records)]), False)
+                return Page(out, position, i < len(events) - 1)
+        # The case's streams are complete up to the log's head as read now.
+        return Page(out, max([after, head, *(p for p, _ in events)]), False)

@@ -39,6 +39,9 @@ FIELDS = {
     "stage": "附件类别", "name": "文件名", "sha256": "文件哈希（SHA-256）", "content_type": "文件类型",
     "size": "大小（字节）",
     "location_removed": "已去除位置信息", "url": "来源链接",
+    # Notices to residents (docs/notices.md)
+    "kind_label": "通知类型", "sender": "发送方式", "attempt": "第几次发送", "code": "网关应答码", "text": "短信内容",
+    "final": "已停止重试", "stop_reason_label": "未发送原因",
 }  # fmt: skip
 STAGES = {"registration": "登记材料", "progress": "办理进展", "before": "整改前", "after": "整改后",
           "verification": "居民检验"}  # fmt: skip

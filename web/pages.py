@@ -78,6 +78,10 @@ def china_time(iso: str | None) -> str:
     return in_china(datetime.fromisoformat(iso)).strftime("%Y-%m-%d %H:%M") if iso else "—"
 
 
+# Shown otherwise (a label beside it) or of no use to a reader of the timeline.
+HIDDEN = frozenset({"policy_version", "assignee_name", "case_id", "case_version", "kind", "stop_reason"})
+
+
 def details(payload: dict[str, Any], reference: ReferenceData) -> list[tuple[str, str]]:
     """An event's own fields as (Chinese label, readable value)."""
     names = {"channel": reference.channels, "category": reference.categories, "departments": reference.departments}
@@ -85,7 +89,7 @@ def details(payload: dict[str, Any], reference: ReferenceData) -> list[tuple[str
     names |= {"to_department": reference.departments, "from_department": reference.departments}
     shown = []
     for key, value in payload.items():
-        if value in (None, "", [], {}) or key in ("policy_version", "assignee_name"):
+        if value in (None, "", [], {}) or key in HIDDEN:
             continue
         if key == "petitioner" and isinstance(value, dict):
             text = " ".join(str(value[k]) for k in ("name", "phone", "address") if value.get(k))
