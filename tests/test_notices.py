@@ -293,3 +293,19 @@ def test_declining_notices_is_part_of_what_an_idempotency_key_stands_for(client:
     assert same.status_code == 201 and same.json()["case_id"] == first.json()["case_id"]
     other = client.post("/cases", json=registration(notices=False), headers=headers)
     assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
+
+
+def test_a_duplicate_closed_with_its_main_case_tells_its_own_petitioner(
+    client: TestClient, driver: Driver, notifier: Notifier
+) -> None:
+    main = driver.accepted()
+    duplicate = driver.register(petitioner_name="李建国", petitioner_phone="13900001111")
+    driver.act(duplicate, "link-duplicate", CLERK, main_case=main, reason="同一楼栋渗水，并案办理")
+    driver.act(main, "rectify", GRID_LEADER, summary="已修复")
+    driver.act(main, "verify", RESIDENT, passed=True)
+    driver.act(main, "close", GRID_LEADER, summary="销号")
+    cases: Cases = client.app.state.cases  # type: ignore[attr-defined]
+    assert [n.kind for n in queued(cases, duplicate)] == ["registered", "closed"]
+    notifier.run_once()
+    closed = notices_in(client, duplicate)[-1]
+    assert closed["payload"]["kind"] == "closed" and "评价" in closed["payload"]["text"]
