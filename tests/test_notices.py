@@ -309,3 +309,10 @@ def test_a_duplicate_closed_with_its_main_case_tells_its_own_petitioner(
     notifier.run_once()
     closed = notices_in(client, duplicate)[-1]
     assert closed["payload"]["kind"] == "closed" and "评价" in closed["payload"]["text"]
+
+
+def test_a_reopened_case_tells_its_petitioner_it_is_handled_again(client: TestClient, driver: Driver) -> None:
+    case_id = driver.closed(satisfaction="dissatisfied")
+    driver.act(case_id, "reopen", CLERK, reason="居民不满意：仍漏水")
+    cases: Cases = client.app.state.cases  # type: ignore[attr-defined]
+    assert [n.kind for n in queued(cases, case_id)] == ["registered", "closed", "reopened"]
