@@ -1,7 +1,7 @@
 """The attachment stores: the content-addressed directory (the default) and the S3-compatible
 client. The S3 client's signing is checked against AWS's own published Signature V4 examples;
-the client itself runs against moto's S3 server when it is installed (`pip install
-"moto[server]"`: not a project dependency, so CI skips that part), including through HTTP."""
+the client itself runs against moto's S3 server (`moto[server]`, a test dependency, so CI runs
+it too), including through HTTP."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ KEYS = S3Credentials("testing", "testing-secret", "us-east-1")
 def s3_server() -> Iterator[str]:
     moto = shutil.which("moto_server") or str(Path(__file__).parents[1] / ".venv/bin/moto_server")
     if not Path(moto).exists():
-        pytest.skip('no S3-compatible server here (pip install "moto[server]" to run these)')
+        pytest.fail('moto_server is missing: install the test extras (pip install -e ".[test]")')
     port = free_port()
     process = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)  # fmt: skip
