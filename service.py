@@ -18,7 +18,7 @@ from api import docs as api_docs
 from api.access import authorize
 from api.limits import InputGuard, RateLimiter
 from api.metrics import Metrics, RequestMetrics
-from api.observability import configure_logging, request_log
+from api.observability import RequestLog, configure_logging
 from api.read_dependencies import ReadYourWrites
 from commands.cases import Cases
 from config.settings import Settings
@@ -182,7 +182,7 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
         docs_url=None,  # served from the package's own files (api/docs.py), not a CDN
         redoc_url=None,
     )
-    app.middleware("http")(request_log)
+    app.add_middleware(RequestLog)
     app.state.metrics = Metrics()
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.add_middleware(InputGuard, max_bytes=config.max_body_bytes)

@@ -323,14 +323,14 @@ class StrictJSONRoute(APIRoute):
         return strict
 
 
-def principal_of(request: Request) -> Principal:
+async def principal_of(request: Request) -> Principal:
     return request.state.principal
 
 
 PrincipalDep = Annotated[Principal, Depends(principal_of)]
 
 
-def caller_area(principal: PrincipalDep) -> Area:
+async def caller_area(principal: PrincipalDep) -> Area:
     return area_of(principal)
 
 
