@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypedDict, Unpack, cast
 from uuid import UUID, uuid4
 
 import orjson
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, Recording
 from eventsourcing.persistence import IntegrityError
 
 from cases.actor import Actor
@@ -31,7 +31,8 @@ from commands.errors import (
     InvalidReferenceError,
     StaleVersionError,
 )
-from commands.records import CaseNumberIssued, CommandRecorded, event_position
+from commands.group_commit import GroupCommit
+from commands.records import CaseNumberIssued, CommandRecorded, event_position, versions_taken
 from reference.model import ReferenceData
 
 MAX_ATTEMPTS = 12
@@ -128,6 +129,19 @@ class Cases(Application):
         self.reference = reference
         self.policy = policy
         self.clock = clock
+        # Concurrent commands of this process share transactions (commands/group_commit.py).
+        self.group_commit = GroupCommit(
+            lambda objs: super(Cases, self).save(*objs), lambda keys: versions_taken(self.recorder, keys)
+        )
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """Saves these aggregates and records in one transaction, as the library does; concurrent
+        saves of this process are grouped into one transaction (each keeps its own outcome: its
+        recordings, or `IntegrityError` when one of its events conflicts). Keyword arguments
+        (tracking records) are the library's and go straight through."""
+        if kwargs:
+            return super().save(*objs, **kwargs)
+        return self.group_commit.save(*objs)
 
     def close(self) -> None:
         if self.vault is not None:
