@@ -201,7 +201,7 @@ def session_principal(request: Request) -> Principal:
 
 async def authorize(request: Request) -> None:
     route = request.scope.get("route")
-    key = f"{request.method} {getattr(route, 'path', request.url.path)}"
+    key = f"{request.method} {getattr(route, 'path', None) or request.scope['path']}"
     found = RULES.get(key)
     limiter = request.app.state.rate_limiter
     if found is not None and found.scope == Scope.PUBLIC:

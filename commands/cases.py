@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import random
 import time
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from uuid import UUID, uuid4
 
 import orjson
 from eventsourcing.application import AggregateNotFoundError, Application, Recording
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import DataError, IntegrityError
 
 from cases.actor import Actor
 from cases.case import Case
@@ -32,6 +33,7 @@ from commands.errors import (
     StaleVersionError,
 )
 from commands.group_commit import GroupCommit
+from commands.recorders import PostgresLog, SQLiteLog, is_key_gone, recorder_topic
 from commands.records import CaseNumberIssued, CommandRecorded, event_position, versions_taken
 from reference.model import ReferenceData
 
@@ -94,7 +96,8 @@ class PersonalDataVault(Protocol):
     data sealed per person before it reaches an event, and a keyed hash for fingerprints; and
     what readers and erasure ask of the vault the application holds."""
 
-    def seal(self, data: dict[str, Any], *, phone: str) -> dict[str, Any]: ...
+    def seal(self, data: dict[str, Any], *, phone: str, cached: bool = False) -> dict[str, Any]: ...
+    def forget(self, person_id: str) -> None: ...
     def unseal(self, envelope: dict[str, Any]) -> dict[str, Any] | None: ...
     def unseal_many(self, envelopes: list[dict[str, Any]]) -> list[tuple[dict[str, Any] | None, bool]]: ...
     def fingerprint(self, payload: bytes) -> str: ...
@@ -123,7 +126,14 @@ class Cases(Application):
         clock: Callable[[], datetime] = utc_now,
         vault: PersonalDataVault | None = None,
     ) -> None:
+        module = (env or {}).get("PERSISTENCE_MODULE") or os.environ.get("PERSISTENCE_MODULE", "")
+        topic = recorder_topic(module)
+        if topic is not None and env is not None and "APPLICATION_RECORDER_TOPIC" not in env:
+            env = {**env, "APPLICATION_RECORDER_TOPIC": topic}
         super().__init__(env)
+        # The log checks, in each save, that the person keys sealing its data still stand; so the
+        # vault may seal with keys it remembers instead of reading them again (commands/recorders.py).
+        self.keys_checked_on_save = isinstance(self.recorder, (PostgresLog, SQLiteLog))
         self.vault = vault  # personal data is sealed with it; without one, registering is refused
         self._random = random.SystemRandom()
         self.reference = reference
@@ -131,7 +141,7 @@ class Cases(Application):
         self.clock = clock
         # Concurrent commands of this process share transactions (commands/group_commit.py).
         self.group_commit = GroupCommit(
-            lambda objs: super(Cases, self).save(*objs), lambda keys: versions_taken(self.recorder, keys)
+            self._save_together, lambda keys: versions_taken(self.recorder, keys), isolate=is_key_gone
         )
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
@@ -142,6 +152,14 @@ class Cases(Application):
         if kwargs:
             return super().save(*objs, **kwargs)
         return self.group_commit.save(*objs)
+
+    def _save_together(self, events: list[Any]) -> list[Recording[UUID]]:
+        persons = [
+            e.petitioner["person"]
+            for e in events
+            if isinstance(getattr(e, "petitioner", None), dict) and "person" in e.petitioner
+        ]
+        return super().save(*events, persons=persons) if persons else super().save(*events)
 
     def close(self) -> None:
         if self.vault is not None:
@@ -185,7 +203,7 @@ class Cases(Application):
         if petitioner_address:
             personal["address"] = petitioner_address
         # Only the envelope reaches the event: the person's key decides who can read it, for ever.
-        petitioner = self.vault.seal(personal, phone=petitioner_phone)
+        petitioner = self.vault.seal(personal, phone=petitioner_phone, cached=self.keys_checked_on_save)
         for attempt in range(MAX_ATTEMPTS):
             _back_off(attempt)
             if idempotency and (earlier := self._recorded(idempotency)):
@@ -210,7 +228,15 @@ class Cases(Application):
             issued = CaseNumberIssued(
                 originator_id=stream, originator_version=1, timestamp=at, number=number, case_id=str(case_id)
             )
-            result = self._save(case, [issued], idempotency)
+            try:
+                result = self._save(case, [issued], idempotency)
+            except DataError as error:
+                if not is_key_gone(error):
+                    raise
+                # The person was erased since their key was remembered: a new person, a new key.
+                self.vault.forget(petitioner["person"])
+                petitioner = self.vault.seal(personal, phone=petitioner_phone)
+                continue
             if result is not None:
                 return result
         raise ConcurrentUpdateError

@@ -55,16 +55,20 @@ class GroupCommit:
     `IntegrityError` if one of its events conflicts) while concurrent callers share transactions.
 
     `save_many(objs)` is the application's own save of several objects in one transaction;
-    `taken(keys)` returns which `(originator_id, version)` pairs the log already holds."""
+    `taken(keys)` returns which `(originator_id, version)` pairs the log already holds; `isolate(error)`
+    says an error other than a conflict belongs to one command of the batch (the batch is then
+    saved one by one, each with its own outcome) rather than to all (the database gone)."""
 
     def __init__(
         self,
         save_many: Callable[[list[Any]], list[Recording[Any]]],
         taken: Callable[[list[tuple[UUID, int]]], set[tuple[UUID, int]]],
         max_batch: int = MAX_BATCH,
+        isolate: Callable[[BaseException], bool] = lambda error: False,
     ) -> None:
         self._save_many = save_many
         self._taken = taken
+        self._isolate = isolate
         self._max_batch = max_batch
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
@@ -128,6 +132,9 @@ class GroupCommit:
                 batch = [p for p in batch if p not in conflicted]
                 continue
             except BaseException as error:
+                if len(batch) > 1 and self._isolate(error):
+                    self._one_by_one(batch)  # an error of one command's own (`isolate`): each its own outcome
+                    return
                 for p in batch:
                     p.error = error
                 return
