@@ -18,6 +18,7 @@ from uuid import UUID, uuid4
 import orjson
 from eventsourcing.application import AggregateNotFoundError, Application, Recording
 from eventsourcing.persistence import DataError, IntegrityError
+from eventsourcing.postgres import PostgresApplicationRecorder
 
 from cases.actor import Actor
 from cases.case import Case
@@ -33,6 +34,7 @@ from commands.errors import (
     StaleVersionError,
 )
 from commands.group_commit import GroupCommit
+from commands.group_load import GroupLoad, postgres_select_many, project
 from commands.recorders import PostgresLog, SQLiteLog, is_key_gone, recorder_topic
 from commands.records import CaseNumberIssued, CommandRecorded, event_position, versions_taken
 from reference.model import ReferenceData
@@ -143,6 +145,12 @@ class Cases(Application):
         self.group_commit = GroupCommit(
             self._save_together, lambda keys: versions_taken(self.recorder, keys), isolate=is_key_gone
         )
+        # And the cases they load are read together (commands/group_load.py), on PostgreSQL.
+        self.group_load = (
+            GroupLoad(postgres_select_many(self.recorder))
+            if isinstance(self.recorder, PostgresApplicationRecorder) and self.snapshots is None
+            else None
+        )
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """Saves these aggregates and records in one transaction, as the library does; concurrent
@@ -169,6 +177,12 @@ class Cases(Application):
     # --- queries ---------------------------------------------------------------
 
     def get_case(self, case_id: UUID, version: int | None = None) -> Case:
+        if version is None and self.group_load is not None:
+            events = [self.mapper.to_domain_event(e) for e in self.group_load.stored_events(case_id)]
+            case = project(events)
+            if not isinstance(case, Case):  # nothing stored, or a stream that is not a case's
+                raise CaseNotFoundError(case_id)
+            return case
         try:
             return self.repository.get(case_id, version=version)
         except AggregateNotFoundError:

@@ -105,6 +105,10 @@ class GroupCommit:
             self._queue = later
         try:
             self._flush(batch)
+        except BaseException as error:  # e.g. the database gone while looking for the conflicts
+            for p in batch:
+                if p.error is None and not p.recordings:
+                    p.error = error
         finally:
             for p in batch:
                 p.done = True

@@ -199,3 +199,33 @@ def test_a_tailing_reader_never_skips_or_repeats_a_position_with_writers_in_seve
     # Registering writes two records (the case and its number), classifying one.
     assert len(logged) == commands // 2 * 3
     assert sum(r[1] for r in reports) < sum(r[2] for r in reports)  # and saves did go together
+
+
+def test_concurrent_loads_are_read_together_each_getting_its_own_case(cases: Cases) -> None:
+    group = cases.group_load
+    if group is None:
+        pytest.skip("loads are grouped on PostgreSQL")
+    ids = [UUID(cases.register(CLERK, **registration(title=f"第{n}件")).case_id) for n in range(6)]
+    cases.classify(ids[0], CLERK, handling_type=HandlingType.COMMITTED, tier=Tier.SMALL)
+    original, first = group._select_many, threading.Event()
+
+    def waiting(keys: list[UUID]) -> Any:
+        if not first.is_set():
+            first.set()
+            deadline = time.monotonic() + 10
+            while len(group._queue) < 6 and time.monotonic() < deadline:
+                time.sleep(0.002)
+        return original(keys)
+
+    group._select_many = waiting  # type: ignore[method-assign]
+    batches = group.batches
+    unknown = UUID(int=7)
+    try:
+        loaded = together([(lambda c=c: cases.get_case(c)) for c in [*ids, unknown]])
+    finally:
+        group._select_many = original  # type: ignore[method-assign]
+    assert group.batches - batches < 7
+    assert [c.id for c in loaded[:6]] == ids
+    assert [c.title for c in loaded[:6]] == [f"第{n}件" for n in range(6)]
+    assert loaded[0].version == 2 and loaded[0].tier == Tier.SMALL and loaded[1].version == 1
+    assert type(loaded[6]).__name__ == "CaseNotFoundError"
