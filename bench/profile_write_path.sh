@@ -9,7 +9,7 @@ set -u
 V=$(cd "${1:-.venv}" && pwd)
 TAG=${2:-profile}
 HERE=$(cd "$(dirname "$0")" && pwd)
-LUA=${LUA:-$HERE/../../shared/bench}
+LUA=${LUA:-/work/shared/bench}  # the scripts of ../shared/bench/side_by_side.sh
 OUT=$(mktemp -d)
 DB=bench_profile
 psql_() { psql -h 127.0.0.1 -U postgres -qAt "$@"; }
@@ -23,16 +23,19 @@ export MINQING_RATE_LIMIT_PER_MINUTE=100000000
   > "$OUT/serve.log" 2>&1) &
 SERVER=$!
 for _ in $(seq 1 400); do curl -sf http://127.0.0.1:9131/healthz >/dev/null && break; sleep 0.3; done
-WORKERS=$(for p in $(pgrep -P "$SERVER"; pgrep -f spawn_main); do grep -qa "$DB" /proc/$p/environ 2>/dev/null && \
-  grep -qa spawn_main /proc/$p/cmdline && echo $p; done | sort -u)
+WORKERS=$(for p in $(pgrep -P "$SERVER"); do grep -qa spawn_main /proc/$p/cmdline && echo $p; done)
+echo "workers: $WORKERS"
 export TOKEN=$("$V/bin/minqing" token issue --role intake_clerk --sub CL001 | tail -1)
 wrk -t2 -c4 -d2s -s "$LUA/register.lua" http://127.0.0.1:9131/cases >/dev/null
 phase() {  # name lua url
-  local c0; c0=$(commits)
-  for w in $WORKERS; do "$V/bin/py-spy" record -p "$w" -d 14 -r 250 --gil -f raw -o "$OUT/$1-$w.txt" >/dev/null 2>&1 & done
+  local c0 spies=""; c0=$(commits)
+  for w in $WORKERS; do
+    "$V/bin/py-spy" record -p "$w" -d 14 -r 250 --gil -f raw -o "$OUT/$1-$w.txt" >/dev/null 2>&1 &
+    spies="$spies $!"
+  done
   sleep 0.3
   echo "$1: $(wrk -t2 -c16 -d15s -s "$LUA/$2" "$3" | grep RESULT), transactions $(( $(commits) - c0 ))"
-  wait
+  wait $spies
   cat "$OUT/$1"-*.txt > "$TAG-$1.txt"
   "$V/bin/python" "$HERE/profile_categories.py" "$TAG-$1.txt"
 }
