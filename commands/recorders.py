@@ -49,13 +49,16 @@ class SQLiteLog(SQLiteApplicationRecorder):
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        # The insert first: it takes the write lock, so the check reads the latest keys (a read
+        # first would pin an older snapshot, and its upgrade to a write could fail as "locked").
+        positions = super()._insert_events(c, stored_events, **kwargs)
         persons = sorted(set(kwargs.get("persons") or ()))
         if persons:
             marks = ", ".join("?" for _ in persons)
             c.execute(f"SELECT count(*) FROM person_keys WHERE person_id IN ({marks}) AND wrapped IS NOT NULL", persons)
             if c.fetchone()[0] != len(persons):
-                raise PersonKeyGoneError(MESSAGE)
-        return super()._insert_events(c, stored_events, **kwargs)
+                raise PersonKeyGoneError(MESSAGE)  # rolls the insert back
+        return positions
 
 
 def recorder_topic(persistence_module: str) -> str | None:
