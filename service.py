@@ -33,7 +33,7 @@ from api import docs as api_docs
 from api.access import authorize
 from api.limits import InputGuard, RateLimiter
 from api.metrics import Metrics, RequestMetrics
-from api.observability import configure_logging, request_log
+from api.observability import RequestLog, configure_logging
 from api.read_dependencies import ReadYourWrites
 from commands.cases import Cases
 from commands.evidence import Evidence
@@ -244,7 +244,7 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
         docs_url=None,  # served from the package's own files (api/docs.py), not a CDN
         redoc_url=None,
     )
-    app.middleware("http")(request_log)
+    app.add_middleware(RequestLog)
     app.state.metrics = Metrics()
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     # A file's request may be as large as an attachment (plus a multipart envelope); every other stays small.

@@ -210,7 +210,7 @@ def session_principal(request: Request) -> Principal:
 
 async def authorize(request: Request) -> None:
     route = request.scope.get("route")
-    key = f"{request.method} {getattr(route, 'path', request.url.path)}"
+    key = f"{request.method} {getattr(route, 'path', None) or request.scope['path']}"
     found = RULES.get(key)
     limiter = request.app.state.rate_limiter
     if found is not None and found.scope == Scope.PUBLIC:
@@ -332,14 +332,14 @@ class StrictJSONRoute(APIRoute):
         return strict
 
 
-def principal_of(request: Request) -> Principal:
+async def principal_of(request: Request) -> Principal:
     return request.state.principal
 
 
 PrincipalDep = Annotated[Principal, Depends(principal_of)]
 
 
-def caller_area(principal: PrincipalDep) -> Area:
+async def caller_area(principal: PrincipalDep) -> Area:
     return area_of(principal)
 
 

@@ -16,6 +16,7 @@ from fastapi import Path as PathParam
 from api import schemas
 from api.access import PrincipalDep, StrictJSONRoute, acting, sees_personal_data
 from api.dependencies import CasesDep, CommandHeadersDep, TokenKeysDep
+from api.responses import JSONBody
 from cases.case import Case
 from cases.clock import in_china
 from cases.commands import COMMANDS, CaseCommand
@@ -40,38 +41,45 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _answer(response: Response, result: CommandResult) -> schemas.CommandOut:
-    response.headers["ETag"] = f'"{result.version}"'
+def _answer(result: CommandResult, *, status_code: int = 200, resident_token: str | None = None) -> JSONBody:
+    """The answer, serialised once by orjson (issue 15: no response-model pass; its shape is
+    `schemas.CommandOut`, which the routes still declare for OpenAPI)."""
+    headers = {"ETag": f'"{result.version}"'}
     if result.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return schemas.CommandOut(**result.as_dict())
+        headers["Idempotent-Replayed"] = "true"
+    if status_code == status.HTTP_201_CREATED:
+        headers["Location"] = f"/cases/{result.case_id}"
+    return JSONBody({**result.as_dict(), "resident_token": resident_token}, status_code=status_code, headers=headers)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=ERRORS, summary="Register a petition (登记)")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=ERRORS,
+    summary="Register a petition (登记)",
+    response_model=schemas.CommandOut,
+)
 def register(
     body: schemas.RegisterIn,
     cases: CasesDep,
     headers: CommandHeadersDep,
     principal: PrincipalDep,
     keys: TokenKeysDep,
-    response: Response,
-) -> schemas.CommandOut:
-    fields = body.fields()
-    # Every field counts, the petitioner's too: the same key with another person's details is a
-    # new petition, never a replay of someone else's (which would hand over their case and token).
-    # The fingerprint is stored in the log, so it is keyed by the vault's secret, not a plain hash.
-    fingerprinted = {**body.fingerprinted(), "actor": principal.actor.as_dict()}
-    keyed = cases.vault.fingerprint if cases.vault is not None else None
-    idempotency = headers.options("register", None, fingerprinted, keyed)["idempotency"]
-    result = cases.register(acting(principal, body.actor), **fields, idempotency=idempotency)
-    response.headers["Location"] = f"/cases/{result.case_id}"
-    answer = _answer(response, result)
-    if keys.can_issue:
-        answer.resident_token = keys.issue(Role.RESIDENT, f"R-{result.number}", case=result.case_id)
-    return answer
+) -> Response:
+    idempotency = None
+    if headers.idempotency_key:
+        # Every field counts, the petitioner's too: the same key with another person's details is a
+        # new petition, never a replay of someone else's (which would hand over their case and token).
+        # The fingerprint is stored in the log, so it is keyed by the vault's secret, not a plain hash.
+        fingerprinted = {**body.fingerprinted(), "actor": principal.actor.as_dict()}
+        keyed = cases.vault.fingerprint if cases.vault is not None else None
+        idempotency = headers.options("register", None, fingerprinted, keyed)["idempotency"]
+    result = cases.register(acting(principal, body.actor), **body.fields(), idempotency=idempotency)
+    token = keys.issue(Role.RESIDENT, f"R-{result.number}", case=result.case_id) if keys.can_issue else None
+    return _answer(result, status_code=status.HTTP_201_CREATED, resident_token=token)
 
 
-def _command_route(command: CaseCommand) -> Callable[..., schemas.CommandOut]:
+def _command_route(command: CaseCommand) -> Callable[..., Response]:
     body_model = command.body
 
     def endpoint(
@@ -80,13 +88,14 @@ def _command_route(command: CaseCommand) -> Callable[..., schemas.CommandOut]:
         cases: CasesDep,
         headers: CommandHeadersDep,
         principal: PrincipalDep,
-        response: Response,
-    ) -> schemas.CommandOut:
+    ) -> Response:
         given: Command = body  # FastAPI reads the command's own model from the annotation
-        fingerprinted = {**given.model_dump(mode="json", exclude={"actor"}), "actor": principal.actor.as_dict()}
+        fingerprinted: dict[str, Any] = {}
+        if headers.idempotency_key:  # the fingerprint only serves to compare a retry with the first
+            fingerprinted = {**given.model_dump(mode="json", exclude={"actor"}), "actor": principal.actor.as_dict()}
         options = headers.options(command.path, case_id, fingerprinted)
         result = cases.act(command, case_id, acting(principal, given.actor), given.fields(), **options)
-        return _answer(response, result)
+        return _answer(result)
 
     endpoint.__name__ = command.name
     return endpoint

@@ -64,6 +64,7 @@ class RequestMetrics:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._series: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,11 +88,26 @@ class RequestMetrics:
         finally:
             if streaming:
                 self.metrics.streams.dec()
-            route, method = _route(scope), scope["method"]
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
-            if (name := command_name(method, route)) is not None:
-                self.metrics.commands.labels(name, outcome(status)).inc()
+            count, latency, command = self._children(scope["method"], _route(scope), status)
+            count.inc()
+            latency.observe(time.perf_counter() - started)
+            if command is not None:
+                command.inc()
+
+    def _children(self, method: str, route: str, status: int) -> tuple[Any, Any, Any]:
+        """The labelled series of one (method, route, status), looked up once (issue 15)."""
+        key = (method, route, status)
+        found = self._series.get(key)
+        if found is None:
+            name = command_name(method, route)
+            found = (
+                self.metrics.requests.labels(method, route, str(status)),
+                self.metrics.latency.labels(method, route),
+                self.metrics.commands.labels(name, outcome(status)) if name is not None else None,
+            )
+            if len(self._series) < 10_000:  # route templates, not raw paths: few keys
+                self._series[key] = found
+        return found
 
 
 def _route(scope: Scope) -> str:

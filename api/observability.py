@@ -7,13 +7,11 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 import structlog
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 def configure_logging(level: str = "INFO", *, cache: bool = True) -> None:
@@ -64,31 +62,54 @@ def uvicorn_log_config(level: str = "INFO") -> dict[str, Any]:
     }
 
 
-async def request_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(request_id=request_id)
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await call_next(request)
-        status = response.status_code
-        response.headers["X-Request-ID"] = request_id
-        return response
-    finally:
-        structlog.get_logger().info(
-            "request",
-            method=request.method,
-            path=request.url.path,
-            status=status,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            **_who(request),
-        )
+class RequestLog:
+    """A pure ASGI middleware (issue 15: `@app.middleware("http")` ran every request in a task of
+    its own and streamed the answer through a queue): a request id bound for every log line of the
+    request, echoed as `X-Request-ID`, and one canonical line when the answer has gone."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.log = structlog.get_logger()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = value.decode("latin-1")
+                break
+        request_id = request_id or uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+        echoed = (b"x-request-id", request_id.encode("latin-1"))
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), echoed]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            self.log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                **_who(scope),
+            )
 
 
-def _who(request: Request) -> dict[str, str]:
+def _who(scope: Scope) -> dict[str, str]:
     """Who asked (set by the access check), never the token itself."""
-    principal = getattr(request.state, "principal", None)
+    principal = scope.get("state", {}).get("principal")
     if principal is None:
         return {}
     return {"actor": principal.actor.id, "role": str(principal.role), "token": principal.token_id}

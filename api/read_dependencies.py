@@ -72,7 +72,7 @@ class ReadYourWrites:
                 del self._waiting[token]
 
 
-def get_read_side(request: Request) -> ReadSide:
+async def get_read_side(request: Request) -> ReadSide:
     return request.app.state.read_side
 
 

@@ -29,12 +29,28 @@ def is_known_year(year: int) -> bool:
     return True
 
 
+# Days already judged (issue 15: counting working days was a twentieth of a classification's
+# CPU). Kept for the table `chinese_calendar.is_workday` is now; a new table (a newer package,
+# or a test's stand-in) starts afresh.
+_judged: dict[date, tuple[bool, bool]] = {}
+_judged_by: list[object] = [None]
+
+
 def is_working_day(day: date) -> tuple[bool, bool]:
     """(working?, provisional?)"""
-    try:
-        return chinese_calendar.is_workday(day), False
-    except NotImplementedError:
-        return day.weekday() < 5, True
+    table = chinese_calendar.is_workday
+    if _judged_by[0] is not table:
+        _judged.clear()
+        _judged_by[0] = table
+    known = _judged.get(day)
+    if known is None:
+        try:
+            known = chinese_calendar.is_workday(day), False
+        except NotImplementedError:
+            known = day.weekday() < 5, True
+        if len(_judged) < 100_000:
+            _judged[day] = known
+    return known
 
 
 def add_working_days(start: date, days: int) -> Due:

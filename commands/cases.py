@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import random
 import time
 from collections.abc import Callable
@@ -15,8 +16,9 @@ from typing import Any, Protocol, TypedDict, Unpack, cast
 from uuid import UUID, uuid4
 
 import orjson
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.application import AggregateNotFoundError, Application, Recording
+from eventsourcing.persistence import DataError, IntegrityError
+from eventsourcing.postgres import PostgresApplicationRecorder
 
 from cases.actor import Actor
 from cases.case import Case
@@ -34,13 +36,17 @@ from commands.errors import (
     InvalidReferenceError,
     StaleVersionError,
 )
+from commands.group_commit import GroupCommit
+from commands.group_load import GroupLoad, postgres_select_many, project
 from commands.notices import queued_notices
+from commands.recorders import PostgresLog, SQLiteLog, is_key_gone, recorder_topic
 from commands.records import (
     CaseNumberIssued,
     CommandRecorded,
     ExternalOrderRecorded,
     event_position,
     streams_present,
+    versions_taken,
 )
 from reference.model import ReferenceData
 
@@ -103,8 +109,9 @@ class PersonalDataVault(Protocol):
     data sealed per person before it reaches an event, and a keyed hash for fingerprints; and
     what readers and erasure ask of the vault the application holds."""
 
-    def seal(self, data: dict[str, Any], *, phone: str) -> dict[str, Any]: ...
+    def seal(self, data: dict[str, Any], *, phone: str, cached: bool = False) -> dict[str, Any]: ...
     def seal_many(self, items: list[tuple[dict[str, Any], str]]) -> list[dict[str, Any]]: ...
+    def forget(self, person_id: str) -> None: ...
     def unseal(self, envelope: dict[str, Any]) -> dict[str, Any] | None: ...
     def unseal_many(self, envelopes: list[dict[str, Any]]) -> list[tuple[dict[str, Any] | None, bool]]: ...
     def fingerprint(self, payload: bytes) -> str: ...
@@ -121,6 +128,14 @@ class CommandOptions(TypedDict, total=False):
     idempotency: Idempotency | None  # Idempotency-Key
 
 
+def personal_data(name: str, phone: str, address: str | None, contacts: dict[str, str | None]) -> dict[str, str]:
+    """What the petitioner gave: sealed whole under their key, never stored in clear."""
+    personal = {"name": name, "phone": phone}
+    if address:
+        personal["address"] = address
+    return personal | {k: v for k, v in contacts.items() if v}
+
+
 class Cases(Application):
     name = "cases"
 
@@ -133,12 +148,46 @@ class Cases(Application):
         clock: Callable[[], datetime] = utc_now,
         vault: PersonalDataVault | None = None,
     ) -> None:
+        module = (env or {}).get("PERSISTENCE_MODULE") or os.environ.get("PERSISTENCE_MODULE", "")
+        topic = recorder_topic(module)
+        if topic is not None and env is not None and "APPLICATION_RECORDER_TOPIC" not in env:
+            env = {**env, "APPLICATION_RECORDER_TOPIC": topic}
         super().__init__(env)
+        # The log checks, in each save, that the person keys sealing its data still stand; so the
+        # vault may seal with keys it remembers instead of reading them again (commands/recorders.py).
+        self.keys_checked_on_save = isinstance(self.recorder, (PostgresLog, SQLiteLog))
         self.vault = vault  # personal data is sealed with it; without one, registering is refused
         self._random = random.SystemRandom()
         self.reference = reference
         self.policy = policy
         self.clock = clock
+        # Concurrent commands of this process share transactions (commands/group_commit.py).
+        self.group_commit = GroupCommit(
+            self._save_together, lambda keys: versions_taken(self.recorder, keys), isolate=is_key_gone
+        )
+        # And the cases they load are read together (commands/group_load.py), on PostgreSQL.
+        self.group_load = (
+            GroupLoad(postgres_select_many(self.recorder))
+            if isinstance(self.recorder, PostgresApplicationRecorder) and self.snapshots is None
+            else None
+        )
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """Saves these aggregates and records in one transaction, as the library does; concurrent
+        saves of this process are grouped into one transaction (each keeps its own outcome: its
+        recordings, or `IntegrityError` when one of its events conflicts). Keyword arguments
+        (tracking records) are the library's and go straight through."""
+        if kwargs:
+            return super().save(*objs, **kwargs)
+        return self.group_commit.save(*objs)
+
+    def _save_together(self, events: list[Any]) -> list[Recording[UUID]]:
+        persons = [
+            e.petitioner["person"]
+            for e in events
+            if isinstance(getattr(e, "petitioner", None), dict) and "person" in e.petitioner
+        ]
+        return super().save(*events, persons=persons) if persons else super().save(*events)
 
     def close(self) -> None:
         if self.vault is not None:
@@ -148,6 +197,12 @@ class Cases(Application):
     # --- queries ---------------------------------------------------------------
 
     def get_case(self, case_id: UUID, version: int | None = None) -> Case:
+        if version is None and self.group_load is not None:
+            events = [self.mapper.to_domain_event(e) for e in self.group_load.stored_events(case_id)]
+            case = project(events)
+            if not isinstance(case, Case):  # nothing stored, or a stream that is not a case's
+                raise CaseNotFoundError(case_id)
+            return case
         try:
             return self.repository.get(case_id, version=version)
         except AggregateNotFoundError:
@@ -181,9 +236,13 @@ class Cases(Application):
         self._check_actor(actor)
         point = self.place(latitude, longitude, coordinate_system)
         units = self.admit(channel=channel, category=category, grid=grid, point=point)
+        if self.vault is None:
+            raise RuntimeError("Cases needs a vault to register: personal data is never stored in clear")
         # Open311's contact fields are the petitioner's too: sealed with the rest, never in clear.
         contacts = {"email": petitioner_email, "device_id": petitioner_device_id, "account_id": petitioner_account_id}
-        petitioner = self._sealed(petitioner_name, petitioner_phone, petitioner_address, contacts)
+        personal = personal_data(petitioner_name, petitioner_phone, petitioner_address, contacts)
+        # Only the envelope reaches the event: the person's key decides who can read it, for ever.
+        petitioner = self.vault.seal(personal, phone=petitioner_phone, cached=self.keys_checked_on_save)
         for attempt in range(MAX_ATTEMPTS):
             _back_off(attempt)
             if idempotency and (earlier := self._recorded(idempotency)):
@@ -212,7 +271,15 @@ class Cases(Application):
             issued = CaseNumberIssued(
                 originator_id=stream, originator_version=1, timestamp=at, number=number, case_id=str(case_id)
             )
-            result = self._save(case, [issued], idempotency)
+            try:
+                result = self._save(case, [issued], idempotency)
+            except DataError as error:
+                if not is_key_gone(error):
+                    raise
+                # The person was erased since their key was remembered: a new person, a new key.
+                self.vault.forget(petitioner["person"])
+                petitioner = self.vault.seal(personal, phone=petitioner_phone)
+                continue
             if result is not None:
                 return result
         raise ConcurrentUpdateError
@@ -230,18 +297,6 @@ class Cases(Application):
         if units is None:
             raise InvalidReferenceError("grid", f"未知的网格或微网格编码 {grid}")
         return units
-
-    def _sealed(
-        self, name: str, phone: str, address: str | None, contacts: dict[str, str | None] | None = None
-    ) -> dict[str, Any]:
-        if self.vault is None:
-            raise RuntimeError("Cases needs a vault to register: personal data is never stored in clear")
-        personal = {"name": name, "phone": phone}
-        if address:
-            personal["address"] = address
-        personal |= {k: v for k, v in (contacts or {}).items() if v}
-        # Only the envelope reaches the event: the person's key decides who can read it, for ever.
-        return self.vault.seal(personal, phone=phone)
 
     def classify(
         self, case_id: UUID, actor: Actor, *, handling_type: HandlingType, tier: Tier, **kw: Unpack[CommandOptions]

@@ -85,6 +85,26 @@ def event_position(recorder: Any, originator_id: UUID, version: int) -> int | No
     return None if row is None else int(row["position"])
 
 
+def versions_taken(recorder: Any, keys: list[tuple[UUID, int]]) -> set[tuple[UUID, int]]:
+    """Which of these (stream, version) pairs the log already holds: one query, so that a batch of
+    saves that failed on a conflict can tell its conflicting commands from the others."""
+    if not keys:
+        return set()
+    _, table, mark = log_table(recorder)
+    postgres = isinstance(recorder, PostgresApplicationRecorder)
+    ids = sorted({k[0] for k in keys})
+    params: list[Any] = list(ids) if postgres else [i.hex for i in ids]
+    statement = (
+        f"SELECT originator_id, originator_version FROM {table} "
+        f"WHERE originator_id IN ({', '.join(mark for _ in params)})"
+    )
+    with recorder.datastore.transaction(commit=False) as cur:
+        cur.execute(statement, params)
+        rows = cur.fetchall()
+    found = {(r["originator_id"] if postgres else UUID(r["originator_id"]), int(r["originator_version"])) for r in rows}
+    return found & set(keys)
+
+
 CASE_TOPIC_PREFIX = "cases.case:Case."
 
 

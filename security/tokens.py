@@ -32,6 +32,8 @@ DEV_ACTORS: list[dict[str, Any]] = [
     {"role": Role.ADMIN, "sub": "AD001"},
 ]
 ISSUER = "minqing"
+LEEWAY = 30  # seconds of clock skew allowed on `exp`
+VERIFIED_CACHE = 10_000  # tokens whose signature and claims were checked, per process
 DEFAULT_TTL = 8 * 3600
 RESIDENT_TTL = 180 * 86400  # printed on the receipt: lasts as long as a case may
 
@@ -66,6 +68,9 @@ class TokenKeys:
     signing_key: str | None
     verifying_key: str
     dev: bool = field(default=False)
+    # The same token is checked once (issue 15: PyJWT's decode was a tenth of a command's CPU). Its
+    # signature and claims cannot change; only time can expire it, and that is checked on every use.
+    _verified: dict[str, Principal] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenKeys:
@@ -107,6 +112,16 @@ class TokenKeys:
         return jwt.encode(claims, self.signing_key, algorithm="HS256")
 
     def verify(self, token: str) -> Principal:
+        known = self._verified.get(token)
+        if known is not None and known.expires is not None and time.time() <= known.expires + LEEWAY:
+            return known
+        principal = self._verify(token)
+        if len(self._verified) >= VERIFIED_CACHE:
+            self._verified.clear()  # crude, but bounded
+        self._verified[token] = principal
+        return principal
+
+    def _verify(self, token: str) -> Principal:
         try:
             claims = jwt.decode(
                 token,
@@ -114,7 +129,7 @@ class TokenKeys:
                 algorithms=[self.algorithm],
                 issuer=ISSUER,
                 options={"require": ["exp", "sub", "role", "iss"]},
-                leeway=30,
+                leeway=LEEWAY,
             )
         except jwt.ExpiredSignatureError:
             raise TokenError("token_expired", "令牌已过期，请重新获取。", "The token has expired") from None

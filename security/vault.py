@@ -104,6 +104,9 @@ class Vault:
         self.master = MasterKey.of(master)
         self.masters = {m.key_id: m for m in (self.master, *(MasterKey.of(p) for p in previous))}
         self._index_key = self._meta_key("person_index")
+        # lookup -> (person id, key) of the persons this process sealed for. Only used when the
+        # caller's save re-checks the key in its own transaction (`cached=True`, commands/recorders.py).
+        self._people: dict[str, tuple[str, bytes]] = {}
 
     @classmethod
     def open(cls, settings: Settings) -> Vault:
@@ -118,9 +121,17 @@ class Vault:
 
     # --- sealing -------------------------------------------------------------
 
-    def seal(self, data: dict[str, Any], *, phone: str) -> dict[str, Any]:
-        """The envelope stored in the event instead of the clear fields."""
-        person_id, key = self._person_for(phone)
+    def seal(self, data: dict[str, Any], *, phone: str, cached: bool = False) -> dict[str, Any]:
+        """The envelope stored in the event instead of the clear fields. `cached`: the key may come
+        from this process's memory, because the save will prove it still stands (it then fails
+        with `PersonKeyGoneError` and the caller `forget`s the person and seals again)."""
+        lookup = self._lookup(phone)
+        known = self._people.get(lookup) if cached else None
+        person_id, key = known if known is not None else self._person_for(phone)
+        if cached:
+            if len(self._people) >= 100_000:
+                self._people.clear()  # bounded
+            self._people[lookup] = (person_id, key)
         return {"v": ENVELOPE_VERSION, "person": person_id, "sealed": _seal(key, person_id, data)}
 
     def unseal(self, envelope: dict[str, Any]) -> dict[str, Any] | None:
@@ -153,8 +164,15 @@ class Vault:
     def knows(self, person_id: str) -> bool:
         return bool(self.store.query("SELECT 1 AS x FROM person_keys WHERE person_id = ?", (person_id,)))
 
+    def forget(self, person_id: str) -> None:
+        """Drops a person's key from this process's memory."""
+        for lookup, (known, _) in list(self._people.items()):
+            if known == person_id:
+                self._people.pop(lookup, None)
+
     def erase(self, person_id: str) -> bool:
         """Destroys the person's key; True if there was one to destroy."""
+        self.forget(person_id)
         now = datetime.now(UTC).isoformat()
         with self.store.transaction() as cur:
             rows = cur.execute(
