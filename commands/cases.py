@@ -48,7 +48,7 @@ from commands.records import (
     streams_present,
     versions_taken,
 )
-from reference.model import ReferenceData
+from reference.model import Person, ReferenceData
 
 MAX_ATTEMPTS = 12
 
@@ -329,9 +329,7 @@ class Cases(Application):
         return self._execute(case_id, actor, decide, **kw)
 
     def assign(self, case_id: UUID, actor: Actor, *, assignee: str, **kw: Unpack[CommandOptions]) -> CommandResult:
-        leader = self.reference.grid_leaders.get(assignee)
-        if leader is None:
-            raise InvalidReferenceError("assignee", f"{assignee} 不是登记在册的网格长")
+        leader = self._grid_leader(assignee)
         return self._execute(
             case_id,
             actor,
@@ -513,9 +511,7 @@ class Cases(Application):
     def reassign(
         self, case_id: UUID, actor: Actor, *, assignee: str, reason: str, **kw: Unpack[CommandOptions]
     ) -> CommandResult:
-        leader = self.reference.grid_leaders.get(assignee)
-        if leader is None:
-            raise InvalidReferenceError("assignee", f"{assignee} 不是登记在册的网格长")
+        leader = self._grid_leader(assignee)
         return self._execute(
             case_id,
             actor,
@@ -728,6 +724,13 @@ class Cases(Application):
         # Nothing changed now; the position is the first result's, so `wait_for` still works.
         position = event_position(self.recorder, UUID(first.case_id), first.version)
         return replace(first, position=position, replayed=True, changed=False)
+
+    def _grid_leader(self, assignee: str) -> Person:
+        """The grid leader the reference data knows by that id (assign, reassign); 422 otherwise."""
+        leader = self.reference.grid_leaders.get(assignee)
+        if leader is None:
+            raise InvalidReferenceError("assignee", f"{assignee} 不是登记在册的网格长")
+        return leader
 
     def _check_actor(self, actor: Actor) -> None:
         """The token names the actor; the reference data must know who it names."""

@@ -138,6 +138,16 @@ ADDED_COLUMNS = {
 }
 
 
+def _summoned(key: tuple[str, int, str], row: Row, at: datetime) -> Row:
+    """A department's row for one whistle, summoned at `at` (blown, or transferred to it)."""
+    case_id, whistle_no, department = key
+    return {
+        "case_id": case_id, "whistle_no": whistle_no, "department": department, "street": row["street"],
+        "grid": row["grid"], "blown_at": _iso(at), "blown_month": _day(at)[:7], "reported_at": None,
+        "seconds_to_report": None,
+    }  # fmt: skip
+
+
 class Ledger:
     name = NAME
     tables = TABLES + board_states.TABLES
@@ -381,33 +391,13 @@ class Ledger:
         if isinstance(e, Case.WhistleBlown):
             keys = {(case_id, e.whistle_no, d) for d in e.departments}
             for key in keys:
-                whistles[key] = {
-                    "case_id": case_id,
-                    "whistle_no": e.whistle_no,
-                    "department": key[2],
-                    "street": row["street"],
-                    "grid": row["grid"],
-                    "blown_at": _iso(e.timestamp),
-                    "blown_month": _day(e.timestamp)[:7],
-                    "reported_at": None,
-                    "seconds_to_report": None,
-                }
+                whistles[key] = _summoned(key, row, e.timestamp)
             return keys
         if isinstance(e, Case.Transferred):
             # The department a part is transferred to is summoned from the transfer (转办).
             keys = {(case_id, no, e.to_department) for no in e.whistle_nos}
             for key in keys:
-                whistles[key] = {
-                    "case_id": case_id,
-                    "whistle_no": key[1],
-                    "department": e.to_department,
-                    "street": row["street"],
-                    "grid": row["grid"],
-                    "blown_at": _iso(e.timestamp),
-                    "blown_month": _day(e.timestamp)[:7],
-                    "reported_at": None,
-                    "seconds_to_report": None,
-                }
+                whistles[key] = _summoned(key, row, e.timestamp)
             return keys
         key = (case_id, e.whistle_no, e.department)
         if key in whistles:
