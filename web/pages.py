@@ -101,7 +101,8 @@ def details(payload: dict[str, Any], reference: ReferenceData) -> list[tuple[str
             text = "是" if value else "否"
         else:
             text = names.get(key, {}).get(str(value), str(value))
-        shown.append((HEADERS.get(key, labels.FIELDS.get(key, key)), text))
+        # An event's own field names first (an attachment's `name` is its file name, not a unit's).
+        shown.append((labels.FIELDS.get(key, HEADERS.get(key, key)), text))
     return shown
 
 
