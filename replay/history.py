@@ -155,7 +155,7 @@ def history(cases: Cases, case_id: UUID, *, now: datetime | None = None, clear: 
 def _with_notices(cases: Cases, case_id: UUID, steps: list[Step], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The case's notices to the resident (已发送短信, 短信发送失败, 短信未发送) in log order among
     its events, each with where the case stood then; they are not versions of the case."""
-    outcomes = notice_outcomes(cases, case_id, steps[-1].event.originator_version)
+    outcomes = notice_outcomes(cases, case_id, [s.record for s in steps])
     if not outcomes:
         return events
     for position, event in outcomes:

@@ -16,7 +16,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from commands.errors import CaseNotFoundError
-from commands.notices import notice_id
+from commands.notices import TRIGGERS, notice_id
 from commands.records import CaseNumberIssued, log_table
 
 
@@ -92,12 +92,17 @@ def streams_records(app: Application, originator_ids: list[UUID]) -> list[Record
     ]
 
 
-def notice_outcomes(app: Application, case_id: UUID, version: int) -> list[tuple[int, Any]]:
+def notice_outcomes(app: Application, case_id: UUID, records: list[Record]) -> list[tuple[int, Any]]:
     """(position, event) of what became of the case's notices (sent, failed, stopped), in log
-    order: their streams are named by the case's versions (commands/notices.py)."""
-    ids = [notice_id(case_id, v) for v in range(1, version + 1)]
+    order. Their streams are named by the versions of the case's events that queue a notice
+    (commands/notices.py: TRIGGERS), read from the stored topics: only those are asked for."""
+    ids = [notice_id(case_id, r.stored.originator_version) for r in records if _queues_notice(r.stored.topic)]
     out = []
     for record in streams_records(app, ids):
         if record.stored.originator_version > 1:  # the first is the queued notice: bookkeeping
             out.append((record.position, app.mapper.to_domain_event(record.stored)))
     return out
+
+
+def _queues_notice(topic: str) -> bool:
+    return topic.rpartition(".")[2] in TRIGGERS  # "cases.case:Case.Closed" -> "Closed"

@@ -189,7 +189,7 @@ class Feed:
         events = [(r.position, case_event(self.cases, r)) for r in case_records if r.position > after]
         if case_records:
             # What became of its notices to the resident, in log order among its events.
-            notices = notice_outcomes(self.cases, flt.case, case_records[-1].stored.originator_version)
+            notices = notice_outcomes(self.cases, flt.case, case_records)
             events = sorted(events + [(p, e) for p, e in notices if p > after], key=lambda pe: pe[0])
         out: list[dict[str, Any]] = []
         for i, (position, event) in enumerate(events):
