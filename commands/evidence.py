@@ -204,7 +204,21 @@ class Evidence:
             "location_removed": checked.location_removed,
             "url": url,
         }
-        return self.cases.act(BY_NAME["attach"], case_id, actor, fields, **_options(options))
+        try:
+            return self.cases.act(BY_NAME["attach"], case_id, actor, fields, **_options(options))
+        except BaseException:
+            self._unstore(case_id, stage, checked.sha256)
+            raise
+
+    def _unstore(self, case_id: UUID, stage: Stage, sha256: str) -> None:
+        """After a save that failed (a conflict, a refusal, the database): the reference goes, and
+        the bytes with it unless another attachment holds them. The case is read again first: a
+        concurrent upload of the same file to the same stage may have saved it meanwhile."""
+        try:
+            if not any(a["stage"] == stage and a["sha256"] == sha256 for a in self.cases.get_case(case_id).evidence()):
+                self.blobs.discard(sha256, _holder(case_id, stage))
+        except Exception:
+            log.warning("attachment_left_stored", case_id=str(case_id), sha256=sha256, exc_info=True)
 
     def link(self, case_id: UUID, actor: Actor, *, stage: Stage, url: str) -> CommandResult:
         """A link kept on the case but not fetched (its host is not allowed)."""

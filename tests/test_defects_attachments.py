@@ -1,6 +1,6 @@
 """Content-addressed attachments shared by several cases: erasing one person's file keeps the same
-bytes attached elsewhere. On the directory store and on moto's S3 server, each on both event
-stores."""
+bytes attached elsewhere, and an upload whose save fails leaves no file behind. On the directory
+store and on moto's S3 server, each on both event stores."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from commands.evidence import check
 from config.settings import Settings
 from service import create_app
 from storage.blobs import EMPTY_SHA256, DirectoryStore, S3Store, sign_v4
@@ -92,6 +93,22 @@ def test_erasing_one_person_keeps_the_same_file_on_another_case(web: TestClient)
     assert web.get(theirs["href"], headers=auth(CLERK)).status_code == 410
 
 
+def test_an_upload_whose_save_fails_leaves_no_file(web: TestClient) -> None:
+    drive = Driver(web)
+    case_id = drive.register()
+    data = jpeg(colour=(31, 41, 59))
+    stale = _upload(web, case_id, data, **{"If-Match": '"7"'})
+    assert stale["status"] in (409, 412), stale
+    assert _stored(web, check(data, keep_location=False, max_bytes=1 << 30).sha256) is None
+
+    # The same bytes held by another case stay when this case's save fails.
+    other = drive.register(**SECOND_PETITIONER)
+    held = _upload(web, other, data)["attachment"]
+    assert _upload(web, case_id, data, **{"If-Match": '"7"'})["status"] in (409, 412)
+    assert _stored(web, held["sha256"]) is not None
+    assert web.get(held["href"], headers=auth(CLERK)).status_code == 200
+
+
 def _stores(tmp_path: Path, server: str) -> Iterator[DirectoryStore | S3Store]:
     yield DirectoryStore(tmp_path / "files")
     yield S3Store(server, _bucket(server), KEYS)
@@ -110,6 +127,8 @@ def test_the_bytes_go_with_their_last_holder(tmp_path: Path, s3_server: str) -> 
 
         store.put(sha, PDF, "application/pdf", "case-c.registration")  # brought again: alive again
         assert store.get(sha) == PDF and not store.erased(sha)
+        store.discard(sha, "case-c.registration")  # its save failed: gone, but not "erased" anew
+        assert store.get(sha) is None and store.holders(sha) == []
         with pytest.raises(ValueError):
             store.put(sha, PDF, "application/pdf", "../escape")
         store.close()
