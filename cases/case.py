@@ -1078,6 +1078,15 @@ class Case(Aggregate):
         found: dict[str, Any] | None = self.__dict__.get("imported")
         return found
 
+    @property
+    def received_at(self) -> datetime:
+        """When the resident's petition was received: the platform's registration time of an
+        imported work order (never later than Minqing's registration), else Minqing's own."""
+        platform = (self.imported or {}).get("received_at")
+        if platform is None:
+            return self.registered_at
+        return min(datetime.fromisoformat(platform), self.registered_at)
+
     # --- places (issue 18) ---------------------------------------------------
 
     def locate(
