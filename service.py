@@ -250,7 +250,11 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
     # A file's request may be as large as an attachment (plus a multipart envelope); every other stays small.
     uploads = (UPLOAD_PATHS, max(config.max_body_bytes, config.attachment_max_bytes + 64 * 1024))
     app.add_middleware(
-        InputGuard, max_bytes=config.max_body_bytes, larger={"/imports": config.max_import_bytes}, uploads=uploads
+        InputGuard,
+        max_bytes=config.max_body_bytes,
+        larger={"/imports": config.max_import_bytes},
+        uploads=uploads,
+        admit=attachment_routes.admit_upload,
     )
     errors.install(app)
     api_docs.install(app)

@@ -218,14 +218,27 @@ async def authorize(request: Request) -> None:
     if found is not None and found.scope in (Scope.OWN_AUTH, Scope.SIGN_IN):
         limiter.check("ip:" + (request.client.host if request.client else "?"))
         return
-    try:
-        principal = session_principal(request) if key in WORKBENCH else authenticate(request)
-    except AuthenticationError:
-        # Guessing tokens costs the guesser's address its budget too.
-        limiter.check("ip:" + (request.client.host if request.client else "?"))
-        raise
+    principal = _authenticated(request, key)
     request.state.principal = principal
     limiter.check(principal.token_id)
+    found = _role_allowed(principal, found)
+    if found.scope == Scope.CASE:
+        await _check_case(request, principal, request.path_params["case_id"])
+    elif found.scope == Scope.REGISTER:
+        await _check_register(request, principal)
+    # Scope.AREA is not checked here: the routes pass `AreaDep` to every query they run.
+
+
+def _authenticated(request: Request, key: str) -> Principal:
+    try:
+        return session_principal(request) if key in WORKBENCH else authenticate(request)
+    except AuthenticationError:
+        # Guessing tokens costs the guesser's address its budget too.
+        request.app.state.rate_limiter.check("ip:" + (request.client.host if request.client else "?"))
+        raise
+
+
+def _role_allowed(principal: Principal, found: Rule | None) -> Rule:
     if found is None:
         raise AccessDeniedError("no_rule", "此接口尚未配置访问规则，默认拒绝。")
     if principal.role not in found.roles:
@@ -233,11 +246,13 @@ async def authorize(request: Request) -> None:
         raise AccessDeniedError(
             "role_not_allowed", f"{ROLE_LABELS[principal.role]}无权{found.why}；可以的角色：{allowed}。"
         )
-    if found.scope == Scope.CASE:
-        await _check_case(request, principal, request.path_params["case_id"])
-    elif found.scope == Scope.REGISTER:
-        await _check_register(request, principal)
-    # Scope.AREA is not checked here: the routes pass `AreaDep` to every query they run.
+    return found
+
+
+def admit(request: Request, key: str) -> None:
+    """What `authorize` decides from the token alone (401, the role's 403), for a caller that must
+    decide before the body is read (api/limits.py InputGuard); `authorize` still runs in full after."""
+    _role_allowed(_authenticated(request, key), RULES.get(key))
 
 
 async def _check_case(request: Request, principal: Principal, raw_id: str) -> None:

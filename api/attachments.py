@@ -10,6 +10,7 @@ that carries the petitioner's data is readable only by roles that see personal d
 from __future__ import annotations
 
 import hashlib
+import inspect
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Annotated, Any
@@ -19,8 +20,9 @@ from uuid import UUID
 import anyio
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import ValidationError
+from starlette.types import Scope
 
-from api.access import AccessDeniedError, PrincipalDep, sees_personal_data
+from api.access import CMD, AccessDeniedError, PrincipalDep, admit, sees_personal_data
 from api.dependencies import CommandHeadersDep
 from api.errors import reason
 from cases.case import Case
@@ -43,6 +45,26 @@ def get_evidence(request: Request) -> Evidence:
 
 
 EvidenceDep = Annotated[Evidence, Depends(get_evidence)]
+
+
+async def admit_upload(scope: Scope) -> Response | None:
+    """Run by the input guard before it reads an upload's body: an anonymous caller, a bad token or
+    a role that may not attach is answered (401/403, as the route would) without the server
+    holding the file in memory first. The route's full access check (the case, its area) follows."""
+    request = Request(scope)
+    key = CMD + COMMAND.path
+    if scope["path"].startswith("/workbench/"):
+        key = "POST /workbench" + key.removeprefix("POST ")
+    try:
+        admit(request, key)
+    except Exception as e:
+        handlers = request.app.exception_handlers
+        handler = next((handlers[c] for c in type(e).__mro__ if c in handlers), None)
+        if handler is None:
+            raise
+        answer = handler(request, e)
+        return await answer if inspect.isawaitable(answer) else answer
+    return None
 
 
 def upload(

@@ -10,11 +10,12 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import orjson
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.responses import error_body
@@ -57,7 +58,9 @@ class InputGuard:
     """Before any route parses anything: refuses a body over `max_bytes`
     whatever Content-Length claims (chunked bodies are counted as they arrive),
     and a NUL byte in the path or query (PostgreSQL text cannot hold one, so
-    it could only ever fail deeper down)."""
+    it could only ever fail deeper down). An upload's caller is checked by
+    `admit` (the token, the role) before its body is read, so an anonymous
+    client cannot make the server hold a file's worth of memory."""
 
     def __init__(
         self,
@@ -65,11 +68,13 @@ class InputGuard:
         max_bytes: int,
         larger: dict[str, int] | None = None,
         uploads: tuple[re.Pattern[str], int] | None = None,
+        admit: Callable[[Scope], Awaitable[Response | None]] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.larger = larger or {}  # path -> its own cap (a spreadsheet upload is not a JSON command)
         self.uploads = uploads  # paths that take a file (attachments), and their own cap
+        self.admit = admit  # an upload's answer before its body is read (a refusal), or None to go on
 
     def _limit(self, path: str) -> int:
         if path in self.larger:
@@ -87,6 +92,11 @@ class InputGuard:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
+        if self.admit is not None and self.uploads is not None and self.uploads[0].fullmatch(scope["path"]):
+            refusal = await self.admit(scope)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
         limit = self._limit(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):

@@ -17,7 +17,7 @@ STAGES: list[tuple[str, list[str]]] = [
     ("resident token issue (PyJWT)", ["TokenKeys.issue"]),
     ("structlog request line", ["structlog", "BoundLogger", "_make_stamper", "JSONRenderer", "BytesLogger"]),
     ("prometheus metrics", ["prometheus_client", "values.py", "metrics.py", "mmap_dict"]),
-    ("vault: key lookup + AES seal", ["Vault.seal", "Vault._person_for"]),
+    ("vault: key lookup + AES seal", ["Vault.seal", "Vault._persons_for"]),
     ("load the case (select + replay)", ["Cases.get_case"]),
     ("save: psycopg (lock, notify, insert, commit)", ["insert_events", "EventStore.put", "Application._record"]),
     ("save: encode events (transcoder, mapper)", ["to_stored_event", "Mapper", "transcoder", "Transcoder"]),

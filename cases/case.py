@@ -9,7 +9,7 @@ and the case's units, so a reader never needs to load the aggregate.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, Unpack
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -39,6 +39,26 @@ WHILE_LINKED = frozenset({
     "give_feedback", "rate", "link_duplicate", "unlink_duplicate", "recompute_deadlines", "follow_up",
     "opt_out_notices", "attach", "locate",
 })  # fmt: skip
+
+
+class Registration(TypedDict):
+    """What registering a petition takes (Case.register, Case.import_order): the Registered
+    event's fields, with the case's id, the moment and the actor."""
+
+    case_id: UUID
+    number: str
+    actor: Actor
+    at: datetime
+    units: dict[str, Any]
+    channel: str
+    category: str
+    title: str
+    description: str
+    location: str
+    petitioner: dict[str, str]
+    latitude: NotRequired[float | None]
+    longitude: NotRequired[float | None]
+    media_url: NotRequired[str | None]
 
 
 class Case(Aggregate):
@@ -580,83 +600,21 @@ class Case(Aggregate):
     # annotations: the library would turn them into __init__ parameters).
 
     @classmethod
-    def register(
-        cls,
-        *,
-        case_id: UUID,
-        number: str,
-        actor: Actor,
-        at: datetime,
-        units: dict[str, Any],
-        channel: str,
-        category: str,
-        title: str,
-        description: str,
-        location: str,
-        petitioner: dict[str, str],
-        latitude: float | None = None,
-        longitude: float | None = None,
-        media_url: str | None = None,
-        notices: bool = True,
-    ) -> Case:
+    def register(cls, *, notices: bool = True, **registration: Unpack[Registration]) -> Case:
+        actor = registration["actor"]
         if actor.role not in (Role.INTAKE_CLERK, Role.GRID_LEADER):
             raise errors.ActorNotAllowedError("只有民情信息员（登记员）或网格长可以登记诉求。")
-        case = cls._registered(
-            case_id=case_id,
-            number=number,
-            actor=actor,
-            at=at,
-            units=units,
-            channel=channel,
-            category=category,
-            title=title,
-            description=description,
-            location=location,
-            petitioner=petitioner,
-            latitude=latitude,
-            longitude=longitude,
-            media_url=media_url,
-        )
+        case = cls._registered(**registration)
         if not notices:
-            case._decline_notices(actor, at)  # 登记时即表示不接收短信：saved with the registration
+            case._decline_notices(actor, registration["at"])  # 登记时即表示不接收短信：saved with the registration
         return case
 
     @classmethod
-    def _registered(
-        cls,
-        *,
-        case_id: UUID,
-        number: str,
-        actor: Actor,
-        at: datetime,
-        units: dict[str, Any],
-        channel: str,
-        category: str,
-        title: str,
-        description: str,
-        location: str,
-        petitioner: dict[str, str],
-        latitude: float | None = None,
-        longitude: float | None = None,
-        media_url: str | None = None,
-    ) -> Case:
-        return cls._create(
-            cls.Registered,
-            id=case_id,
-            timestamp=at,
-            actor=actor.as_dict(),
-            number=number,
-            units=units,
-            channel=channel,
-            category=category,
-            title=title,
-            description=description,
-            location=location,
-            petitioner=petitioner,
-            latitude=latitude,
-            longitude=longitude,
-            media_url=media_url,
-        )
+    def _registered(cls, **registration: Unpack[Registration]) -> Case:
+        """The Registered event of a petition registered here or imported (import_order)."""
+        fields: dict[str, Any] = {"latitude": None, "longitude": None, "media_url": None, **registration}
+        case_id, at, actor = fields.pop("case_id"), fields.pop("at"), fields.pop("actor")
+        return cls._create(cls.Registered, id=case_id, timestamp=at, actor=actor.as_dict(), **fields)
 
     # --- commands -----------------------------------------------------------
 
@@ -1051,7 +1009,7 @@ class Case(Aggregate):
         external_id: str,
         received_at: datetime | None,
         source: str,
-        **registration: Any,
+        **registration: Unpack[Registration],
     ) -> Case:
         """A work order exported by a hotline platform: registered like any petition (the same
         event, so every reader counts it), then marked with the platform's order number."""
@@ -1077,6 +1035,15 @@ class Case(Aggregate):
         """The platform and order number of an imported case; None for one registered here."""
         found: dict[str, Any] | None = self.__dict__.get("imported")
         return found
+
+    @property
+    def received_at(self) -> datetime:
+        """When the resident's petition was received: the platform's registration time of an
+        imported work order (never later than Minqing's registration), else Minqing's own."""
+        platform = (self.imported or {}).get("received_at")
+        if platform is None:
+            return self.registered_at
+        return min(datetime.fromisoformat(platform), self.registered_at)
 
     # --- places (issue 18) ---------------------------------------------------
 

@@ -302,7 +302,7 @@ class Cases(Application):
         self, case_id: UUID, actor: Actor, *, handling_type: HandlingType, tier: Tier, **kw: Unpack[CommandOptions]
     ) -> CommandResult:
         def decide(case: Case, at: datetime) -> None:
-            start = local_date(case.registered_at)
+            start = local_date(case.received_at)  # an imported order's from the platform's registration
             version = self.policy.in_force(local_date(at))
             case.classify(
                 actor,
@@ -322,7 +322,7 @@ class Cases(Application):
                 return case.recompute_deadlines(actor, at, deadlines={}, policy_version="")
             version = next(v for v in self.policy.versions if v.version == case.policy_version)
             # A reopened case's limits run from its reopening (不满意重办), not from registration.
-            start = local_date(case.reopened_at or case.registered_at)
+            start = local_date(case.reopened_at or case.received_at)
             fresh = version.deadlines(case.handling_type, case.tier, start)
             return case.recompute_deadlines(actor, at, deadlines=fresh, policy_version=version.version)
 

@@ -15,6 +15,7 @@ from io import BytesIO
 from typing import Any
 from uuid import UUID
 
+import structlog
 from PIL import Image, UnidentifiedImageError
 
 from cases.actor import Actor
@@ -25,6 +26,7 @@ from commands.cases import Cases, CommandOptions, CommandResult
 from commands.errors import InvalidInputError
 from storage.blobs import BlobStore
 
+log = structlog.get_logger()
 GPS_IFD = 0x8825
 MAX_PIXELS = 50_000_000  # a larger image is refused, not decoded (decompression bombs)
 
@@ -188,7 +190,8 @@ class Evidence:
         # Refused before anything is stored: a file nobody may add never reaches the store.
         self.cases.get_case(case_id).check_attach(actor, stage)
         checked = check(data, keep_location=keeps_location(stage, actor.role), max_bytes=self.max_bytes)
-        self.blobs.put(checked.sha256, checked.data, checked.kind.content_type)
+        holder = _holder(case_id, stage)
+        self.blobs.put(checked.sha256, checked.data, checked.kind.content_type, holder)
         if carries_personal_data(stage, actor.role):
             # The log cannot forget: a name like 张秀英身份证.jpg would outlive the person's erasure.
             name = STAGES[stage].label
@@ -201,7 +204,21 @@ class Evidence:
             "location_removed": checked.location_removed,
             "url": url,
         }
-        return self.cases.act(BY_NAME["attach"], case_id, actor, fields, **_options(options))
+        try:
+            return self.cases.act(BY_NAME["attach"], case_id, actor, fields, **_options(options))
+        except BaseException:
+            self._unstore(case_id, stage, checked.sha256)
+            raise
+
+    def _unstore(self, case_id: UUID, stage: Stage, sha256: str) -> None:
+        """After a save that failed (a conflict, a refusal, the database): the reference goes, and
+        the bytes with it unless another attachment holds them. The case is read again first: a
+        concurrent upload of the same file to the same stage may have saved it meanwhile."""
+        try:
+            if not any(a["stage"] == stage and a["sha256"] == sha256 for a in self.cases.get_case(case_id).evidence()):
+                self.blobs.discard(sha256, _holder(case_id, stage))
+        except Exception:
+            log.warning("attachment_left_stored", case_id=str(case_id), sha256=sha256, exc_info=True)
 
     def link(self, case_id: UUID, actor: Actor, *, stage: Stage, url: str) -> CommandResult:
         """A link kept on the case but not fetched (its host is not allowed)."""
@@ -217,7 +234,7 @@ class Evidence:
             raise AttachmentNotFoundError(sha256)
         if self._erased(case, found):
             if self.blobs.get(sha256) is not None and _personal(found):
-                self.blobs.erase(sha256)  # an erasure that ran before the ledger knew the case
+                self._release(case, found)  # an erasure that ran before the ledger knew the case
             raise AttachmentErasedError(sha256)
         data = self.blobs.get(sha256)
         if data is None:
@@ -225,14 +242,22 @@ class Evidence:
         return found, data
 
     def erase_person(self, case_ids: list[UUID]) -> list[str]:
-        """Removes the files that carry the person's data on their cases; returns their hashes."""
+        """Releases the files that carry the person's data on their cases; returns their hashes.
+        The bytes go unless another live attachment holds the same bytes (another case, or a
+        file of this case that carries no personal data)."""
         erased = []
         for case_id in case_ids:
-            for a in self.cases.get_case(case_id).evidence():
+            case = self.cases.get_case(case_id)
+            for a in case.evidence():
                 if a["sha256"] and _personal(a):
-                    self.blobs.erase(a["sha256"])
+                    self._release(case, a)
                     erased.append(a["sha256"])
         return erased
+
+    def _release(self, case: Case, attachment: dict[str, Any]) -> None:
+        same = [a for a in case.evidence() if (a["stage"], a["sha256"]) == (attachment["stage"], attachment["sha256"])]
+        if all(_personal(a) for a in same):  # the holder is the stage: a site photo of it keeps it
+            self.blobs.release(attachment["sha256"], _holder(case.id, attachment["stage"]))
 
     def _erased(self, case: Case, attachment: dict[str, Any]) -> bool:
         sha = attachment["sha256"]
@@ -243,6 +268,11 @@ class Evidence:
         if _personal(attachment) and person and vault is not None and vault.erased(person):
             return True
         return self.blobs.erased(sha)
+
+
+def _holder(case_id: UUID, stage: str) -> str:
+    """What references a file in the store: the case and the stage (one file per stage and case)."""
+    return f"{case_id}.{stage}"
 
 
 def _personal(attachment: dict[str, Any]) -> bool:

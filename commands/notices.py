@@ -64,13 +64,20 @@ class NoticeQueued(DomainEvent):
 
 
 @fields_of
-class NoticeSent(DomainEvent):
+class NoticeOutcome(DomainEvent):
+    """What every outcome of a notice holds, in this order (the stored field names: the three
+    events below keep their own names, topics and fields; this class is never stored itself)."""
+
     case_id: str
     case_version: int
     number: str
     units: dict[str, Any]
     actor: dict[str, Any]
     kind: str
+
+
+@fields_of
+class NoticeSent(NoticeOutcome):
     sender: str  # log, http
     attempt: int
     code: str  # the gateway's answer code
@@ -78,13 +85,7 @@ class NoticeSent(DomainEvent):
 
 
 @fields_of
-class NoticeFailed(DomainEvent):
-    case_id: str
-    case_version: int
-    number: str
-    units: dict[str, Any]
-    actor: dict[str, Any]
-    kind: str
+class NoticeFailed(NoticeOutcome):
     sender: str
     attempt: int
     code: str  # HTTP status or the gateway's own code; timeout, connect, transport
@@ -92,13 +93,7 @@ class NoticeFailed(DomainEvent):
 
 
 @fields_of
-class NoticeStopped(DomainEvent):
-    case_id: str
-    case_version: int
-    number: str
-    units: dict[str, Any]
-    actor: dict[str, Any]
-    kind: str
+class NoticeStopped(NoticeOutcome):
     stop_reason: str  # opted_out, erased, unavailable
 
 

@@ -32,6 +32,7 @@ from cases.clock import CHINA, local_date
 from cases.places import inside
 from cases.vocabulary import FeedbackMethod, HandlingType, Role, Satisfaction, SuggestionOutcome, Tier
 from commands.cases import Cases
+from demo.platform_exports import HEADERS_110, HEADERS_12345, export_csv
 from demo.words import (
     ANY_HOUR_CHANNELS,
     BIG_PROGRESS,
@@ -988,17 +989,6 @@ DISPATCH_CALLS = (
 )
 
 
-def _export(headers: list[str], rows: list[list[str]]) -> bytes:
-    import csv
-    import io
-
-    out = io.StringIO(newline="")
-    writer = csv.writer(out)
-    writer.writerow(headers)
-    writer.writerows(rows)
-    return out.getvalue().encode("gb18030")  # as the platforms export: GBK family
-
-
 def load_imported(cases: Cases, *, seed: int = 2026, now: datetime | None = None) -> dict[str, int]:
     """Imports this morning's 12345 and 110 exports (received over the last three days), then
     the intake office classifies and dispatches half of them: the board and the ledger show
@@ -1043,31 +1033,14 @@ def load_imported(cases: Cases, *, seed: int = 2026, now: datetime | None = None
             import_file(
                 cases,
                 OPERATOR,
-                _export(
-                    [
-                        "工单编号",
-                        "来电时间",
-                        "来电人",
-                        "联系电话",
-                        "诉求标题",
-                        "诉求内容",
-                        "补充说明",
-                        "问题分类",
-                        "事发地址",
-                        "所属网格",
-                    ],
-                    hotline,
-                ),
+                export_csv(HEADERS_12345, hotline),
                 Mapping.load(IMPORT_MAPPINGS / "12345.json"),
                 source="12345工单导出.csv",
             ),
             import_file(
                 cases,
                 OPERATOR,
-                _export(
-                    ["警情编号", "报警时间", "报警人", "报警电话", "警情类别", "简要警情", "发案地点", "管辖网格"],
-                    dispatch,
-                ),
+                export_csv(HEADERS_110, dispatch),
                 Mapping.load(IMPORT_MAPPINGS / "110.toml"),
                 source="110非警务分流.csv",
             ),

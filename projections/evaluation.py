@@ -1,5 +1,7 @@
 """Whistle evaluation (吹哨报到评价): per department, how often it was
-whistled, how fast it reported in, the cases it led and how they ended."""
+whistled, how fast it reported in, the cases it led and how they ended. A
+department that transferred its part (转办) before reporting in is counted in
+`transferred`, not in `not_reported`."""
 
 from __future__ import annotations
 
@@ -32,7 +34,8 @@ def department_evaluation(
         r["department"]: r
         for r in views.query(
             "SELECT department, COUNT(*) AS whistled, COUNT(seconds_to_report) AS reported_in, "
-            "SUM(CASE WHEN seconds_to_report <= ? THEN 1 ELSE 0 END) AS on_time "
+            "SUM(CASE WHEN seconds_to_report <= ? THEN 1 ELSE 0 END) AS on_time, "
+            "SUM(CASE WHEN seconds_to_report IS NULL AND transferred_at IS NOT NULL THEN 1 ELSE 0 END) AS transferred "
             f"FROM ledger_whistles WHERE {whistles_in} {whistle_filter} GROUP BY department",
             [limit_seconds, *in_area],
         )
@@ -65,6 +68,7 @@ def department_evaluation(
     for code in sorted(set(counts) | set(led)):
         whistles = counts.get(code, {})
         whistled, reported_in = int(whistles.get("whistled") or 0), int(whistles.get("reported_in") or 0)
+        transferred = int(whistles.get("transferred") or 0)
         cases_led = led.get(code, {})
         result.append(
             {
@@ -72,7 +76,7 @@ def department_evaluation(
                 "name": departments.get(code, code),
                 "whistled": whistled,
                 "reported_in": reported_in,
-                "not_reported": whistled - reported_in,
+                "not_reported": whistled - reported_in - transferred,
                 "reported_on_time": int(whistles.get("on_time") or 0),
                 "median_hours_to_report": round(medians[code] / 3600, 2) if code in medians else None,
                 "cases_led": int(cases_led.get("led") or 0),
@@ -80,6 +84,7 @@ def department_evaluation(
                 "led_open": int(cases_led.get("led") or 0) - int(cases_led.get("closed") or 0),
                 "led_satisfied": int(cases_led.get("satisfied") or 0),
                 "led_dissatisfied": int(cases_led.get("dissatisfied") or 0),
+                "transferred": transferred,
             }
         )
     return {"report_in_within_hours": report_in_within_hours, "month": month, "departments": result}

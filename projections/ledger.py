@@ -56,6 +56,7 @@ COORDINATES = ("latitude", "longitude")  # WGS-84 degrees, numbers (a bounding b
 WHISTLE_COLUMNS = (
     "case_id", "whistle_no", "department", "street", "grid", "blown_at", "blown_month",
     "reported_at", "seconds_to_report",
+    "transferred_at",  # handed on (转办) before reporting in: not a failure to report
 )  # fmt: skip
 COUNTERS = (
     "returned_count", "whistle_count", "extended_count", "failed_verifications", "supervision_count",
@@ -130,6 +131,7 @@ POSTGRES_INDEXES = [
 # board_states) come from `minqing rebuild ledger` (docs/read-models.md).
 ADDED_COLUMNS = {
     "ledger_cases": {c: _case_column_type(c) for c in CASE_COLUMNS if c != "case_id"},
+    "ledger_whistles": {"transferred_at": "TEXT"},
     "board_states": {
         c: board_states.NUMBERS.get(c, "TEXT")
         for c in board_states.STATE_COLUMNS
@@ -144,7 +146,7 @@ def _summoned(key: tuple[str, int, str], row: Row, at: datetime) -> Row:
     return {
         "case_id": case_id, "whistle_no": whistle_no, "department": department, "street": row["street"],
         "grid": row["grid"], "blown_at": _iso(at), "blown_month": _day(at)[:7], "reported_at": None,
-        "seconds_to_report": None,
+        "seconds_to_report": None, "transferred_at": None,
     }  # fmt: skip
 
 
@@ -394,11 +396,16 @@ class Ledger:
                 whistles[key] = _summoned(key, row, e.timestamp)
             return keys
         if isinstance(e, Case.Transferred):
-            # The department a part is transferred to is summoned from the transfer (转办).
+            # The department a part is transferred to is summoned from the transfer (转办); the
+            # one that handed it on before reporting in is counted as transferred, not as silent.
             keys = {(case_id, no, e.to_department) for no in e.whistle_nos}
             for key in keys:
                 whistles[key] = _summoned(key, row, e.timestamp)
-            return keys
+            gave = {(case_id, no, e.from_department) for no in e.whistle_nos}
+            for key in gave & whistles.keys():
+                if whistles[key]["reported_at"] is None:
+                    whistles[key]["transferred_at"] = _iso(e.timestamp)
+            return keys | gave
         key = (case_id, e.whistle_no, e.department)
         if key in whistles:
             whistles[key].update(reported_at=_iso(e.timestamp), seconds_to_report=e.seconds_to_report)

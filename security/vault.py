@@ -93,6 +93,10 @@ def _seal(key: bytes, person_id: str, data: dict[str, Any]) -> str:
     return base64.b64encode(nonce + AESGCM(key).encrypt(nonce, orjson.dumps(data), person_id.encode())).decode()
 
 
+def _envelope(person_id: str, key: bytes, data: dict[str, Any]) -> dict[str, Any]:
+    return {"v": ENVELOPE_VERSION, "person": person_id, "sealed": _seal(key, person_id, data)}
+
+
 def _open(key: bytes, person_id: str, sealed: str) -> dict[str, Any]:
     blob = base64.b64decode(sealed)
     return orjson.loads(AESGCM(key).decrypt(blob[:12], blob[12:], person_id.encode()))
@@ -127,12 +131,12 @@ class Vault:
         with `PersonKeyGoneError` and the caller `forget`s the person and seals again)."""
         lookup = self._lookup(phone)
         known = self._people.get(lookup) if cached else None
-        person_id, key = known if known is not None else self._person_for(phone)
+        person_id, key = known if known is not None else self._persons_for([lookup])[lookup]
         if cached:
             if len(self._people) >= 100_000:
                 self._people.clear()  # bounded
             self._people[lookup] = (person_id, key)
-        return {"v": ENVELOPE_VERSION, "person": person_id, "sealed": _seal(key, person_id, data)}
+        return _envelope(person_id, key, data)
 
     def unseal(self, envelope: dict[str, Any]) -> dict[str, Any] | None:
         """The clear fields, or None once the person was erased (or is unknown here)."""
@@ -220,14 +224,38 @@ class Vault:
         return hmac.new(key, payload, hashlib.sha256).hexdigest()
 
     def seal_many(self, items: list[tuple[dict[str, Any], str]]) -> list[dict[str, Any]]:
-        """`seal` for many (data, phone) pairs: the persons' keys are looked up with one query
-        and the missing ones created in one transaction per 500, not two round trips each (an
+        """`seal` for many (data, phone) pairs, their keys looked up and created together (an
         import of a platform's export, issue 17). Keys are the same as `seal` would make."""
         lookups = [self._lookup(phone) for _, phone in items]
-        keys: dict[str, tuple[str, bytes]] = {}
+        keys = self._persons_for(lookups)
+        return [_envelope(*keys[lookup], data) for (data, _), lookup in zip(items, lookups, strict=True)]
+
+    # --- keys ----------------------------------------------------------------
+
+    def _lookup(self, phone: str) -> str:
+        normal = "".join(ch for ch in phone if ch.isdigit())
+        return hmac.new(self._index_key, normal.encode(), hashlib.sha256).hexdigest()
+
+    def _persons_for(self, lookups: list[str]) -> dict[str, tuple[str, bytes]]:
+        """Each lookup's person (id, key): the known ones read with one query per 500, the missing
+        created in one transaction per 500; one that another process created meanwhile (the insert
+        did nothing for it) is read in the next round."""
         wanted = sorted(set(lookups))
-        for i in range(0, len(wanted), 500):
-            part = wanted[i : i + 500]
+        keys: dict[str, tuple[str, bytes]] = {}
+        for _ in range(3):
+            keys |= self._stored_keys([lookup for lookup in wanted if lookup not in keys])
+            missing = [lookup for lookup in wanted if lookup not in keys]
+            if not missing:
+                return keys
+            keys |= self._new_keys(missing)
+        if all(lookup in keys for lookup in wanted):
+            return keys
+        raise VaultError("could not create a person key")
+
+    def _stored_keys(self, lookups: list[str]) -> dict[str, tuple[str, bytes]]:
+        keys: dict[str, tuple[str, bytes]] = {}
+        for i in range(0, len(lookups), 500):
+            part = lookups[i : i + 500]
             rows = self.store.query(
                 "SELECT person_id, lookup, wrapped, key_id FROM person_keys "
                 f"WHERE lookup IN ({','.join('?' * len(part))}) AND wrapped IS NOT NULL",
@@ -235,10 +263,14 @@ class Vault:
             )
             for row in rows:
                 keys[row["lookup"]] = (row["person_id"], self._unwrap(row["wrapped"], row["key_id"], row["person_id"]))
-        missing = [lookup for lookup in wanted if lookup not in keys]
-        for i in range(0, len(missing), 500):
+        return keys
+
+    def _new_keys(self, lookups: list[str]) -> dict[str, tuple[str, bytes]]:
+        """Keys for persons not seen before; a lookup another process took meanwhile is left out."""
+        keys: dict[str, tuple[str, bytes]] = {}
+        for i in range(0, len(lookups), 500):
             fresh = {
-                lookup: (f"P{uuid4().hex}", AESGCM.generate_key(bit_length=256)) for lookup in missing[i : i + 500]
+                lookup: (f"P{uuid4().hex}", AESGCM.generate_key(bit_length=256)) for lookup in lookups[i : i + 500]
             }
             now = datetime.now(UTC).isoformat()
             values = [
@@ -252,42 +284,8 @@ class Vault:
                     + " ON CONFLICT (lookup) DO NOTHING RETURNING person_id, lookup",
                     [v for row in values for v in row],
                 )
-            for row in inserted:
-                keys[row["lookup"]] = fresh[row["lookup"]]
-        sealed = []
-        for (data, phone), lookup in zip(items, lookups, strict=True):
-            # A key another process created meanwhile (the insert did nothing): found one by one.
-            person_id, key = keys[lookup] if lookup in keys else self._person_for(phone)
-            keys[lookup] = (person_id, key)
-            sealed.append({"v": ENVELOPE_VERSION, "person": person_id, "sealed": _seal(key, person_id, data)})
-        return sealed
-
-    # --- keys ----------------------------------------------------------------
-
-    def _lookup(self, phone: str) -> str:
-        normal = "".join(ch for ch in phone if ch.isdigit())
-        return hmac.new(self._index_key, normal.encode(), hashlib.sha256).hexdigest()
-
-    def _person_for(self, phone: str) -> tuple[str, bytes]:
-        lookup = self._lookup(phone)
-        for _ in range(3):
-            rows = self.store.query(
-                "SELECT person_id, wrapped, key_id FROM person_keys WHERE lookup = ? AND wrapped IS NOT NULL",
-                (lookup,),
-            )
-            if rows:
-                return rows[0]["person_id"], self._unwrap(rows[0]["wrapped"], rows[0]["key_id"], rows[0]["person_id"])
-            person_id, key = f"P{uuid4().hex}", AESGCM.generate_key(bit_length=256)
-            with self.store.transaction() as cur:
-                inserted = cur.execute(
-                    "INSERT INTO person_keys (person_id, lookup, wrapped, key_id, created_at) VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT (lookup) DO NOTHING RETURNING person_id",
-                    (person_id, lookup, self.master.wrap(key, person_id), self.master.key_id,
-                     datetime.now(UTC).isoformat()),
-                )  # fmt: skip
-            if inserted:
-                return person_id, key
-        raise VaultError("could not create a person key")
+            keys |= {row["lookup"]: fresh[row["lookup"]] for row in inserted}
+        return keys
 
     def _key_of(self, person_id: str) -> bytes | None:
         rows = self.store.query("SELECT wrapped, key_id FROM person_keys WHERE person_id = ?", (person_id,))

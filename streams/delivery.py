@@ -35,6 +35,7 @@ import structlog
 
 from streams.cloudevents import encode
 from streams.feed import Feed
+from streams.leases import LeasedQueue
 from streams.webhooks import AddressRefusedError, Status, Subscription, Webhooks, checked_addresses, headers
 
 log = structlog.get_logger()
@@ -90,7 +91,9 @@ class Deliverer:
         self.clock = clock
         self.per_host = per_host
         self.allow_local = allow_local
-        self.owner = f"deliver-{uuid.uuid4().hex[:12]}"
+        self.queue = LeasedQueue(
+            self.views, "webhook_subscriptions", worker="deliver", lease=lease, clock=lambda: self.clock()
+        )
         self._serving: dict[str, str] = {}  # subscription id -> its receiver's host, while in the pool
         self._lock = threading.Lock()
         self._finished = threading.Event()  # a subscription was served: there may be more to send
@@ -119,11 +122,11 @@ class Deliverer:
         receiver host already has `per_host` in it; returns at once."""
         now, head = self.clock(), self.feed.head()
         # A subscription already at the head has nothing to send: skip it without claiming it.
-        due = self.views.query(
-            "SELECT id, url FROM webhook_subscriptions WHERE status = ? AND deleted_at IS NULL AND position < ? "
-            "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
-            "AND (lease_until IS NULL OR lease_until < ? OR lease_owner = ?) ORDER BY created_at, id",
-            [str(Status.ACTIVE), head, now, now, self.owner],
+        due = self.queue.due(
+            "id, url",
+            "status = ? AND deleted_at IS NULL AND position < ? AND (next_attempt_at IS NULL OR next_attempt_at <= ?)",
+            [str(Status.ACTIVE), head, now],
+            "ORDER BY created_at, id",
         )
         futures: list[Future[tuple[str, int]]] = []
         with self._lock:
@@ -172,24 +175,17 @@ class Deliverer:
 
     # --- one subscription ----------------------------------------------------------
 
+    @property
+    def owner(self) -> str:
+        return self.queue.owner
+
     def _claim(self, subscription_id: str) -> Subscription | None:
-        now = self.clock()
-        with self.views.transaction() as cur:
-            rows = cur.execute(
-                "UPDATE webhook_subscriptions SET lease_owner = ?, lease_until = ? "
-                "WHERE id = ? AND status = ? AND deleted_at IS NULL "
-                "AND (lease_until IS NULL OR lease_until < ? OR lease_owner = ?) RETURNING *",
-                [self.owner, now + self.lease, subscription_id, str(Status.ACTIVE), now, self.owner],
-            )
+        live = "status = ? AND deleted_at IS NULL"
+        rows = self.queue.claim(subscription_id, live, [str(Status.ACTIVE)], returning="*")
         return Subscription.of(rows[0]) if rows else None
 
     def _release(self, subscription_id: str) -> None:
-        with self.views.transaction() as cur:
-            cur.execute(
-                "UPDATE webhook_subscriptions SET lease_owner = NULL, lease_until = NULL "
-                "WHERE id = ? AND lease_owner = ?",
-                [subscription_id, self.owner],
-            )
+        self.queue.release(subscription_id)
 
     def _serve_then_free(self, subscription_id: str) -> tuple[str, int]:
         try:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from commands.notices import (
 )
 from security.personal import is_sealed
 from storage.views import PostgresViews, SqliteViews, create_schema
+from streams.leases import LeasedQueue
 from streams.senders import Message, Sender
 
 log = structlog.get_logger()
@@ -116,7 +116,11 @@ class Notifier:
         self.lease = lease
         self.batch = batch
         self.clock = clock
-        self.owner = f"notify-{uuid.uuid4().hex[:12]}"
+        self.queue = LeasedQueue(views, "notices", worker="notify", lease=lease, clock=lambda: self.clock())
+
+    @property
+    def owner(self) -> str:
+        return self.queue.owner
 
     def close(self) -> None:
         self.sender.close()
@@ -202,31 +206,16 @@ class Notifier:
         return str(petitioner["person"]) if is_sealed(petitioner) else None
 
     def _due(self, limit: int) -> list[str]:
-        now = self.clock()
-        rows = self.views.query(
-            "SELECT id FROM notices WHERE status = ? AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
-            "AND (lease_until IS NULL OR lease_until < ? OR lease_owner = ?) ORDER BY position LIMIT ?",
-            [PENDING, now, now, self.owner, limit],
-        )
+        due = "status = ? AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
+        rows = self.queue.due("id", due, [PENDING, self.clock()], "ORDER BY position LIMIT ?", [limit])
         return [r["id"] for r in rows]
 
     def _claim(self, notice: str) -> bool:
-        now = self.clock()
-        with self.views.transaction() as cur:
-            rows = cur.execute(
-                "UPDATE notices SET lease_owner = ?, lease_until = ? WHERE id = ? AND status = ? "
-                "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
-                "AND (lease_until IS NULL OR lease_until < ? OR lease_owner = ?) RETURNING id",
-                [self.owner, now + self.lease, notice, PENDING, now, now, self.owner],
-            )
-        return bool(rows)
+        due = "status = ? AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
+        return bool(self.queue.claim(notice, due, [PENDING, self.clock()]))
 
     def _release(self, notice: str) -> None:
-        with self.views.transaction() as cur:
-            cur.execute(
-                "UPDATE notices SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
-                [notice, self.owner],
-            )
+        self.queue.release(notice)
 
     # --- one notice ----------------------------------------------------------------------
 

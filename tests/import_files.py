@@ -3,26 +3,14 @@ benchmark (the headers of reference/mappings/12345.json and 110.toml)."""
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import datetime
 from typing import Any
 
 from openpyxl import Workbook
 
-HEADERS_12345 = [
-    "工单编号",
-    "来电时间",
-    "来电人",
-    "联系电话",
-    "诉求标题",
-    "诉求内容",
-    "补充说明",
-    "问题分类",
-    "事发地址",
-    "所属网格",
-]
-HEADERS_110 = ["警情编号", "报警时间", "报警人", "报警电话", "警情类别", "简要警情", "发案地点", "管辖网格"]
+from demo.platform_exports import HEADERS_12345, export_csv
+
 CATEGORIES = ["城乡建设/房屋修缮", "城市管理/市容环卫", "生态环境/噪声污染", "城乡建设/物业管理", "咨询建议"]
 GRIDS = ["马限社区第1网格", "马限社区第2网格", "君竹社区第1网格", "35010500200101"]
 SURNAMES = "王李张刘陈杨黄赵吴周"
@@ -59,12 +47,7 @@ def order_110(i: int, **overrides: Any) -> dict[str, Any]:
 
 
 def to_csv(rows: list[dict[str, Any]], headers: list[str] = HEADERS_12345, encoding: str = "utf-8") -> bytes:
-    out = io.StringIO(newline="")
-    writer = csv.writer(out)
-    writer.writerow(headers)
-    for row in rows:
-        writer.writerow([row.get(h, "") for h in headers])
-    return out.getvalue().encode(encoding)
+    return export_csv(headers, ([row.get(h, "") for h in headers] for row in rows), encoding)
 
 
 def to_xlsx(rows: list[dict[str, Any]], headers: list[str] = HEADERS_12345, *, typed: bool = True) -> bytes:

@@ -532,9 +532,15 @@ def evaluation_page(
     result = figures.whistle_evaluation(read, area_of(principal), month=month)
     ranking = sorted(
         result["departments"],
-        key=lambda d: (-(d["reported_on_time"] / d["whistled"] if d["whistled"] else 0), -d["led_closed"]),
+        key=lambda d: (-_on_time_rate(d), -d["led_closed"]),
     )
     return page(request, "evaluation.html", principal, active="evaluation", result=result, ranking=ranking)
+
+
+def _on_time_rate(department: dict[str, Any]) -> float:
+    """Of the whistles it had to answer: one it transferred before reporting in is not among them."""
+    answerable = department["whistled"] - department["transferred"]
+    return department["reported_on_time"] / answerable if answerable > 0 else 0
 
 
 @router.get("/workbench/reports/{kind}", response_class=HTMLResponse)
