@@ -312,6 +312,8 @@ def measure_run(
         "load_average_before": load,
         "machine_busy_pct": round(100 * (busy2 - busy) / max(1, total2 - total), 1),
         "cpu_pct_of_one_core": cpu,
+        # What a request of the mix costs each part, whatever else the machine runs meanwhile.
+        "cpu_ms_per_request": {k: round(v * 10 / max(figures["rps"], 0.1), 2) for k, v in cpu.items()},
         "active_backends_by_wait": waits.average(),
         "database_per_s": {k: round((counters2[k] - counters[k]) / wall) for k in counters},
     }
@@ -333,6 +335,7 @@ def configuration(count: int, workers: list[Process], ids: Path, logs: Path, arg
         runs = []
         for k in range(args.runs):
             runs.append(measure_run(servers, workers, ids, bearer, args))
+            runs[-1]["rss_mib_after"] = {p.name: rss_mib(p.pid) for p in [*servers, *workers]}
             r = runs[-1]
             print(f"servers={count} run {k + 1}: {r['rps']:.0f} req/s, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
                   f"non-2xx {r['non2xx']}, load {r['load_average_before']}", file=sys.stderr)  # fmt: skip
@@ -373,15 +376,17 @@ def relay(nats_url: str) -> dict[str, Any]:
     async def publish_all() -> dict[str, Any]:
         await relay.connect()
         try:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             while await relay.run_once():
                 pass
-            seconds = time.perf_counter() - started
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
             await relay.js.delete_stream(stream)
         finally:
             await relay.close()
         return {"log_head": cases.recorder.max_notification_id(), "published": relay.published,
-                "seconds": round(seconds, 2), "events_per_s": round(relay.published / seconds)}  # fmt: skip
+                "seconds": round(seconds, 2), "events_per_s": round(relay.published / seconds),
+                "relay_cpu_ms_per_event": round(1000 * cpu / max(1, relay.published), 3),
+                "load_average_after": load_average()}  # fmt: skip
 
     try:
         return asyncio.run(publish_all())
@@ -409,7 +414,7 @@ def machine() -> dict[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--servers", default="1,2,4")
+    parser.add_argument("--servers", default="1,2,4", help='counts of servers; "" measures only the relay')
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
@@ -451,7 +456,7 @@ def main() -> None:
             worker.stop()
         sink.shutdown()
         drop_database()
-    out = ROOT / "bench" / "results" / "scaleout.json"
+    out = ROOT / "bench" / "results" / ("scaleout.json" if args.servers else "scaleout-relay.json")
     out.write_text(json.dumps(results, ensure_ascii=False, indent=2))
     print(report(results))
 
@@ -469,6 +474,10 @@ def report(results: dict[str, Any]) -> str:
         p = c["profile_of_median_run"]
         cpu = ", ".join(f"{k} {v}" for k, v in p["cpu_pct_of_one_core"].items())
         lines.append(f"  {c['servers']} servers: {cpu}")
+        per = p["cpu_ms_per_request"]
+        ours = sum(v for k, v in per.items() if k.startswith(("serve", "project", "deliver", "postgres (this")))
+        lines.append(f"    CPU ms per request: {per}; Minqing's and its database's: {ours:.1f} ms "
+                     f"(2 cores: at most ~{2000 / max(ours, 0.01):.0f} req/s)")  # fmt: skip
         lines.append(f"    active backends by wait: {p['active_backends_by_wait']}")
         lines.append(f"    database per second: {p['database_per_s']}")
         rss = ", ".join(f"{k} {a}→{b}" for k, (a, b) in c["rss_mib"].items())
