@@ -20,9 +20,10 @@
    this database's PostgreSQL backends, wrk), what the active backends wait on
    (pg_stat_activity sampled every 50 ms), and the resident memory of every process at the
    start and the end of its configuration.
-5. With --nats (default: if a NATS server answers at MINQING_NATS_URL or 127.0.0.1:4222):
-   `minqing relay-nats --once` publishes the whole log into a throw-away JetStream stream,
-   timed (events/s), and the stream is deleted.
+5. With --nats (default: if a NATS server answers at MINQING_NATS_URL or 127.0.0.1:4222),
+   before the servers start: the relay of `minqing relay-nats`, in this process, publishes the
+   whole log into a throw-away JetStream stream, timed (events/s, its CPU per event), and the
+   stream is deleted. `--servers ""` measures only that.
 
 Results: bench/results/scaleout.json and the table on stdout.
 """
