@@ -219,7 +219,8 @@ def _relay_nats(args: argparse.Namespace) -> int:
         await relay.connect()
         try:
             if args.once:
-                while await relay.run_once():
+                # A page may hold no case event yet end short of the head (a long run of bookkeeping rows).
+                while await relay.run_once() or (relay.position is not None and relay.position < relay.feed.head()):
                     pass
                 where = relay.position if relay.position is not None else "standing by: another relay holds the lease"
                 print(f"published {relay.published} events to {target.stream}, at position {where}")
