@@ -59,6 +59,7 @@ from storage.views import (
 )
 from streams.delivery import BACKOFF, Deliverer
 from streams.feed import Feed
+from streams.nats_relay import create_tables as create_relay_tables
 from streams.notify import BACKOFF as NOTICE_BACKOFF
 from streams.notify import TABLES as NOTICE_TABLES
 from streams.notify import Notifier, Texts
@@ -111,6 +112,7 @@ def migrate(settings: Settings) -> None:
                 create_projection_tables(views, projection())
             create_webhook_tables(views)
             create_notice_tables(views)
+            create_relay_tables(views)
         finally:
             views.close()
             keys.close()

@@ -198,6 +198,50 @@ def _deliver(args: argparse.Namespace) -> int:
         cases.close()
 
 
+def _relay_nats(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from api.observability import configure_logging
+    from service import build_cases
+    from storage.views import missing_tables, open_views, table_names
+    from streams.feed import Feed
+    from streams.nats_relay import TABLES, NatsRelay, RelayTarget
+
+    configure_logging()
+    settings = Settings.from_environ()
+    cases = build_cases(settings)
+    views = open_views(settings)
+    target = RelayTarget(settings.nats_url, settings.nats_stream, settings.nats_subject)
+    relay = NatsRelay(Feed(cases), views, target)
+
+    async def run() -> int:
+        await relay.connect()
+        try:
+            if args.once:
+                # A page may hold no case event yet end short of the head (a long run of bookkeeping rows).
+                while await relay.run_once() or (relay.position is not None and relay.position < relay.feed.head()):
+                    pass
+                where = relay.position if relay.position is not None else "standing by: another relay holds the lease"
+                print(f"published {relay.published} events to {target.stream}, at position {where}")
+                return 0
+            stop = asyncio.Event()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+            await relay.run_forever(stop)
+            return 0
+        finally:
+            await relay.close()
+
+    try:
+        if missing := missing_tables(views, table_names(TABLES)):
+            raise SchemaMissingError(missing)
+        return asyncio.run(run())
+    finally:
+        views.close()
+        cases.close()
+
+
 def _notify(args: argparse.Namespace) -> int:
     import signal
     import threading
@@ -247,6 +291,7 @@ SECURED = frozenset(
         "verify",
         "seal",
         "import",
+        "relay-nats",
     }
 )
 
@@ -301,6 +346,13 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="register demo cases through every path of the lifecycle")
     demo.add_argument("--cases", type=int, default=600)
     demo.set_defaults(run=_demo)
+
+    relay = sub.add_parser(
+        "relay-nats",
+        help="publish the event stream into NATS JetStream (MINQING_NATS_URL; run several: one is active)",
+    )
+    relay.add_argument("--once", action="store_true", help="publish up to the head of the log and exit")
+    relay.set_defaults(run=_relay_nats)
 
     from cli.imports import add_commands as add_import_commands
     from cli.replay import add_commands

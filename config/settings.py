@@ -113,6 +113,10 @@ class Settings:
     notice_sign: str = "民情"  # the SMS signature (【民情】) registered with the gateway
     notice_hotline: str = "12345"  # the number a resident calls to follow a case
     notice_link: str = ""  # the office's page where a receipt number is looked up; may hold {number}
+    # The NATS JetStream relay (`minqing relay-nats`, docs/integrators.md): where the event stream goes.
+    nats_url: str = "nats://127.0.0.1:4222"
+    nats_stream: str = "MINQING_EVENTS"  # created with subjects `<nats_subject>.>` if it does not exist
+    nats_subject: str = "minqing.events"  # a message's subject: this + "." + the event's type name
 
     @classmethod
     def from_environ(cls) -> Settings:
@@ -163,6 +167,9 @@ class Settings:
             notice_sign=env.get("MINQING_NOTICE_SIGN", "民情"),
             notice_hotline=env.get("MINQING_NOTICE_HOTLINE", "12345"),
             notice_link=env.get("MINQING_NOTICE_LINK", ""),
+            nats_url=env.get("MINQING_NATS_URL") or "nats://127.0.0.1:4222",
+            nats_stream=env.get("MINQING_NATS_STREAM") or "MINQING_EVENTS",
+            nats_subject=env.get("MINQING_NATS_SUBJECT") or "minqing.events",
         )
 
     def check_notices(self) -> None:
