@@ -242,6 +242,8 @@ def test_a_relay_killed_mid_way_leaves_no_gap_and_no_duplicate(
         relay.wait(timeout=10)
         time.sleep(0.3)
     finally:
+        relay.kill()  # never left running, whatever failed above
+        relay.wait(timeout=10)
         writing.clear()
         writer.join()
     halfway = len(_published(target))
