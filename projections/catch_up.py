@@ -9,6 +9,7 @@ tracking position in one transaction (projections.runner).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
@@ -26,9 +27,9 @@ from storage.views import Cursor, PostgresViews, Row, SqliteViews, _PostgresCurs
 
 # A batch while catching up: large enough that most cases begin and end in one.
 CATCH_UP_BATCH = 20_000
-# Rows kept in memory while catching up (per table, counted in cases): past this the cache is
-# dropped and later batches read back what they miss, as the live runner does.
-CACHE_LIMIT = 1_000_000
+# Cases whose rows are kept in memory while catching up (~6 KB each): past this the older half
+# is forgotten and later batches read back what they miss, as the live runner does.
+CACHE_LIMIT = 200_000
 
 
 class Decoder:
@@ -136,6 +137,7 @@ class CachedRows(StoredRows):
         self.complete = complete
         self.limit = limit
         self.known: dict[str, dict[str, dict[tuple[Any, ...], Row]]] = {}
+        self.forgotten: set[str] = set()  # cases whose rows left memory: written with ON CONFLICT
         self.keys: dict[str, Callable[[Row], tuple[Any, ...]]] = {
             table: itemgetter(*key) if len(key) > 1 else (lambda r, k=key[0]: (r[k],))  # type: ignore[misc]
             for table, key in keys.items()
@@ -158,8 +160,10 @@ class CachedRows(StoredRows):
         key_of = self.keys[table]
         new: list[Row] = []
         stored: list[Row] = []
+        forgotten = self.forgotten
         for row in rows:
-            (stored if key_of(row) in known.get(row["case_id"], {}) else new).append(row)
+            case_id = row["case_id"]
+            (stored if case_id in forgotten or key_of(row) in known.get(case_id, {}) else new).append(row)
         if stored:
             super().write(cur, table, columns, key, stored)
         if new:
@@ -167,8 +171,17 @@ class CachedRows(StoredRows):
         for row in rows:
             known.setdefault(row["case_id"], {})[key_of(row)] = row
         if len(known) > self.limit:
-            self.known.clear()
-            self.complete = False
+            self._forget_oldest(len(known) // 2)
+
+    def _forget_oldest(self, count: int) -> None:
+        """The cases seen first (in a log read in order, mostly closed long ago) leave memory;
+        from then on what is not held is read back, as the live way does."""
+        for known in self.known.values():
+            for case_id in list(itertools.islice(known, count)):
+                del known[case_id]
+                # Its rows may be written later in this very batch: merged then, never copied.
+                self.forgotten.add(case_id)
+        self.complete = False
 
     def write_states(self, cur: Cursor, states: board_states.StateKeeper) -> None:
         # The open states stored before: one UPDATE joined to the changes, not one per case.
@@ -225,7 +238,7 @@ def caching_rows(
         yield None
         return
     live = holder.rows
-    holder.rows = CachedRows(keys, complete=True)
+    holder.rows = CachedRows(keys, complete=True, limit=CACHE_LIMIT)
     try:
         yield holder.rows
     finally:

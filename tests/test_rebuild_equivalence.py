@@ -17,6 +17,7 @@ import pytest
 from commands.cases import Cases
 from config.settings import Settings
 from demo.stories import load_demo
+from projections import catch_up
 from projections.catch_up import CachedRows
 from projections.ledger import Ledger
 from projections.runner import Runner, create_tables
@@ -142,4 +143,19 @@ def test_a_failed_batch_drops_the_rows_kept_and_the_catch_up_resumes_exactly(dem
         runner.catch_up()
     assert ledger.failed and runner.position > 0
     runner.catch_up()
+    assert contents(views) == contents(live)
+
+
+def test_a_catch_up_that_outgrows_its_memory_reads_back_what_it_forgot(
+    demo: Cases, fresh_views: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = fresh_views()
+    built_the_live_way(demo, live, batch_size=1000)
+    monkeypatch.setattr(catch_up, "CACHE_LIMIT", 8)  # the oldest half forgotten past 8 cases
+
+    views = fresh_views()
+    ledger = WatchedLedger(demo)
+    Runner(demo, views, ledger, batch_size=40, catch_up_batch=40).catch_up()
+    kept = ledger.cached[0]
+    assert kept is not None and not kept.complete and len(kept.known["ledger_cases"]) <= 8
     assert contents(views) == contents(live)
