@@ -30,6 +30,9 @@ CATCH_UP_BATCH = 20_000
 # Cases whose rows are kept in memory while catching up (~6 KB each): past this the older half
 # is forgotten and later batches read back what they miss, as the live runner does.
 CACHE_LIMIT = 200_000
+# Records to go from which a catch-up from empty drops the secondary indexes and makes them again
+# at the end: 8,000 ledger rows took 1,132 ms into the indexed table, 140 ms into its key alone.
+INDEXES_AHEAD = 100_000
 
 
 class Decoder:
@@ -228,18 +231,41 @@ def insert_values(cur: Cursor, table: str, columns: Sequence[str], rows: list[An
 
 @contextmanager
 def caching_rows(
-    holder: Any, views: SqliteViews | PostgresViews, keys: dict[str, tuple[str, ...]]
+    holder: Any, views: SqliteViews | PostgresViews, keys: dict[str, tuple[str, ...]], *, ahead: int = 0
 ) -> Iterator[CachedRows | None]:
     """From empty tables only: `holder.rows` is a CachedRows for the block, then back to the
     live way, also on error (a rolled-back batch leaves the rows in memory ahead of the tables).
     Over tables that hold rows, nothing changes (yields None): another writer (erasure,
-    security.erasure) may have changed them, and a cache would write its stale copy back."""
-    if any(views.query(f"SELECT 1 AS x FROM {table} LIMIT 1") for table in keys):
+    security.erasure) may have changed them, and a cache would write its stale copy back.
+    With at least INDEXES_AHEAD records to go on PostgreSQL, the tables' secondary indexes are
+    dropped meanwhile and made again at the end (one sort each instead of an insert per row)."""
+    tables = [*keys, "board_states"]
+    if any(views.query(f"SELECT 1 AS x FROM {table} LIMIT 1") for table in tables):
         yield None
         return
+    dropped = _drop_indexes(views, tables) if isinstance(views, PostgresViews) and ahead >= INDEXES_AHEAD else []
     live = holder.rows
     holder.rows = CachedRows(keys, complete=True, limit=CACHE_LIMIT)
     try:
         yield holder.rows
     finally:
         holder.rows = live
+        if dropped:
+            with views.transaction() as cur:
+                for definition in dropped:
+                    cur.execute(definition.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1))
+
+
+def _drop_indexes(views: PostgresViews, tables: list[str]) -> list[str]:
+    """Drops the indexes of `tables` that back no constraint; returns their definitions.
+    Should the process die before it makes them again, `minqing migrate` does."""
+    with views.transaction() as cur:
+        found = cur.execute(
+            "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = current_schema() "
+            "AND i.tablename = ANY(?) AND NOT EXISTS (SELECT 1 FROM pg_constraint c "
+            "WHERE c.conname = i.indexname AND c.connamespace = current_schema()::regnamespace)",
+            [tables],
+        )
+        for index in found:
+            cur.execute(f'DROP INDEX "{index["indexname"]}"')
+    return [index["indexdef"] for index in found]

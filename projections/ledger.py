@@ -417,6 +417,6 @@ class Ledger:
     def _upsert(self, cur: Cursor, table: str, columns: tuple[str, ...], key: tuple[str, ...], rows: list[Row]) -> None:
         self.rows.write(cur, table, columns, key, rows)
 
-    def caching(self, views: SqliteViews | PostgresViews) -> AbstractContextManager[CachedRows | None]:
-        """While a runner catches up: the rows kept between batches (projections.catch_up)."""
-        return caching_rows(self, views, KEYS)
+    def caching(self, views: SqliteViews | PostgresViews, ahead: int = 0) -> AbstractContextManager[CachedRows | None]:
+        """While a runner catches up `ahead` records: the rows kept between batches (projections.catch_up)."""
+        return caching_rows(self, views, KEYS, ahead=ahead)

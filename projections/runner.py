@@ -18,6 +18,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Protocol
@@ -162,6 +163,9 @@ class Runner:
         self.batch_size = batch_size
         self.catch_up_batch = catch_up_batch  # the batch while catching up from empty
         self.reader = LogReader(cases.recorder, cases.mapper)
+        # While catching up, the next batch is read and decoded while this one is written.
+        self._read_ahead: ThreadPoolExecutor | None = None
+        self._next: tuple[tuple[int, int, int | None], Future[tuple[int, int, list[tuple[int, Any]]]]] | None = None
         self.lock = (
             _AdvisoryLock(views, projection.name)
             if isinstance(views, PostgresViews)
@@ -183,7 +187,7 @@ class Runner:
             read, last = len(notifications), notifications[-1].id if notifications else 0
             events: list[tuple[int, Any]] = [(n.id, n) for n in notifications]
         else:
-            read, last, events = self.reader.read(start + 1, self.batch_size, stop)
+            read, last, events = self._read(start + 1, stop)
         if not read:
             if stop is not None:
                 # Nothing up to `stop` (a gap left by rolled-back inserts): the view is at `stop`.
@@ -191,6 +195,15 @@ class Runner:
             return 0
         self._advance(start, last, events)
         return read
+
+    def _read(self, first: int, stop: int | None) -> tuple[int, int, list[tuple[int, Any]]]:
+        key = (first, self.batch_size, stop)
+        pending, self._next = self._next, None
+        result = pending[1].result() if pending and pending[0] == key else self.reader.read(*key)
+        if self._read_ahead is not None and result[0] == self.batch_size and (stop is None or result[1] < stop):
+            following = (result[1] + 1, self.batch_size, stop)
+            self._next = (following, self._read_ahead.submit(self.reader.read, *following))
+        return result
 
     def _advance(self, start: int, to: int, events: list[tuple[int, Any]]) -> None:
         with self.views.transaction() as cur:
@@ -213,14 +226,18 @@ class Runner:
         batches (`caching`, projections.catch_up) does so from empty tables, in larger batches."""
         total = 0
         caching = getattr(self.projection, "caching", None)
+        ahead = (stop if stop is not None else self.cases.recorder.max_notification_id() or 0) - self.position
+        if ahead < self.catch_up_batch:
+            caching = None  # a batch or two to go: the live way
         batch_size = self.batch_size
-        with caching(self.views) if caching else nullcontext() as cached:
+        with caching(self.views, ahead) if caching else nullcontext() as cached:
             collecting = gc.isenabled()
             if cached is not None:
                 self.batch_size = self.catch_up_batch
                 # The rows kept are long-lived: the cyclic collector walking them after every few
                 # thousand new dicts cost a fifth of the catch-up. Young objects only, once a batch.
                 gc.disable()
+                self._read_ahead = ThreadPoolExecutor(1, thread_name_prefix=f"read-{self.projection.name}")
             try:
                 while not (halt and halt.is_set()) and (n := self.run_once(stop)):
                     total += n
@@ -230,6 +247,10 @@ class Runner:
                         progress(self.position)
             finally:
                 self.batch_size = batch_size
+                if self._read_ahead is not None:
+                    self._next = None
+                    self._read_ahead.shutdown(cancel_futures=True)
+                    self._read_ahead = None
                 if collecting:
                     gc.enable()
         return total
