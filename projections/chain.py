@@ -23,12 +23,14 @@ from uuid import UUID
 
 from eventsourcing.persistence import Notification
 
-from storage.views import Cursor
+from projections.catch_up import insert_values
+from storage.views import Cursor, upsert
 
 NAME = "audit_chain"
 GENESIS = "0" * 64
 # A request verifies from the last seal (replay.verify): this bounds its walk.
 SEAL_EVERY = 2_000
+CHAIN_COLUMNS = ("position", "originator_id", "originator_version", "event_hash", "stream_hash", "log_hash")
 
 TABLES = [
     "CREATE TABLE IF NOT EXISTS audit_chain (position BIGINT PRIMARY KEY, originator_id TEXT NOT NULL, "
@@ -128,15 +130,13 @@ class AuditChain:
             log_hash = log_link(log_hash, position, digest)
             heads[stream] = (n.originator_version, stream_hash)
             rows.append((position, stream, n.originator_version, digest, stream_hash, log_hash))
-        cur.executemany(
-            "INSERT INTO audit_chain (position, originator_id, originator_version, event_hash, stream_hash, log_hash) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        cur.executemany(
-            "INSERT INTO audit_heads (originator_id, originator_version, stream_hash) VALUES (?, ?, ?) "
-            "ON CONFLICT (originator_id) DO UPDATE SET originator_version = excluded.originator_version, "
-            "stream_hash = excluded.stream_hash",
+        # Every position is new: copied in (PostgreSQL), the heads merged in one statement.
+        insert_values(cur, "audit_chain", CHAIN_COLUMNS, rows)
+        upsert(
+            cur,
+            "audit_heads",
+            ("originator_id", "originator_version", "stream_hash"),
+            ("originator_id",),
             [(stream, version, digest) for stream, (version, digest) in heads.items()],
         )
         last = cur.execute("SELECT position FROM audit_seals ORDER BY seal_no DESC LIMIT 1")

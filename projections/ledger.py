@@ -8,17 +8,18 @@ not one round trip per event.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from operator import itemgetter
 from typing import Any
 
 from cases.case import Case
 from cases.clock import local_date
 from commands.cases import PersonalDataVault
 from projections import board_states
+from projections.catch_up import CachedRows, StoredRows, caching_rows
 from projections.checkpoints import next_due
 from security.personal import reveal_masked_many
-from storage.views import Cursor, Row, upsert
+from storage.views import Cursor, PostgresViews, Row, SqliteViews
 
 NAME = "ledger"
 
@@ -58,6 +59,8 @@ WHISTLE_COLUMNS = (
     "reported_at", "seconds_to_report",
     "transferred_at",  # handed on (转办) before reporting in: not a failure to report
 )  # fmt: skip
+# Each table's key: rows kept between batches while catching up are looked up by it.
+KEYS = {"ledger_cases": ("case_id",), "ledger_whistles": ("case_id", "whistle_no", "department")}
 COUNTERS = (
     "returned_count", "whistle_count", "extended_count", "failed_verifications", "supervision_count",
     *REOPEN_COUNTERS,
@@ -160,6 +163,7 @@ class Ledger:
         # The rows hold the petitioner masked, read through the vault of the process that runs
         # the projection (passed in: no global lookup). Without one, sealed fields are withheld.
         self.vault = vault
+        self.rows: StoredRows = StoredRows()  # how a batch reads and writes its rows; see caching()
 
     def apply_batch(self, cur: Cursor, events: list[tuple[int, Any]]) -> None:
         # A case registered in this batch has no rows yet: only older cases are
@@ -200,7 +204,7 @@ class Ledger:
                 type(event).__name__,
             )
             states.step(case_id, before, row, event, linked_before=linked_before)
-        states.write(cur)
+        self.rows.write_states(cur, states)
         if rows:
             self._upsert(cur, "ledger_cases", CASE_COLUMNS, ("case_id",), list(rows.values()))
         if touched_whistles:
@@ -411,21 +415,15 @@ class Ledger:
             whistles[key].update(reported_at=_iso(e.timestamp), seconds_to_report=e.seconds_to_report)
         return {key}
 
-    @staticmethod
-    def _load(cur: Cursor, table: str, case_ids: list[str]) -> dict[str, Row]:
-        return {r["case_id"]: r for r in Ledger._load_many(cur, table, case_ids)}
+    def _load(self, cur: Cursor, table: str, case_ids: list[str]) -> dict[str, Row]:
+        return {r["case_id"]: r for r in self._load_many(cur, table, case_ids)}
 
-    @staticmethod
-    def _load_many(cur: Cursor, table: str, case_ids: list[str]) -> list[Row]:
-        rows: list[Row] = []
-        for i in range(0, len(case_ids), 500):
-            chunk = case_ids[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            rows += cur.execute(f"SELECT * FROM {table} WHERE case_id IN ({marks})", chunk)
-        return rows
+    def _load_many(self, cur: Cursor, table: str, case_ids: list[str]) -> list[Row]:
+        return self.rows.load(cur, table, case_ids)
 
-    @staticmethod
-    def _upsert(cur: Cursor, table: str, columns: tuple[str, ...], key: tuple[str, ...], rows: list[Row]) -> None:
-        # Every row holds every column (read back whole, or made from the column tuple): a C getter.
-        values = itemgetter(*columns)
-        upsert(cur, table, columns, key, [values(r) for r in rows])
+    def _upsert(self, cur: Cursor, table: str, columns: tuple[str, ...], key: tuple[str, ...], rows: list[Row]) -> None:
+        self.rows.write(cur, table, columns, key, rows)
+
+    def caching(self, views: SqliteViews | PostgresViews, ahead: int = 0) -> AbstractContextManager[CachedRows | None]:
+        """While a runner catches up `ahead` records: the rows kept between batches (projections.catch_up)."""
+        return caching_rows(self, views, KEYS, ahead=ahead)

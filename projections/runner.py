@@ -13,9 +13,13 @@ lock, or a file lock for SQLite); others stand by and take over if it dies.
 from __future__ import annotations
 
 import fcntl
+import gc
 import threading
 import time
 import zlib
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,7 +27,7 @@ import psycopg
 import structlog
 
 from commands.cases import Cases
-from commands.records import CASE_TOPIC_PREFIX
+from projections.catch_up import CATCH_UP_BATCH, LogReader
 from storage.views import Cursor, PostgresViews, SqliteViews, create_schema, table_names
 
 log = structlog.get_logger()
@@ -151,11 +155,17 @@ class Runner:
         projection: Projection,
         *,
         batch_size: int = 5000,
+        catch_up_batch: int = CATCH_UP_BATCH,
     ) -> None:
         self.cases = cases
         self.views = views
         self.projection = projection
         self.batch_size = batch_size
+        self.catch_up_batch = catch_up_batch  # the batch while catching up from empty
+        self.reader = LogReader(cases.recorder, cases.mapper)
+        # While catching up, the next batch is read and decoded while this one is written.
+        self._read_ahead: ThreadPoolExecutor | None = None
+        self._next: tuple[tuple[int, int, int | None], Future[tuple[int, int, list[tuple[int, Any]]]]] | None = None
         self.lock = (
             _AdvisoryLock(views, projection.name)
             if isinstance(views, PostgresViews)
@@ -171,20 +181,29 @@ class Runner:
         start = self.position
         if stop is not None and start >= stop:
             return 0
-        notifications = self.cases.recorder.select_notifications(start=start + 1, limit=self.batch_size, stop=stop)
-        if not notifications:
+        if getattr(self.projection, "raw", False):
+            # A raw projection (the audit chain) takes every stored row as stored.
+            notifications = self.cases.recorder.select_notifications(start=start + 1, limit=self.batch_size, stop=stop)
+            read, last = len(notifications), notifications[-1].id if notifications else 0
+            events: list[tuple[int, Any]] = [(n.id, n) for n in notifications]
+        else:
+            read, last, events = self._read(start + 1, stop)
+        if not read:
             if stop is not None:
                 # Nothing up to `stop` (a gap left by rolled-back inserts): the view is at `stop`.
                 self._advance(start, stop, [])
             return 0
-        if getattr(self.projection, "raw", False):
-            # A raw projection (the audit chain) takes every stored row as stored.
-            events: list[tuple[int, Any]] = [(n.id, n) for n in notifications]
-        else:
-            mapper = self.cases.mapper
-            events = [(n.id, mapper.to_domain_event(n)) for n in notifications if n.topic.startswith(CASE_TOPIC_PREFIX)]
-        self._advance(start, notifications[-1].id, events)
-        return len(notifications)
+        self._advance(start, last, events)
+        return read
+
+    def _read(self, first: int, stop: int | None) -> tuple[int, int, list[tuple[int, Any]]]:
+        key = (first, self.batch_size, stop)
+        pending, self._next = self._next, None
+        result = pending[1].result() if pending and pending[0] == key else self.reader.read(*key)
+        if self._read_ahead is not None and result[0] == self.batch_size and (stop is None or result[1] < stop):
+            following = (result[1] + 1, self.batch_size, stop)
+            self._next = (following, self._read_ahead.submit(self.reader.read, *following))
+        return result
 
     def _advance(self, start: int, to: int, events: list[tuple[int, Any]]) -> None:
         with self.views.transaction() as cur:
@@ -197,10 +216,43 @@ class Runner:
             if events:
                 self.projection.apply_batch(cur, events)
 
-    def catch_up(self, stop: int | None = None) -> int:
+    def catch_up(
+        self,
+        stop: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        halt: threading.Event | None = None,
+    ) -> int:
+        """Apply batches until `stop` (or the head). A projection that can keep its rows between
+        batches (`caching`, projections.catch_up) does so from empty tables, in larger batches."""
         total = 0
-        while n := self.run_once(stop):
-            total += n
+        caching = getattr(self.projection, "caching", None)
+        ahead = (stop if stop is not None else self.cases.recorder.max_notification_id() or 0) - self.position
+        if ahead < self.catch_up_batch:
+            caching = None  # a batch or two to go: the live way
+        batch_size = self.batch_size
+        with caching(self.views, ahead) if caching else nullcontext() as cached:
+            collecting = gc.isenabled()
+            if cached is not None:
+                self.batch_size = self.catch_up_batch
+                # The rows kept are long-lived: the cyclic collector walking them after every few
+                # thousand new dicts cost a fifth of the catch-up. Young objects only, once a batch.
+                gc.disable()
+                self._read_ahead = ThreadPoolExecutor(1, thread_name_prefix=f"read-{self.projection.name}")
+            try:
+                while not (halt and halt.is_set()) and (n := self.run_once(stop)):
+                    total += n
+                    if cached is not None:
+                        gc.collect(1)
+                    if progress:
+                        progress(self.position)
+            finally:
+                self.batch_size = batch_size
+                if self._read_ahead is not None:
+                    self._next = None
+                    self._read_ahead.shutdown(cancel_futures=True)
+                    self._read_ahead = None
+                if collecting:
+                    gc.enable()
         return total
 
     def wait(self, position: int, timeout: float) -> bool:
@@ -224,7 +276,8 @@ class Runner:
                             standby_logged = True
                         stop.wait(1.0)
                         continue
-                    consumed = self.run_once()
+                    # A fresh view (a first start, a wiped store) is built the fast way first.
+                    consumed = self.catch_up(halt=stop) if self.position == 0 else self.run_once()
                 except Exception as e:  # the runner must outlive a database blip
                     log.warning("projection_error", projection=self.projection.name, error=repr(e))
                     self.lock.release()

@@ -139,10 +139,8 @@ def rebuild(
     started = time.perf_counter()
     target = cases.recorder.max_notification_id() or 0
     report = progress(name, target) if progress else None
-    while runner.position < target and (consumed := runner.run_once(stop=target)):
-        outcome.events += consumed
-        if report:
-            report(runner.position)
+    # From the empty shadow tables: the fast way (rows kept between batches, projections.catch_up).
+    outcome.events += runner.catch_up(stop=target, progress=report)
     if not swap:
         outcome.seconds = time.perf_counter() - started
         outcome.position = runner.position
