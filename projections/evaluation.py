@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from projections import rollup
 from projections.area import Area
+from projections.counts import LED_CONDITIONS
 from storage.views import PostgresViews, SqliteViews
 
 
@@ -25,6 +27,8 @@ def department_evaluation(
     else:
         led_in, led_params = area.cases()
         whistles_in, whistle_params = f"case_id IN (SELECT case_id FROM ledger_cases WHERE {led_in})", led_params
+        if area.everywhere:
+            whistles_in, whistle_params = "1 = 1", []  # every whistle: no need to look the cases up
     whistle_filter, params = ("AND blown_month = ?", [month]) if month else ("", [])
     in_area = [*whistle_params, *params]
     # Counted and the median taken in the database: the whistles never come to Python.
@@ -50,17 +54,20 @@ def department_evaluation(
         )
     }
     led_filter, month_params = ("AND registered_month = ?", [month]) if month else ("", [])
-    led = {
-        r["department"]: r
-        for r in views.query(
-            "SELECT lead_department AS department, COUNT(*) AS led, "
-            "SUM(CASE WHEN status = 'closed' THEN 1 ELSE 0 END) AS closed, "
-            "SUM(CASE WHEN rating IN ('satisfied', 'basically_satisfied') THEN 1 ELSE 0 END) AS satisfied, "
-            "SUM(CASE WHEN rating = 'dissatisfied' THEN 1 ELSE 0 END) AS dissatisfied "
-            f"FROM ledger_cases WHERE {led_in} AND lead_department IS NOT NULL {led_filter} GROUP BY lead_department",
-            [*led_params, *month_params],
+    if rollup.covers(area):
+        # The cases led, summed from the roll-up (its lead_department is '' where the ledger's is NULL).
+        sums = ", ".join(f"SUM({name}) AS {name}" for name in LED_CONDITIONS)
+        sql = (
+            f"SELECT lead_department AS department, SUM(received) AS led, {sums} FROM {rollup.TABLE} "
+            f"WHERE {led_in} AND lead_department <> '' {led_filter} GROUP BY lead_department"
         )
-    }
+    else:
+        sums = ", ".join(f"SUM(CASE WHEN {c} THEN 1 ELSE 0 END) AS {name}" for name, c in LED_CONDITIONS.items())
+        sql = (
+            f"SELECT lead_department AS department, COUNT(*) AS led, {sums} FROM ledger_cases "
+            f"WHERE {led_in} AND lead_department IS NOT NULL {led_filter} GROUP BY lead_department"
+        )
+    led = {r["department"]: r for r in views.query(sql, [*led_params, *month_params])}
     result = []
     for code in sorted(set(counts) | set(led)):
         whistles = counts.get(code, {})
@@ -76,10 +83,10 @@ def department_evaluation(
                 "reported_on_time": int(whistles.get("on_time") or 0),
                 "median_hours_to_report": round(medians[code] / 3600, 2) if code in medians else None,
                 "cases_led": int(cases_led.get("led") or 0),
-                "led_closed": int(cases_led.get("closed") or 0),
-                "led_open": int(cases_led.get("led") or 0) - int(cases_led.get("closed") or 0),
-                "led_satisfied": int(cases_led.get("satisfied") or 0),
-                "led_dissatisfied": int(cases_led.get("dissatisfied") or 0),
+                "led_closed": int(cases_led.get("led_closed") or 0),
+                "led_open": int(cases_led.get("led") or 0) - int(cases_led.get("led_closed") or 0),
+                "led_satisfied": int(cases_led.get("led_satisfied") or 0),
+                "led_dissatisfied": int(cases_led.get("led_dissatisfied") or 0),
             }
         )
     return {"report_in_within_hours": report_in_within_hours, "month": month, "departments": result}
