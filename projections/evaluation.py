@@ -41,18 +41,12 @@ def department_evaluation(
             [limit_seconds, *in_area],
         )
     }
-    medians = {
-        r["department"]: float(r["median"])
-        for r in views.query(
-            "SELECT department, AVG(seconds_to_report) AS median FROM ("
-            "SELECT department, seconds_to_report, "
-            "ROW_NUMBER() OVER (PARTITION BY department ORDER BY seconds_to_report) AS rn, "
-            "COUNT(*) OVER (PARTITION BY department) AS n FROM ledger_whistles "
-            f"WHERE seconds_to_report IS NOT NULL AND {whistles_in} {whistle_filter}"
-            ") ranked WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY department",
-            in_area,
-        )
-    }
+    reported = {code: int(r["reported_in"] or 0) for code, r in counts.items()}
+    # Whistles chosen without looking their cases up: each department's middle read off its
+    # (department, seconds_to_report) index, not every whistle ranked (a province's evaluation).
+    direct = area.everywhere or area.department is not None
+    where = f"{whistles_in} {whistle_filter}"
+    medians = (middle_medians if direct else ranked_medians)(views, where, in_area, reported)
     led_filter, month_params = ("AND registered_month = ?", [month]) if month else ("", [])
     if rollup.covers(area):
         # The cases led, summed from the roll-up (its lead_department is '' where the ledger's is NULL).
@@ -90,3 +84,38 @@ def department_evaluation(
             }
         )
     return {"report_in_within_hours": report_in_within_hours, "month": month, "departments": result}
+
+
+def ranked_medians(
+    views: SqliteViews | PostgresViews, where: str, params: list[Any], reported: dict[str, int]
+) -> dict[str, float]:
+    """Every department's median time to report in, of the whistles `where` selects, in one ranking."""
+    return {
+        r["department"]: float(r["median"])
+        for r in views.query(
+            "SELECT department, AVG(seconds_to_report) AS median FROM ("
+            "SELECT department, seconds_to_report, "
+            "ROW_NUMBER() OVER (PARTITION BY department ORDER BY seconds_to_report) AS rn, "
+            "COUNT(*) OVER (PARTITION BY department) AS n FROM ledger_whistles "
+            f"WHERE seconds_to_report IS NOT NULL AND {where}"
+            ") ranked WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY department",
+            params,
+        )
+    }
+
+
+def middle_medians(
+    views: SqliteViews | PostgresViews, where: str, params: list[Any], reported: dict[str, int]
+) -> dict[str, float]:
+    """The same, one department at a time: its `reported` count says where its middle one or two are."""
+    medians = {}
+    for department, n in reported.items():
+        if n:
+            (row,) = views.query(
+                "SELECT AVG(seconds_to_report) AS median FROM (SELECT seconds_to_report FROM ledger_whistles "
+                f"WHERE department = ? AND seconds_to_report IS NOT NULL AND {where} "
+                "ORDER BY seconds_to_report LIMIT ? OFFSET ?) middle",
+                [department, *params, 2 - n % 2, (n - 1) // 2],
+            )
+            medians[department] = float(row["median"])
+    return medians

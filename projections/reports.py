@@ -178,9 +178,11 @@ def _figures_from_rollup(
         overdue = (f"{open_at_end[0]} AND due_month <> '' AND due_month <= ?", [*open_at_end[1], last])
         sums["overdue_at_end"] = ("problems", overdue)
     columns = ", ".join(f"SUM(CASE WHEN {c} THEN {n} ELSE 0 END) AS {name}" for name, (n, (c, _)) in sums.items())
+    # Only keys registered in the period, closed in or after it, or not closed count in any figure.
+    relevant = "(registered_month BETWEEN ? AND ? OR closed_month >= ? OR closed_month = '')"
     (counted,) = views.query(
-        f"SELECT {columns} FROM {rollup.TABLE} WHERE {scope}",
-        [p for _, (_, ps) in sums.values() for p in ps] + scope_params,
+        f"SELECT {columns} FROM {rollup.TABLE} WHERE {scope} AND {relevant}",
+        [p for _, (_, ps) in sums.values() for p in ps] + scope_params + [first, last, first],
     )
     figures = {name: int(counted[name] or 0) for name in sums}
     if as_of != e:

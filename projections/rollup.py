@@ -45,6 +45,7 @@ TABLES = [
     + ", ".join(f"{c} BIGINT NOT NULL DEFAULT 0" for c in COUNT_COLUMNS)
     + f", PRIMARY KEY ({', '.join(KEY)}))",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_month ON {TABLE} (registered_month)",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_closed ON {TABLE} (closed_month)",
     # The keys a batch emptied, found and deleted without a scan.
     f"CREATE INDEX IF NOT EXISTS {TABLE}_empty ON {TABLE} (received) WHERE received = 0",
     # What the roll-up cannot sum (a per-day judgement, a median) is read from the rows through these.

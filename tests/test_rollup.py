@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from config.settings import Settings
 from projections import rollup
 from projections.area import Area
-from projections.evaluation import department_evaluation
+from projections.evaluation import department_evaluation, middle_medians, ranked_medians
 from projections.reports import report
 from projections.scores import GROUPS, ScoresQuery, scores_of
 from replay.rebuild import rebuild
@@ -127,6 +127,22 @@ def assert_the_same_answers(client: TestClient, monkeypatch: pytest.MonkeyPatch,
     assert differing == [], (differing[:5], [(from_rollup[n], from_rows[n]) for n in differing[:1]])
 
 
+def assert_the_medians_agree(views: SqliteViews | PostgresViews) -> None:
+    """A department's median time to report in, read off the index at its middle, equals the ranked one."""
+    (month,) = views.query("SELECT MAX(blown_month) AS m FROM ledger_whistles")
+    for where, params in (("1 = 1", []), ("blown_month = ?", [month["m"]]), ("department = ?", ["zhujian"])):
+        reported = {
+            r["department"]: int(r["n"])
+            for r in views.query(
+                f"SELECT department, COUNT(seconds_to_report) AS n FROM ledger_whistles WHERE {where} "
+                "GROUP BY department",
+                params,
+            )
+        }
+        middle = middle_medians(views, where, params, reported)
+        assert middle == ranked_medians(views, where, params, reported) and middle, where
+
+
 def settle(client: TestClient, driver: Driver) -> None:
     head = client.app.state.cases.recorder.max_notification_id()  # type: ignore[attr-defined]
     response = client.get("/ledger", params={"wait_for": head, "wait_timeout": 30})
@@ -145,6 +161,7 @@ def test_the_rollup_answers_as_the_ledger_rows_through_commands_a_rebuild_and_a_
     settle(client, driver)
     today = NOW.date()
     assert_the_rollup_answers_as_the_rows(client, monkeypatch, today)
+    assert_the_medians_agree(state.read_side.views)
 
     # Further commands move cases between keys and counts: a rating, a reopening, a duplicate
     # linked then unlinked, and a lead department's transfer.
