@@ -42,9 +42,9 @@ def department_evaluation(
         )
     }
     reported = {code: int(r["reported_in"] or 0) for code, r in counts.items()}
-    # Whistles chosen without looking their cases up: each department's middle read off its
-    # (department, seconds_to_report) index, not every whistle ranked (a province's evaluation).
-    direct = area.everywhere or area.department is not None
+    # Every whistle of the area (no month, no case looked up): each department's middle is read off
+    # its (department, seconds_to_report) index instead of ranking them all (a province's evaluation).
+    direct = (area.everywhere or area.department is not None) and month is None
     where = f"{whistles_in} {whistle_filter}"
     medians = (middle_medians if direct else ranked_medians)(views, where, in_area, reported)
     led_filter, month_params = ("AND registered_month = ?", [month]) if month else ("", [])
@@ -107,15 +107,18 @@ def ranked_medians(
 def middle_medians(
     views: SqliteViews | PostgresViews, where: str, params: list[Any], reported: dict[str, int]
 ) -> dict[str, float]:
-    """The same, one department at a time: its `reported` count says where its middle one or two are."""
-    medians = {}
-    for department, n in reported.items():
-        if n:
-            (row,) = views.query(
-                "SELECT AVG(seconds_to_report) AS median FROM (SELECT seconds_to_report FROM ledger_whistles "
-                f"WHERE department = ? AND seconds_to_report IS NOT NULL AND {where} "
-                "ORDER BY seconds_to_report LIMIT ? OFFSET ?) middle",
-                [department, *params, 2 - n % 2, (n - 1) // 2],
-            )
-            medians[department] = float(row["median"])
-    return medians
+    """The same, a department at a time: its `reported` count says where its middle one or two are
+    (one statement, a UNION ALL of the departments)."""
+    departments = sorted(d for d, n in reported.items() if n)
+    if not departments:
+        return {}
+    middle = (
+        "SELECT ? AS department, AVG(seconds_to_report) AS median FROM (SELECT seconds_to_report "
+        f"FROM ledger_whistles WHERE department = ? AND seconds_to_report IS NOT NULL AND {where} "
+        "ORDER BY seconds_to_report LIMIT ? OFFSET ?) middle"
+    )
+    rows = views.query(
+        " UNION ALL ".join([middle] * len(departments)),
+        [p for d in departments for p in (d, d, *params, 2 - reported[d] % 2, (reported[d] - 1) // 2)],
+    )
+    return {r["department"]: float(r["median"]) for r in rows}
