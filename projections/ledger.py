@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from cases.case import Case
 from cases.clock import local_date
 from commands.cases import PersonalDataVault
-from projections import board_states
+from projections import board_states, rollup
 from projections.catch_up import CachedRows, StoredRows, caching_rows
 from projections.checkpoints import next_due
 from security.personal import reveal_masked_many
@@ -155,9 +155,11 @@ def _summoned(key: tuple[str, int, str], row: Row, at: datetime) -> Row:
 
 class Ledger:
     name = NAME
-    tables = TABLES + board_states.TABLES
+    tables = TABLES + board_states.TABLES + rollup.TABLES
     added_columns = ADDED_COLUMNS
     postgres_indexes = POSTGRES_INDEXES
+    # Tables summed from the rows, filled from them by `minqing migrate` when it first creates them.
+    derived_tables: ClassVar = {rollup.TABLE: rollup.fill}
 
     def __init__(self, vault: PersonalDataVault | None = None) -> None:
         # The rows hold the petitioner masked, read through the vault of the process that runs
@@ -206,7 +208,10 @@ class Ledger:
             states.step(case_id, before, row, event, linked_before=linked_before)
         self.rows.write_states(cur, states)
         if rows:
+            touched = list(rows)
+            rollup.withdraw(cur, touched)  # the roll-up's sums move with the rows, by delta (projections.rollup)
             self._upsert(cur, "ledger_cases", CASE_COLUMNS, ("case_id",), list(rows.values()))
+            rollup.add(cur, touched)
         if touched_whistles:
             self._upsert(
                 cur,

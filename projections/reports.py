@@ -11,8 +11,10 @@ from typing import Any
 
 from cases.policy import PolicyVersion
 from commands.errors import InvalidInputError
+from projections import rollup
 from projections.area import Area, and_area
-from projections.scores import PROBLEM, scores
+from projections.counts import PROBLEM, REPORT_CONDITIONS
+from projections.scores import scores
 from reference.model import ReferenceData
 from security.masking import mask_name, mask_phone
 from storage.views import PostgresViews, SqliteViews
@@ -67,37 +69,16 @@ def report(
     code = unit or area.home_unit or district
     level, unit_name = unit_level(reference, code)
     scope, scope_params = and_area(area, f"{level} = ?", [code])
-    s, e = start.isoformat(), end.isoformat()
     as_of = min(end, today).isoformat()
-
-    received_in = "registered_date BETWEEN ? AND ?"
-    # Every petition counts as received; the rest count the problem once (its main case): a linked
-    # duplicate closes, runs late and is whistled or supervised with its main case (PROBLEM).
-    conditions: dict[str, tuple[str, list[Any]]] = {
-        "received": (received_in, [s, e]),
-        "problems": (f"{received_in} AND {PROBLEM}", [s, e]),
-        "duplicates": (f"{received_in} AND NOT {PROBLEM}", [s, e]),
-        "closed": (f"closed_date BETWEEN ? AND ? AND {PROBLEM}", [s, e]),
-        "closed_on_time": (f"closed_date BETWEEN ? AND ? AND closed_date <= resolve_due AND {PROBLEM}", [s, e]),
-        "open_at_end": (f"registered_date <= ? AND (closed_date IS NULL OR closed_date > ?) AND {PROBLEM}", [e, e]),
-        "overdue_at_end": (
-            f"registered_date <= ? AND resolve_due < ? AND (closed_date IS NULL OR closed_date > ?) AND {PROBLEM}",
-            [e, as_of, as_of],
-        ),
-        "whistled": (f"{received_in} AND whistle_count > 0 AND {PROBLEM}", [s, e]),
-        "supervised": (f"{received_in} AND supervision_count > 0 AND {PROBLEM}", [s, e]),
-        "reopened": (f"{received_in} AND reopened_count > 0", [s, e]),  # 不满意重办 (issue 17)
-    }
-    # One pass over the unit's rows for every figure (was one query per figure).
-    sums = ", ".join(f"SUM(CASE WHEN {c} THEN 1 ELSE 0 END) AS {name}" for name, (c, _) in conditions.items())
-    (counted,) = views.query(
-        f"SELECT {sums} FROM ledger_cases WHERE {scope}",
-        [p for _, ps in conditions.values() for p in ps] + scope_params,
-    )
-    figures = {name: int(counted[name] or 0) for name in conditions}
-    where, params = f"{scope} AND {received_in}", [*scope_params, s, e]
-    overall = scores(views, policy, area, by=level, where=where, params=params)["groups"]
-    child = CHILD[level]
+    # A period is whole months: registered_month BETWEEN its first and last month selects the rows
+    # registered from its first to its last day, on the ledger and on the roll-up alike.
+    first, last = start.isoformat()[:7], end.isoformat()[:7]
+    from_rollup = rollup.covers(area)
+    count = _figures_from_rollup if from_rollup else _figures_from_rows
+    figures = count(views, scope, scope_params, start.isoformat(), end.isoformat(), as_of)
+    where, params = f"{scope} AND registered_month BETWEEN ? AND ?", [*scope_params, first, last]
+    overall = scores(views, policy, area, by=level, where=where, params=params, from_rollup=from_rollup)["groups"]
+    ranking = scores(views, policy, area, by=CHILD[level], where=where, params=params, from_rollup=from_rollup)
     body: dict[str, Any] = {
         "kind": kind,
         "kind_label": KINDS[kind],
@@ -106,17 +87,18 @@ def report(
         "unit_name": unit_name,
         "level": level,
         "period": period,
-        "from": s,
-        "to": e,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
         "as_of": as_of,
         "figures": figures,
         "rates": overall[0] if overall else None,
-        "ranking": scores(views, policy, area, by=child, where=where, params=params)["groups"],
-        "by_channel": _breakdown(views, "channel", where, params),
-        "by_category": _breakdown(views, "category", where, params),
+        "ranking": ranking["groups"],
+        "by_channel": _breakdown(views, "channel", where, params, from_rollup),
+        "by_category": _breakdown(views, "category", where, params, from_rollup),
     }
     if kind == "yearly":
-        body["by_month"] = scores(views, policy, area, by="month", where=where, params=params)["groups"]
+        months = scores(views, policy, area, by="month", where=where, params=params, from_rollup=from_rollup)
+        body["by_month"] = months["groups"]
     if kind == "quarterly":
         body["masking"] = MASKING_NOTICE
         body["cases"] = [
@@ -139,6 +121,89 @@ def report(
     return body
 
 
-def _breakdown(views: SqliteViews | PostgresViews, column: str, where: str, params: list[Any]) -> dict[str, int]:
-    rows = views.query(f"SELECT {column} AS k, COUNT(*) AS n FROM ledger_cases WHERE {where} GROUP BY {column}", params)
-    return {r["k"]: int(r["n"]) for r in sorted(rows, key=lambda r: -int(r["n"]))}
+def _figures_from_rows(
+    views: SqliteViews | PostgresViews, scope: str, scope_params: list[Any], s: str, e: str, as_of: str
+) -> dict[str, int]:
+    received_in = "registered_date BETWEEN ? AND ?"
+    closed_in = "closed_date BETWEEN ? AND ?"
+    # Every petition counts as received; the rest count the problem once (its main case): a linked
+    # duplicate closes, runs late and is whistled or supervised with its main case (PROBLEM).
+    conditions: dict[str, tuple[str, list[Any]]] = {
+        "received": (received_in, [s, e]),
+        "problems": (f"{received_in} AND {PROBLEM}", [s, e]),
+        "duplicates": (f"{received_in} AND NOT {PROBLEM}", [s, e]),
+        "closed": (f"{closed_in} AND {PROBLEM}", [s, e]),
+        "closed_on_time": (f"{closed_in} AND {REPORT_CONDITIONS['closed_on_time']}", [s, e]),
+        "open_at_end": (f"registered_date <= ? AND (closed_date IS NULL OR closed_date > ?) AND {PROBLEM}", [e, e]),
+        "overdue_at_end": (f"{_OVERDUE} AND {PROBLEM}", [e, as_of, as_of]),
+        "whistled": (f"{received_in} AND {REPORT_CONDITIONS['whistled']}", [s, e]),
+        "supervised": (f"{received_in} AND {REPORT_CONDITIONS['supervised']}", [s, e]),
+        "reopened": (f"{received_in} AND reopened_count > 0", [s, e]),  # 不满意重办 (issue 17)
+    }
+    # One pass over the unit's rows for every figure (was one query per figure).
+    sums = ", ".join(f"SUM(CASE WHEN {c} THEN 1 ELSE 0 END) AS {name}" for name, (c, _) in conditions.items())
+    (counted,) = views.query(
+        f"SELECT {sums} FROM ledger_cases WHERE {scope}",
+        [p for _, ps in conditions.values() for p in ps] + scope_params,
+    )
+    return {name: int(counted[name] or 0) for name in conditions}
+
+
+_OVERDUE = "registered_date <= ? AND resolve_due < ? AND (closed_date IS NULL OR closed_date > ?)"
+
+
+def _figures_from_rollup(
+    views: SqliteViews | PostgresViews, scope: str, scope_params: list[Any], s: str, e: str, as_of: str
+) -> dict[str, int]:
+    """The same figures summed from the roll-up: each is a count column over the keys whose months say
+    the case was registered in, closed in, or still open at the end of the period (see _figures_from_rows)."""
+    first, last = s[:7], e[:7]
+    registered = ("registered_month BETWEEN ? AND ?", [first, last])
+    closed_in = ("closed_month BETWEEN ? AND ?", [first, last])
+    open_at_end = ("registered_month <= ? AND (closed_month = '' OR closed_month > ?)", [last, last])
+    sums: dict[str, tuple[str, tuple[str, list[Any]]]] = {
+        "received": ("received", registered),
+        "problems": ("problems", registered),
+        "duplicates": ("duplicates", registered),
+        "closed": ("problems", closed_in),  # a key with a closed month holds closed cases only
+        "closed_on_time": ("closed_on_time", closed_in),
+        "open_at_end": ("problems", open_at_end),
+        "whistled": ("whistled", registered),
+        "supervised": ("supervised", registered),
+        "reopened": ("reopened", registered),
+    }
+    if as_of == e:
+        # A period that has ended is judged at its last day: past the resolve limit there means
+        # resolve_due + 1 day falls in its last month or before (due_month, projections.rollup).
+        overdue = (f"{open_at_end[0]} AND due_month <> '' AND due_month <= ?", [*open_at_end[1], last])
+        sums["overdue_at_end"] = ("problems", overdue)
+    columns = ", ".join(f"SUM(CASE WHEN {c} THEN {n} ELSE 0 END) AS {name}" for name, (n, (c, _)) in sums.items())
+    # Only keys registered in the period, closed in or after it, or not closed count in any figure.
+    relevant = "(registered_month BETWEEN ? AND ? OR closed_month >= ? OR closed_month = '')"
+    (counted,) = views.query(
+        f"SELECT {columns} FROM {rollup.TABLE} WHERE {scope} AND {relevant}",
+        [p for _, (_, ps) in sums.values() for p in ps] + scope_params + [first, last, first],
+    )
+    figures = {name: int(counted[name] or 0) for name in sums}
+    if as_of != e:
+        # The current period is judged today, a day the months cannot tell: from the open cases' rows
+        # (few, through the partial index on the unclosed cases' resolve_due).
+        (row,) = views.query(
+            f"SELECT COUNT(*) AS n FROM ledger_cases WHERE {_OVERDUE} AND {PROBLEM} AND {scope}",
+            [e, as_of, as_of, *scope_params],
+        )
+        figures["overdue_at_end"] = int(row["n"])
+    order = ("received", "problems", "duplicates", "closed", "closed_on_time", "open_at_end", "overdue_at_end")
+    return {name: figures[name] for name in (*order, "whistled", "supervised", "reopened")}
+
+
+def _breakdown(
+    views: SqliteViews | PostgresViews, column: str, where: str, params: list[Any], from_rollup: bool
+) -> dict[str, int]:
+    if from_rollup:
+        counted = f"NULLIF({column}, '') AS k, SUM(received) AS n FROM {rollup.TABLE}"
+        sql = f"SELECT {counted} WHERE {where} GROUP BY {column}"
+    else:
+        sql = f"SELECT {column} AS k, COUNT(*) AS n FROM ledger_cases WHERE {where} GROUP BY {column}"
+    rows = views.query(sql, params)
+    return {r["k"]: int(r["n"]) for r in sorted(rows, key=lambda r: (-int(r["n"]), str(r["k"])))}

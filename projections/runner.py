@@ -28,7 +28,7 @@ import structlog
 
 from commands.cases import Cases
 from projections.catch_up import CATCH_UP_BATCH, LogReader
-from storage.views import Cursor, PostgresViews, SqliteViews, create_schema, table_names
+from storage.views import Cursor, PostgresViews, SqliteViews, create_schema, missing_tables, table_names
 
 log = structlog.get_logger()
 
@@ -52,6 +52,10 @@ def create_tables(views: SqliteViews | PostgresViews, projection: Projection) ->
     """The projection's tables and tracking row: part of `minqing migrate`, never of a constructor."""
     statements = [TRACKING_TABLE, *projection.tables]
     tables = [s for s in statements if s.startswith("CREATE TABLE")]
+    # A table summed from the projection's own rows (the ledger's roll-up) is filled from them when
+    # it is first created, in the same transaction: an older store's rows need no rebuild for it.
+    derived: dict[str, Callable[[Any, Cursor], None]] = getattr(projection, "derived_tables", {})
+    unfilled = missing_tables(views, list(derived)) if derived else []
     with views.transaction() as cur:
         create_schema(views, tables, cur)
         # Columns added since a table was first created, before the indexes that may use them.
@@ -63,6 +67,8 @@ def create_tables(views: SqliteViews | PostgresViews, projection: Projection) ->
         if views.dialect == "postgres":
             # Indexes SQLite has no syntax for (INCLUDE, operator classes): PostgreSQL only.
             create_schema(views, getattr(projection, "postgres_indexes", []), cur)
+        for table in unfilled:
+            derived[table](views, cur)
         # Insert only when absent: a speculative insert racing a running
         # runner's UPDATE of the same row can deadlock in PostgreSQL.
         if not cur.execute("SELECT 1 FROM projection_tracking WHERE projection = ?", [projection.name]):

@@ -8,7 +8,9 @@ from datetime import date
 from typing import Any
 
 from cases.policy import PolicyVersion
+from projections import rollup
 from projections.area import Area, and_area, unit_filter
+from projections.counts import COUNTS, COUNTS_SQL
 from storage.views import PostgresViews, SqliteViews
 
 GROUPS = {
@@ -22,30 +24,6 @@ GROUPS = {
     "category": ("category", "category"),
     "month": ("registered_month", "registered_month"),
 }
-
-# A linked duplicate (重复件, main_case set) is the same problem as its main case: the problem counts
-# once (dispatched, responded, closed, resolved: main cases only), the residents each (received,
-# and every petitioner's rating in the satisfaction rate). docs/read-models.md, "Duplicates".
-PROBLEM = "main_case IS NULL"
-COUNTS_SQL = f"""
-    COUNT(*) AS received,
-    SUM(CASE WHEN {PROBLEM} THEN 1 ELSE 0 END) AS problems,
-    SUM(CASE WHEN main_case IS NOT NULL THEN 1 ELSE 0 END) AS duplicates,
-    SUM(CASE WHEN {PROBLEM} AND assigned_at IS NOT NULL THEN 1 ELSE 0 END) AS dispatched,
-    SUM(CASE WHEN {PROBLEM} AND accepted_date IS NOT NULL AND accepted_date <= accept_due THEN 1 ELSE 0 END)
-        AS responded,
-    SUM(CASE WHEN {PROBLEM} AND status = 'closed' THEN 1 ELSE 0 END) AS closed,
-    SUM(CASE WHEN rating IS NOT NULL THEN 1 ELSE 0 END) AS callbacks,
-    SUM(CASE WHEN {PROBLEM} AND rating IS NOT NULL THEN 1 ELSE 0 END) AS problem_callbacks,
-    /* 解决率 counts a first-time resolution only: a reopened case (不满意重办) never comes back into it. */
-    SUM(CASE WHEN {PROBLEM} AND rating IS NOT NULL AND reopened_count = 0
-        AND (first_verification_passed = 'yes' OR suggestion_outcome IS NOT NULL) THEN 1 ELSE 0 END) AS resolved,
-    SUM(CASE WHEN reopened_count > 0 THEN 1 ELSE 0 END) AS reopened,
-    SUM(reopened_count) AS reopens,
-    SUM(CASE WHEN rating = 'satisfied' THEN 1 ELSE 0 END) AS satisfied,
-    SUM(CASE WHEN rating = 'basically_satisfied' THEN 1 ELSE 0 END) AS basically_satisfied,
-    SUM(CASE WHEN rating = 'dissatisfied' THEN 1 ELSE 0 END) AS dissatisfied
-"""
 
 
 def rates(counts: dict[str, Any], policy: PolicyVersion) -> dict[str, float | None]:
@@ -79,13 +57,17 @@ def scores(
     by: str = "street",
     where: str = "",
     params: list[Any] | None = None,
+    from_rollup: bool = False,
 ) -> dict[str, Any]:
+    """`where` names ledger columns; with `from_rollup`, key columns of the roll-up only (same names)."""
     key, label = GROUPS[by]
     filters, filter_params = and_area(area, where, params or [])
-    rows = views.query(
-        f"SELECT {key} AS unit, MAX({label}) AS name, {COUNTS_SQL} FROM ledger_cases WHERE {filters} GROUP BY {key}",
-        filter_params,
-    )
+    if from_rollup:
+        sql = rollup.grouped(key, label, list(COUNTS), filters)
+    else:
+        counted = f"{key} AS unit, MAX({label}) AS name, {COUNTS_SQL} FROM ledger_cases"
+        sql = f"SELECT {counted} WHERE {filters} GROUP BY {key}"
+    rows = views.query(sql, filter_params)
     groups = []
     for row in rows:
         counts = {k: int(v or 0) for k, v in row.items() if k not in ("unit", "name")}
@@ -129,4 +111,6 @@ def scores_of(views: SqliteViews | PostgresViews, policy: PolicyVersion, area: A
     if q.registered_to:
         where.append("registered_date <= ?")
         params.append(q.registered_to.isoformat())
-    return scores(views, policy, area, by=q.by, where=" AND ".join(where), params=params)
+    # Registration days are finer than the roll-up's months: a day range reads the rows.
+    from_rollup = rollup.covers(area) and not (q.registered_from or q.registered_to)
+    return scores(views, policy, area, by=q.by, where=" AND ".join(where), params=params, from_rollup=from_rollup)

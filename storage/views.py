@@ -221,3 +221,8 @@ def open_views(settings: Settings) -> SqliteViews | PostgresViews:
     path = settings.sqlite_path.with_name(settings.sqlite_path.stem + "-views.sqlite3")
     path.parent.mkdir(parents=True, exist_ok=True)
     return SqliteViews(path)
+
+
+def dialect_of(cur: Cursor) -> str:
+    """ "postgres" or "sqlite": for the few expressions the two stores spell differently."""
+    return "postgres" if isinstance(cur, _PostgresCursor) else "sqlite"

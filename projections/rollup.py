@@ -1,0 +1,114 @@
+"""The ledger's roll-up (ledger_rollup): the per-case counts of projections.counts
+summed per key, so the rates, the reports and the whistle evaluation of a
+province sum a few thousand rows instead of scanning a million.
+
+It is kept by the ledger projection in the batch's own transaction (so it
+commits with the rows and the position, exactly once) and only ever by delta,
+in SQL: before the batch's cases are written back their old contribution is
+subtracted, afterwards their new one is added, and a key left with no case is
+deleted. The counting rules are therefore never written again in Python: a
+roll-up row is always the sum of what projections.counts says of its cases.
+
+The key holds every column a figure groups or filters by, and every column an
+area is judged on (grid, assignee, street): a department's area (the cases it
+leads or was whistled to) is not, so its figures still read the ledger rows.
+A NULL column is kept as '' (a key column must be NOT NULL) and read back as NULL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from projections.area import Area
+from projections.counts import ROLLUP_COUNTS
+from storage.views import Cursor, PostgresViews, SqliteViews, dialect_of
+
+TABLE = "ledger_rollup"
+# due_month: the first month at whose end the case is past its resolve limit (resolve_due + 1 day), so
+# a past month's report judges "overdue at the end" from the roll-up (docs/read-models.md).
+KEY = (
+    "registered_month", "closed_month", "due_month", "district", "district_name", "street", "street_name",
+    "community", "community_name", "grid", "grid_name", "lead_department", "assignee", "assignee_name",
+    "channel", "category",
+)  # fmt: skip
+COUNT_COLUMNS = tuple(ROLLUP_COUNTS)
+DUE_MONTH = {
+    "postgres": "CASE WHEN resolve_due ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' "
+    "THEN to_char(CAST(resolve_due AS date) + 1, 'YYYY-MM') ELSE '' END",
+    "sqlite": "COALESCE(strftime('%Y-%m', resolve_due, '+1 day'), '')",
+}
+
+TABLES = [
+    f"CREATE TABLE IF NOT EXISTS {TABLE} ("
+    + ", ".join(f"{c} TEXT NOT NULL DEFAULT ''" for c in KEY)
+    + ", "
+    + ", ".join(f"{c} BIGINT NOT NULL DEFAULT 0" for c in COUNT_COLUMNS)
+    + f", PRIMARY KEY ({', '.join(KEY)}))",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_month ON {TABLE} (registered_month)",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_closed ON {TABLE} (closed_month)",
+    # The keys a batch emptied, found and deleted without a scan.
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_empty ON {TABLE} (received) WHERE received = 0",
+    # What the roll-up cannot sum (a per-day judgement, a median) is read from the rows through these.
+    "CREATE INDEX IF NOT EXISTS ledger_cases_unclosed ON ledger_cases (resolve_due) WHERE closed_date IS NULL",
+    "CREATE INDEX IF NOT EXISTS ledger_cases_closed_date ON ledger_cases (closed_date)",
+    "CREATE INDEX IF NOT EXISTS ledger_whistles_month ON ledger_whistles (blown_month, department)",
+    "CREATE INDEX IF NOT EXISTS ledger_whistles_seconds ON ledger_whistles (department, seconds_to_report)",
+]
+
+
+def _contribution(dialect: str, where: str, sign: str = "") -> str:
+    """INSERT the cases' counts per key (negated with sign '-'), adding to the keys already there."""
+    keys = [DUE_MONTH[dialect] if c == "due_month" else f"COALESCE({c}, '')" for c in KEY]
+    counts = [f"{sign}({expression})" for expression in ROLLUP_COUNTS.values()]
+    columns = (*KEY, *COUNT_COLUMNS)
+    return (
+        f"INSERT INTO {TABLE} ({', '.join(columns)}) SELECT {', '.join(keys + counts)} FROM ledger_cases "
+        f"WHERE {where} GROUP BY {', '.join(str(i) for i in range(1, len(KEY) + 1))} "
+        f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET "
+        + ", ".join(f"{c} = {TABLE}.{c} + excluded.{c}" for c in COUNT_COLUMNS)
+    )
+
+
+def _apply(cur: Cursor, case_ids: list[str], sign: str) -> None:
+    dialect = dialect_of(cur)
+    for i in range(0, len(case_ids), 500):
+        chunk = case_ids[i : i + 500]
+        cur.execute(_contribution(dialect, f"case_id IN ({','.join('?' * len(chunk))})", sign), chunk)
+
+
+def withdraw(cur: Cursor, case_ids: list[str]) -> None:
+    """Before the cases' rows are written: take their present contribution out."""
+    _apply(cur, case_ids, "-")
+
+
+def add(cur: Cursor, case_ids: list[str]) -> None:
+    """After the cases' rows are written: put their new contribution in, drop the emptied keys."""
+    _apply(cur, case_ids, "")
+    cur.execute(f"DELETE FROM {TABLE} WHERE received = 0")
+
+
+def fill(views: SqliteViews | PostgresViews, cur: Cursor) -> None:
+    """`minqing migrate` on a ledger that had no roll-up: every row's contribution in one statement."""
+    cur.execute(_contribution(views.dialect, "1 = 1"))
+
+
+# --- reading ------------------------------------------------------------------------
+
+
+def covers(area: Area) -> bool:
+    """Whether the area is a condition on key columns (a department's whistled cases are not)."""
+    return area.department is None
+
+
+def grouped(key: str, label: str, counts: list[str], where: str) -> str:
+    """Per value of `key` (NULL for ''), the sums of `counts` over the roll-up rows `where` selects."""
+    sums = ", ".join(f"SUM({c}) AS {c}" for c in counts)
+    return (
+        f"SELECT NULLIF({key}, '') AS unit, MAX(NULLIF({label}, '')) AS name, {sums} "
+        f"FROM {TABLE} WHERE {where} GROUP BY {key}"
+    )
+
+
+def month_range(start: Any, end: Any) -> tuple[str, str]:
+    """The months of a period made of whole months (its first and last day)."""
+    return start.isoformat()[:7], end.isoformat()[:7]
