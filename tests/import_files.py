@@ -9,7 +9,9 @@ from typing import Any
 
 from openpyxl import Workbook
 
-from demo.platform_exports import HEADERS_12345, export_csv
+from demo.platform_exports import HEADERS_110, HEADERS_12345, export_csv
+
+__all__ = ["HEADERS_110", "HEADERS_12345", "order_110", "order_12345", "to_csv", "to_xlsx"]
 
 CATEGORIES = ["城乡建设/房屋修缮", "城市管理/市容环卫", "生态环境/噪声污染", "城乡建设/物业管理", "咨询建议"]
 GRIDS = ["马限社区第1网格", "马限社区第2网格", "君竹社区第1网格", "35010500200101"]
