@@ -249,3 +249,18 @@ def test_metrics_see_the_route_template(servers: tuple[httpx.Client, httpx.Clien
     assert re.search(r'route="/cases/\{case_id\}/classify",status="409"\} 1\.0', metrics)
     assert re.search(r'minqing_commands_total\{command="classify",outcome="accepted"\} 1\.0', metrics)
     assert "unmatched" not in metrics
+
+
+def test_a_resident_token_is_what_pyjwt_signs_and_verifies() -> None:
+    import jwt
+
+    from security.tokens import hs256
+
+    secret = "test-secret-for-minqing-tests-only-0123456789"
+    claims = {"iss": "minqing", "sub": "R-350105001-20261202-K7Q2M", "role": "resident", "iat": 1, "exp": 2,
+              "jti": uuid.uuid4().hex, "case": str(uuid.uuid4()), "grids": ["35010500100101"]}  # fmt: skip
+    assert hs256(claims, secret) == jwt.encode(claims, secret, algorithm="HS256")
+    decoded = jwt.decode(hs256(claims, secret), secret, algorithms=["HS256"], options={"verify_exp": False})
+    assert decoded == claims
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(hs256(claims, secret + "x"), secret, algorithms=["HS256"], options={"verify_exp": False})
