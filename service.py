@@ -31,6 +31,7 @@ from api import (
 from api import cases as cases_routes
 from api import docs as api_docs
 from api.access import authorize
+from api.command_path import CommandPath
 from api.limits import InputGuard, RateLimiter
 from api.metrics import Metrics, RequestMetrics
 from api.observability import RequestLog, configure_logging
@@ -246,6 +247,8 @@ def create_app(settings: Settings | None = None, *, log_cache: bool = True) -> F
         docs_url=None,  # served from the package's own files (api/docs.py), not a CDN
         redoc_url=None,
     )
+    # Innermost: the command table's own ASGI path (api/command_path.py), inside the log, metrics and guard.
+    app.add_middleware(CommandPath)
     app.add_middleware(RequestLog)
     app.state.metrics = Metrics()
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)

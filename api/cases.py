@@ -15,19 +15,20 @@ from fastapi import Path as PathParam
 
 from api import schemas
 from api.access import PrincipalDep, StrictJSONRoute, acting, sees_personal_data
-from api.dependencies import CasesDep, CommandHeadersDep, TokenKeysDep
+from api.dependencies import CasesDep, CommandHeaders, CommandHeadersDep, TokenKeysDep
 from api.responses import JSONBody
 from cases.case import Case
 from cases.clock import in_china
 from cases.commands import COMMANDS, CaseCommand
 from cases.inputs import Command
 from cases.vocabulary import STATUS_LABELS, Role
-from commands.cases import CommandResult, PersonalDataVault
+from commands.cases import Cases, CommandResult, PersonalDataVault
 from commands.errors import InvalidInputError
 from commands.records import MAX_POSITION
 from replay.history import case_at, history
 from replay.records import resolve_case
 from security.personal import reveal
+from security.tokens import Principal, TokenKeys
 
 router = APIRouter(prefix="/cases", tags=["cases"], route_class=StrictJSONRoute)
 
@@ -66,6 +67,13 @@ def register(
     principal: PrincipalDep,
     keys: TokenKeysDep,
 ) -> Response:
+    return registered(body, cases, headers, principal, keys)
+
+
+def registered(
+    body: schemas.RegisterIn, cases: Cases, headers: CommandHeaders, principal: Principal, keys: TokenKeys
+) -> JSONBody:
+    """The registration and its answer: the route's, and the command path's (api/command_path.py)."""
     idempotency = None
     if headers.idempotency_key:
         # Every field counts, the petitioner's too: the same key with another person's details is a
@@ -79,6 +87,18 @@ def register(
     return _answer(result, status_code=status.HTTP_201_CREATED, resident_token=token)
 
 
+def acted(
+    command: CaseCommand, case_id: UUID, given: Command, cases: Cases, headers: CommandHeaders, principal: Principal
+) -> JSONBody:
+    """A command of the table on a case, and its answer: the route's, and the command path's."""
+    fingerprinted: dict[str, Any] = {}
+    if headers.idempotency_key:  # the fingerprint only serves to compare a retry with the first
+        fingerprinted = {**given.model_dump(mode="json", exclude={"actor"}), "actor": principal.actor.as_dict()}
+    options = headers.options(command.path, case_id, fingerprinted)
+    result = cases.act(command, case_id, acting(principal, given.actor), given.fields(), **options)
+    return _answer(result)
+
+
 def _command_route(command: CaseCommand) -> Callable[..., Response]:
     body_model = command.body
 
@@ -89,13 +109,7 @@ def _command_route(command: CaseCommand) -> Callable[..., Response]:
         headers: CommandHeadersDep,
         principal: PrincipalDep,
     ) -> Response:
-        given: Command = body  # FastAPI reads the command's own model from the annotation
-        fingerprinted: dict[str, Any] = {}
-        if headers.idempotency_key:  # the fingerprint only serves to compare a retry with the first
-            fingerprinted = {**given.model_dump(mode="json", exclude={"actor"}), "actor": principal.actor.as_dict()}
-        options = headers.options(command.path, case_id, fingerprinted)
-        result = cases.act(command, case_id, acting(principal, given.actor), given.fields(), **options)
-        return _answer(result)
+        return acted(command, case_id, body, cases, headers, principal)  # FastAPI reads the model from the annotation
 
     endpoint.__name__ = command.name
     return endpoint

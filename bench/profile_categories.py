@@ -48,6 +48,15 @@ STAGES: list[tuple[str, list[str]]] = [
             "Condition.",
             "WorkerThread",
             "_report_result",
+            # the command path's own executor (api/command_path.py)
+            "in_thread",
+            "run_in_executor",
+            "ThreadPoolExecutor",
+            "_worker (concurrent",
+            "wrap_future",
+            "_chain_future",
+            "_copy_future_state",
+            "_call_set_state",
         ],
     ),
     (
@@ -88,6 +97,7 @@ STAGES: list[tuple[str, list[str]]] = [
             "get_token_keys",
         ],
     ),
+    ("command path: match, headers, validate, answer (api/command_path.py)", ["CommandPath", "command_path.py"]),
     (
         "our ASGI middleware (guard, metrics, log)",
         [

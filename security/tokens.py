@@ -6,13 +6,16 @@ configured (tokens are then issued by another system holding the private key).
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
+import orjson
 
 from cases.actor import Actor
 from cases.vocabulary import Role
@@ -46,6 +49,22 @@ class TokenError(Exception):
         self.code = code
         self.message = message
         self.description = description  # ASCII: it goes into WWW-Authenticate
+
+
+def _b64(raw: bytes) -> bytes:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=")
+
+
+HS256_HEADER = _b64(b'{"alg":"HS256","typ":"JWT"}')  # PyJWT's header for HS256, byte for byte
+
+
+def hs256(claims: dict[str, Any], secret: str) -> str:
+    """A JWT signed with HMAC-SHA256, as `jwt.encode(claims, secret, algorithm="HS256")` makes it
+    (PyJWT decodes it): without PyJWT's key preparation and checks on every call, which were 170 µs
+    of each registration's resident token (issue 15), against 20 µs here."""
+    signed = HS256_HEADER + b"." + _b64(orjson.dumps(claims))
+    signature = hmac.new(secret.encode(), signed, hashlib.sha256).digest()
+    return (signed + b"." + _b64(signature)).decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -109,7 +128,7 @@ class TokenKeys:
         }
         optional = {"unit": unit, "grids": grids, "case": case, "grants": grants}
         claims.update({k: v for k, v in optional.items() if v})
-        return jwt.encode(claims, self.signing_key, algorithm="HS256")
+        return hs256(claims, self.signing_key)
 
     def verify(self, token: str) -> Principal:
         known = self._verified.get(token)
