@@ -120,9 +120,29 @@ BOARD_COVERED = (
     "community_name", "grid", "grid_name", "lead_department", "assignee", "handling_type", "tier", "channel",
     "reopened_count",
 )  # fmt: skip
+# Chinese search (issue 16): `q` matches substrings of these columns (projections.ledger_query).
+SEARCHED = ("title", "description", "location")
+# Every character and every pair of neighbouring characters of the searched text: a term of one or
+# two characters is found by one GIN lookup, a longer one by its pairs (then rechecked by LIKE);
+# pg_trgm's trigrams cannot find one- or two-character Chinese words. The columns are joined by a
+# space, which no term contains (terms are split on whitespace), so no pair spans two columns.
+# Not inlined (a subquery), so the index and the query match on this call. A new body needs a new
+# name: an index built by the old body would silently disagree with it.
+GRAMS_FUNCTION = """CREATE OR REPLACE FUNCTION minqing_grams(body text) RETURNS text[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT ARRAY(
+        SELECT DISTINCT substr(body, start, width)
+        FROM generate_series(1, length(body)) AS start, (VALUES (1), (2)) AS widths (width)
+        WHERE start + width - 1 <= length(body)
+    )
+$$"""
+SEARCH_GRAMS = "minqing_grams(" + " || ' ' || ".join(f"COALESCE({c}, '')" for c in SEARCHED) + ")"
+
 POSTGRES_INDEXES = [
     "CREATE INDEX IF NOT EXISTS ledger_cases_open_covering ON ledger_cases (street, next_due) "
     f"INCLUDE ({', '.join(BOARD_COVERED)}) WHERE status <> 'closed'",
+    GRAMS_FUNCTION,
+    f"CREATE INDEX IF NOT EXISTS ledger_cases_grams ON ledger_cases USING gin ({SEARCH_GRAMS})",
 ]
 
 # Every column a ledger made by an older release may lack: `minqing migrate` adds the missing ones,

@@ -16,6 +16,7 @@ from cases.places import Bounds
 from commands.errors import InvalidInputError
 from projections.area import Area
 from projections.checkpoints import colour, evaluate
+from projections.ledger import SEARCH_GRAMS, SEARCHED
 from storage.views import PostgresViews, SqliteViews
 
 EQUALITY_FILTERS = (
@@ -105,7 +106,17 @@ def decode_cursor(cursor: str) -> Cursor:
         raise InvalidInputError("cursor", "无效的翻页游标，请从第一页重新查询") from e
 
 
-def _where(query: LedgerQuery, area: Area, today: date) -> tuple[list[str], list[Any]]:
+# A term in any searched column; `!` escapes LIKE's wildcards.
+_LIKE_ANY = "(" + " OR ".join(f"{c} LIKE ? ESCAPE '!'" for c in SEARCHED) + ")"
+
+
+def term_grams(term: str) -> list[str]:
+    """What `minqing_grams` must hold for `term` to occur: the term itself if it is one character,
+    else its pairs of neighbouring characters (projections.ledger.GRAMS_FUNCTION)."""
+    return [term] if len(term) == 1 else [term[i : i + 2] for i in range(len(term) - 1)]
+
+
+def _where(query: LedgerQuery, area: Area, today: date, *, grams: bool = False) -> tuple[list[str], list[Any]]:
     clause, area_params = area.cases()
     where: list[str] = [clause]
     params: list[Any] = list(area_params)
@@ -128,12 +139,22 @@ def _where(query: LedgerQuery, area: Area, today: date) -> tuple[list[str], list
         overdue = "(status <> 'closed' AND resolve_due IS NOT NULL AND resolve_due < ?)"
         where.append(overdue if query.overdue else f"NOT {overdue}")
         params.append(today.isoformat())
-    for term in (query.q or "").split():
+    terms = (query.q or "").split()
+    if grams and terms:
+        # PostgreSQL finds the candidates in the GIN index over the searched text's characters and
+        # pairs (projections.ledger.SEARCH_GRAMS). For a term of one or two characters that is the
+        # answer itself (LIKE is case-sensitive there, and so are the grams), so only longer terms
+        # are rechecked by LIKE: its estimate would otherwise count the same rows twice, and the
+        # planner would take a common term for a rare one.
+        where.append(f"{SEARCH_GRAMS} @> CAST(? AS text[])")
+        params.append(sorted({g for term in terms for g in term_grams(term)}))
+        terms = [term for term in terms if len(term) > 2]
+    for term in terms:
         # Substring match needs no word segmentation, so Chinese matches as typed.
         # Wildcards in the term are escaped, not dropped: "ledger_cases" and "50%" match as typed.
-        where.append("(title LIKE ? ESCAPE '!' OR description LIKE ? ESCAPE '!' OR location LIKE ? ESCAPE '!')")
+        where.append(_LIKE_ANY)
         like = "%" + term.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
-        params += [like, like, like]
+        params += [like] * len(SEARCHED)
     return where, params
 
 
@@ -142,7 +163,7 @@ def ledger_page(
 ) -> dict[str, Any]:
     if query.sort not in SORTS:
         raise InvalidInputError("sort", f"可排序字段：{', '.join(sorted(SORTS))}")
-    where, params = _where(query, area, today)
+    where, params = _where(query, area, today, grams=views.dialect == "postgres")
     after = decode_cursor(query.cursor) if query.cursor else None
     if after is not None and after.total is not None:
         total, exact = after.total, after.total_exact
@@ -179,7 +200,7 @@ def ledger_rows(
     views: SqliteViews | PostgresViews, query: LedgerQuery, area: Area, *, today: date
 ) -> list[dict[str, Any]]:
     """Every matching row of the area, for exports (no pagination)."""
-    where, params = _where(query, area, today)
+    where, params = _where(query, area, today, grams=views.dialect == "postgres")
     return views.query(f"SELECT * FROM ledger_cases {_clause(where)} ORDER BY registered_at, case_id", params)
 
 
