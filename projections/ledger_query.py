@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -108,6 +110,13 @@ def decode_cursor(cursor: str) -> Cursor:
 
 # A term in any searched column; `!` escapes LIKE's wildcards.
 _LIKE_ANY = "(" + " OR ".join(f"{c} LIKE ? ESCAPE '!'" for c in SEARCHED) + ")"
+# A search matching more rows than this pages through the sort's index, checking each row with LIKE
+# until the page is full (a common term fills it quickly); one matching fewer reads its rows from
+# the gram index and sorts them. Measured on a 1M-case ledger (docs/performance.md, issue 16).
+INDEX_PAGE_MATCHES = 5_000
+# The count reads the gram index as one bitmap: room for a province's every page, so that no page
+# turns lossy and is rechecked by recomputing the grams of each of its rows.
+_COUNT_WORK_MEM = "32MB"
 
 
 def term_grams(term: str) -> list[str]:
@@ -116,7 +125,8 @@ def term_grams(term: str) -> list[str]:
     return [term] if len(term) == 1 else [term[i : i + 2] for i in range(len(term) - 1)]
 
 
-def _where(query: LedgerQuery, area: Area, today: date, *, grams: bool = False) -> tuple[list[str], list[Any]]:
+def _where(query: LedgerQuery, area: Area, today: date) -> tuple[list[str], list[Any]]:
+    """Every condition but the search terms'."""
     clause, area_params = area.cases()
     where: list[str] = [clause]
     params: list[Any] = list(area_params)
@@ -139,13 +149,18 @@ def _where(query: LedgerQuery, area: Area, today: date, *, grams: bool = False) 
         overdue = "(status <> 'closed' AND resolve_due IS NOT NULL AND resolve_due < ?)"
         where.append(overdue if query.overdue else f"NOT {overdue}")
         params.append(today.isoformat())
-    terms = (query.q or "").split()
+    return where, params
+
+
+def _matching(terms: list[str], *, grams: bool) -> tuple[list[str], list[Any]]:
+    """Every term in title, description or location: by LIKE, or (PostgreSQL) by the gram index.
+
+    For a term of one or two characters the grams are the answer itself (case-sensitive, as
+    PostgreSQL's LIKE is), so only longer terms are rechecked by LIKE: a LIKE beside them would
+    also make the planner count the same rows' rarity twice."""
+    where: list[str] = []
+    params: list[Any] = []
     if grams and terms:
-        # PostgreSQL finds the candidates in the GIN index over the searched text's characters and
-        # pairs (projections.ledger.SEARCH_GRAMS). For a term of one or two characters that is the
-        # answer itself (LIKE is case-sensitive there, and so are the grams), so only longer terms
-        # are rechecked by LIKE: its estimate would otherwise count the same rows twice, and the
-        # planner would take a common term for a rare one.
         where.append(f"{SEARCH_GRAMS} @> CAST(? AS text[])")
         params.append(sorted({g for term in terms for g in term_grams(term)}))
         terms = [term for term in terms if len(term) > 2]
@@ -158,33 +173,67 @@ def _where(query: LedgerQuery, area: Area, today: date, *, grams: bool = False) 
     return where, params
 
 
+Run = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
+
+
+@contextmanager
+def _reading(views: SqliteViews | PostgresViews, terms: list[str]) -> Iterator[Run]:
+    """The queries of one read; a search on PostgreSQL runs them in one transaction, each planned
+    for its own terms: psycopg prepares a statement run five times, and a plan cached for one
+    term would read a common term as if it were rare (scanning the whole ledger), or the reverse."""
+    if not terms or not isinstance(views, PostgresViews):
+        yield views.query
+        return
+    with views.transaction() as cur:
+        cur.execute("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
+        yield cur.execute
+
+
+def _count(run: Run, where: list[str], params: list[Any], *, gram_bitmap: bool) -> int:
+    sql = f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM ledger_cases {_clause(where)} LIMIT ?) matching"
+    if not gram_bitmap:
+        return int(run(sql, [*params, COUNT_CAP + 1])[0]["n"])
+    # Counting up to 10,001 rows of a term is cheapest from the gram index's bitmap (the heap is
+    # skipped where the visibility map allows); a scan instead would recompute each row's grams.
+    forced = ("enable_seqscan", "off"), ("enable_indexscan", "off"), ("work_mem", _COUNT_WORK_MEM)
+    run(f"SELECT {', '.join('set_config(?, ?, true)' for _ in forced)}", [v for pair in forced for v in pair])
+    counted = int(run(sql, [*params, COUNT_CAP + 1])[0]["n"])
+    names = [name for name, _ in forced]
+    run(f"SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name IN ({', '.join('?' * 3)})", names)
+    return counted
+
+
 def ledger_page(
     views: SqliteViews | PostgresViews, query: LedgerQuery, area: Area, *, today: date, yellow_within: int
 ) -> dict[str, Any]:
     if query.sort not in SORTS:
         raise InvalidInputError("sort", f"可排序字段：{', '.join(sorted(SORTS))}")
-    where, params = _where(query, area, today, grams=views.dialect == "postgres")
+    where, params = _where(query, area, today)
+    terms = (query.q or "").split()
+    indexed = bool(terms) and views.dialect == "postgres"
     after = decode_cursor(query.cursor) if query.cursor else None
-    if after is not None and after.total is not None:
-        total, exact = after.total, after.total_exact
-    else:
-        counted = views.query(
-            f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM ledger_cases {_clause(where)} LIMIT ?) matching",
-            [*params, COUNT_CAP + 1],
-        )[0]["n"]
-        total, exact = min(counted, COUNT_CAP), counted <= COUNT_CAP
-    op = "<" if query.descending else ">"
-    order = "DESC" if query.descending else "ASC"
-    # NULL sort values sort as '' so keyset pagination stays total.
-    sort_expr = f"COALESCE({query.sort}, '')"
-    if after is not None:
-        # A row comparison, so the (sort, case_id) index seeks to the cursor instead of filtering up to it.
-        where.append(f"({sort_expr}, case_id) {op} (?, ?)")
-        params += [after.value, after.case_id]
-    rows = views.query(
-        f"SELECT * FROM ledger_cases {_clause(where)} ORDER BY {sort_expr} {order}, case_id {order} LIMIT ?",
-        [*params, query.limit + 1],
-    )
+    with _reading(views, terms) as run:
+        if after is not None and after.total is not None:
+            total, exact = after.total, after.total_exact
+        else:
+            matching, matching_params = _matching(terms, grams=indexed)
+            counted = _count(run, where + matching, params + matching_params, gram_bitmap=indexed)
+            total, exact = min(counted, COUNT_CAP), counted <= COUNT_CAP
+        # A common term is found soonest by LIKE along the sort's index (see INDEX_PAGE_MATCHES).
+        matching, matching_params = _matching(terms, grams=indexed and exact and total <= INDEX_PAGE_MATCHES)
+        where, params = where + matching, params + matching_params
+        op = "<" if query.descending else ">"
+        order = "DESC" if query.descending else "ASC"
+        # NULL sort values sort as '' so keyset pagination stays total.
+        sort_expr = f"COALESCE({query.sort}, '')"
+        if after is not None:
+            # A row comparison, so the (sort, case_id) index seeks to the cursor instead of filtering up to it.
+            where.append(f"({sort_expr}, case_id) {op} (?, ?)")
+            params += [after.value, after.case_id]
+        rows = run(
+            f"SELECT * FROM ledger_cases {_clause(where)} ORDER BY {sort_expr} {order}, case_id {order} LIMIT ?",
+            [*params, query.limit + 1],
+        )
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     items = []
@@ -200,8 +249,14 @@ def ledger_rows(
     views: SqliteViews | PostgresViews, query: LedgerQuery, area: Area, *, today: date
 ) -> list[dict[str, Any]]:
     """Every matching row of the area, for exports (no pagination)."""
-    where, params = _where(query, area, today, grams=views.dialect == "postgres")
-    return views.query(f"SELECT * FROM ledger_cases {_clause(where)} ORDER BY registered_at, case_id", params)
+    where, params = _where(query, area, today)
+    terms = (query.q or "").split()
+    matching, matching_params = _matching(terms, grams=views.dialect == "postgres")
+    with _reading(views, terms) as run:
+        return run(
+            f"SELECT * FROM ledger_cases {_clause(where + matching)} ORDER BY registered_at, case_id",
+            params + matching_params,
+        )
 
 
 def _clause(where: list[str]) -> str:

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
 import pytest
 
 from config.settings import Settings
+from projections import ledger_query
 from projections.area import Area
 from projections.ledger import SEARCHED
 from projections.ledger_query import LedgerQuery, ledger_page, ledger_rows, term_grams
 from service import migrate
-from storage.views import PostgresViews, Row, SqliteViews, open_views
+from storage.views import Cursor, PostgresViews, Row, SqliteViews, open_views
 from tests.api_steps import Driver
 
 TODAY = date(2026, 3, 2)
@@ -112,9 +114,18 @@ def pages(views: SqliteViews | PostgresViews, limit: int, **options: Any) -> tup
             return seen, answers
 
 
+@pytest.fixture(params=["rare", "common"])
+def commonness(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each search as a rare term (pages read from the gram index) and as a common one (pages read
+    along the sort's index, by LIKE): the same answer either way."""
+    if request.param == "common":
+        monkeypatch.setattr(ledger_query, "INDEX_PAGE_MATCHES", 0)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("q", QUERIES)
 def test_search_finds_what_like_finds_page_by_page(
-    views: SqliteViews | PostgresViews, corpus: list[Row], q: str
+    views: SqliteViews | PostgresViews, corpus: list[Row], q: str, commonness: str
 ) -> None:
     want = expected(views, corpus, q)
     found, answers = pages(views, 4, q=q)
@@ -123,7 +134,7 @@ def test_search_finds_what_like_finds_page_by_page(
 
 
 def test_search_with_a_street_filter_and_an_ascending_sort(
-    views: SqliteViews | PostgresViews, corpus: list[Row]
+    views: SqliteViews | PostgresViews, corpus: list[Row], commonness: str
 ) -> None:
     for q in ("物业", "水", "渗水 马尾", "50%"):
         want = expected(views, corpus, q, street=STREET)
@@ -185,11 +196,14 @@ def test_migrate_makes_the_search_index_on_an_older_store(
 
 def test_the_grams_are_each_character_and_each_pair(views: SqliteViews | PostgresViews) -> None:
     [row] = postgres(views).query("SELECT minqing_grams(?) AS grams", ["渗水 a渗"])
-    assert sorted(row["grams"]) == sorted({"渗", "水", " ", "a", "渗水", "水 ", " a", "a渗"})
+    assert set(row["grams"]) == {"渗", "水", " ", "a", "渗水", "水 ", " a", "a渗"}
+    # A line feed joins the columns: no pair holds one (no term does).
+    [row] = postgres(views).query("SELECT minqing_grams(?) AS grams", ["渗水\na渗"])
+    assert set(row["grams"]) == {"渗", "水", "\n", "a", "渗水", "a渗"}
 
 
 class Recording(PostgresViews):
-    """The store, remembering each statement it ran: to explain the ledger's own SQL."""
+    """The store, remembering each statement it runs: to explain the ledger's own SQL."""
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
@@ -198,6 +212,32 @@ class Recording(PostgresViews):
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         self.statements.append((sql, params))
         return super().query(sql, params)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        with super().transaction() as cur:
+            yield RecordingCursor(cur, self.statements)
+
+
+class RecordingCursor:
+    def __init__(self, cur: Cursor, statements: list[tuple[str, Sequence[Any]]]) -> None:
+        self.cur = cur
+        self.statements = statements
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        self.statements.append((sql, params))
+        return self.cur.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.cur.executemany(sql, rows)
+
+
+def plan_of(views: PostgresViews, sql: str, params: Sequence[Any]) -> str:
+    with views.transaction() as cur:
+        # Fourteen texts fit in a page: only a table this small is read whole by choice.
+        cur.execute("SET LOCAL enable_seqscan = off")
+        cur.execute("SET LOCAL enable_indexscan = off")
+        return "\n".join(r["QUERY PLAN"] for r in cur.execute(f"EXPLAIN {sql}", params))
 
 
 @pytest.mark.parametrize("q", ["渗水", "水", "渗水严重 马尾"])
@@ -209,13 +249,26 @@ def test_search_reads_the_gram_index(
     recording = Recording(settings.database_url)
     try:
         ledger_page(recording, LedgerQuery(q=q, limit=2), Area.all(), today=TODAY, yellow_within=2)
-        count, page = recording.statements
-        for sql, params in (count, page):
-            with recording.transaction() as cur:
-                # Fourteen texts fit in a page: only a table this small is read whole by choice.
-                cur.execute("SET LOCAL enable_seqscan = off")
-                cur.execute("SET LOCAL enable_indexscan = off")
-                plan = "\n".join(r["QUERY PLAN"] for r in cur.execute(f"EXPLAIN {sql}", params))
-            assert "Bitmap Index Scan on ledger_cases_grams" in plan, plan
+        reads = [(sql, params) for sql, params in recording.statements if "FROM ledger_cases" in sql]
+        assert [sql.split()[1] for sql, _ in reads] == ["COUNT(*)", "*"]  # the count, then the page
+        for sql, params in reads:
+            assert "Bitmap Index Scan on ledger_cases_grams" in plan_of(recording, sql, params)
+    finally:
+        recording.close()
+
+
+def test_a_common_term_pages_along_the_sort_with_like(
+    settings: Settings, views: SqliteViews | PostgresViews, corpus: list[Row], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    postgres(views)
+    assert settings.database_url
+    monkeypatch.setattr(ledger_query, "INDEX_PAGE_MATCHES", 3)  # 渗水 is in 6 rows: common here
+    recording = Recording(settings.database_url)
+    try:
+        found, _ = pages(recording, 4, q="渗水")
+        assert found == expected(views, corpus, "渗水")
+        count, *pages_read = [sql for sql, _ in recording.statements if "FROM ledger_cases" in sql]
+        assert "minqing_grams" in count
+        assert all("minqing_grams" not in sql and "LIKE" in sql for sql in pages_read)
     finally:
         recording.close()
