@@ -25,11 +25,12 @@ from uuid import UUID
 import orjson
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import cases as case_routes
 from api.access import StrictJSONRequest, authorize
 from api.dependencies import CommandHeaders, parse_if_match
+from api.limits import replaying
 from cases.commands import BY_PATH, CaseCommand
 
 # The header limits of `command_headers` (api/dependencies.py): a longer value goes to FastAPI.
@@ -104,12 +105,12 @@ class CommandPath:
         idempotency_key = wanted.get(b"idempotency-key", b"").decode("latin-1")
         if_match = wanted.get(b"if-match")
         if given is None or len(idempotency_key) > MAX_IDEMPOTENCY_KEY or len(if_match or b"") > MAX_IF_MATCH:
-            await self.app(scope, _replay(body, receive), send)  # FastAPI's own 422
+            await self.app(scope, replaying(body, receive), send)  # FastAPI's own 422
             return
         scope["route"] = route  # the metrics' label and the access rule's key, as the router sets it
         scope["endpoint"] = route.endpoint
         scope["path_params"] = {"case_id": raw_id} if raw_id is not None else {}
-        request = StrictJSONRequest(scope, _replay(body, receive))
+        request = StrictJSONRequest(scope, replaying(body, receive))
         request._body = body
         request._strict_json = given
         try:
@@ -174,19 +175,6 @@ def _parsed(body: bytes) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 def _handler(handlers: dict[Any, Any], error: Exception) -> Any:

@@ -19,7 +19,6 @@ import bisect
 import json
 import multiprocessing
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import machine as machine_of  # noqa: E402
 from cases.actor import Actor  # noqa: E402
 from cases.case import Case  # noqa: E402
 from cases.vocabulary import HandlingType, Role, Satisfaction, Tier  # noqa: E402
@@ -57,19 +57,7 @@ SENDERS = len(SENDER_GRIDS)
 
 
 def machine() -> dict[str, str]:
-    lines = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "?")
-    with psycopg.connect(PG) as conn:
-        pg = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
-    from importlib.metadata import version
-
-    return {
-        "cpus": str(os.cpu_count()),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "postgresql": pg,
-        "eventsourcing": version("eventsourcing"),
-    }
+    return machine_of(PG)
 
 
 def schema() -> str:

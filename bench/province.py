@@ -29,7 +29,6 @@ import json
 import multiprocessing
 import os
 import pickle
-import platform
 import random
 import re
 import statistics
@@ -48,6 +47,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import machine as machine_of  # noqa: E402
 from commands.records import CaseNumberIssued  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from projections.ledger_query import encode_cursor  # noqa: E402
@@ -473,15 +473,7 @@ def _line(row: dict[str, Any]) -> str:
 
 
 def machine() -> dict[str, str]:
-    from importlib.metadata import version
-
-    lines = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "?")
-    with psycopg.connect(PG) as conn:
-        pg = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
-    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
-    return {"cpus": str(os.cpu_count()), "cpu": cpu, "python": platform.python_version(), "postgresql": pg,
-            "eventsourcing": version("eventsourcing"), "psycopg": version("psycopg"), "wrk": wrk_version}  # fmt: skip
+    return machine_of(PG, wrk=True)
 
 
 def main() -> None:

@@ -36,7 +36,6 @@ import base64
 import http.server
 import json
 import os
-import platform
 import re
 import resource
 import socket
@@ -57,6 +56,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import machine as machine_of  # noqa: E402
 from cases.vocabulary import Role  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from security.tokens import TokenKeys  # noqa: E402
@@ -402,15 +402,7 @@ def relay(nats_url: str) -> dict[str, Any]:
 
 
 def machine() -> dict[str, str]:
-    from importlib.metadata import version
-
-    lines = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "?")
-    with psycopg.connect(URL) as conn:
-        pg = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
-    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
-    return {"cpus": str(os.cpu_count()), "cpu": cpu, "python": platform.python_version(), "postgresql": pg,
-            "eventsourcing": version("eventsourcing"), "psycopg": version("psycopg"), "wrk": wrk_version}  # fmt: skip
+    return machine_of(URL, wrk=True)
 
 
 def main() -> None:
