@@ -80,11 +80,27 @@ def board(
         where.append(f"{light} = ?")
         params.append(colour_filter)
     rank = f"CASE {light} WHEN '{RED}' THEN 0 WHEN '{YELLOW}' THEN 1 ELSE 2 END"
-    rows = views.query(
-        f"SELECT {BOARD_COLUMNS}, {light} AS colour FROM {table} WHERE {' AND '.join(where)} "
+    # Ranked first on the ids alone (on PostgreSQL an index-only scan of the open cases' covering
+    # index), then only the listed rows are read whole: sorting every open row with its wide
+    # columns (title, names) visited each one's page, most of the board's time on a province.
+    ranked = views.query(
+        f"SELECT case_id FROM {table} WHERE {' AND '.join(where)} "
         f"ORDER BY {rank}, COALESCE(resolve_due, ''), number LIMIT ?",
         [*params, limit],
     )
+    order = {r["case_id"]: i for i, r in enumerate(ranked)}
+    # A ledger row is one per case; a case's board states are told apart by the moment's span.
+    listed, listed_params = (f"{extra_where[0]} AND ", list(extra_where[1])) if extra_where[0] else ("", [])
+    rows = (
+        views.query(
+            f"SELECT {BOARD_COLUMNS}, {light} AS colour FROM {table} "
+            f"WHERE {listed}case_id IN ({', '.join('?' * len(order))})",
+            [*listed_params, *order],
+        )
+        if order
+        else []
+    )
+    rows.sort(key=lambda r: order[r["case_id"]])
     keys = ("red", "yellow", "green", "supervised")
     units: list[dict[str, Any]] = [
         {

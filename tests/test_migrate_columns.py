@@ -34,12 +34,12 @@ def test_postgres_gets_the_boards_covering_index(settings: Settings) -> None:
     views = open_views(settings)
     try:
         if views.dialect == "sqlite":
-            rows = views.query("SELECT name FROM sqlite_master WHERE name = 'ledger_cases_open_covering'")
+            rows = views.query("SELECT name FROM sqlite_master WHERE name = 'ledger_cases_board'")
             assert rows == []  # SQLite has no INCLUDE: it keeps the plain partial index
         else:
             rows = views.query(
                 "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() "
-                "AND indexname = 'ledger_cases_open_covering'"
+                "AND indexname = 'ledger_cases_board'"
             )
             assert "INCLUDE" in rows[0]["indexdef"] and "WHERE (status <> 'closed'::text)" in rows[0]["indexdef"]
     finally:
