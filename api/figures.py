@@ -104,9 +104,18 @@ def whistle_evaluation(
     )
 
 
-def _report(read: Any, area: Area, kind: str, period: str, unit: str | None) -> dict[str, Any]:
+def report_of(read: Any, area: Area, kind: str, period: str, unit: str | None, **page: Any) -> dict[str, Any]:
+    """The report; without a page, every case of a quarterly notice (the printed notice, the export)."""
     return report(
-        read.views, read.cases.reference, read.policy(), area, kind=kind, period=period, unit=unit, today=read.today()
+        read.views,
+        read.cases.reference,
+        read.policy(),
+        area,
+        kind=kind,
+        period=period,
+        unit=unit,
+        today=read.today(),
+        **page,
     )
 
 
@@ -115,12 +124,26 @@ Kind = Literal["monthly", "quarterly", "yearly"]
 
 
 @router.get("/reports/{kind}", summary="Monthly bulletin, quarterly public notice (masked) or yearly summary")
-def periodic_report(kind: Kind, read: ReadSideDep, area: AreaDep, period: Period, unit: Unit = None) -> dict[str, Any]:
-    return _report(read, area, kind, period, unit)
+def periodic_report(
+    kind: Kind,
+    read: ReadSideDep,
+    area: AreaDep,
+    period: Period,
+    unit: Unit = None,
+    limit: Annotated[
+        int, Query(ge=1, le=1000, description="Quarterly: how many of the notice's cases (by number) to list.")
+    ] = 200,
+    after: Annotated[
+        str | None, Query(max_length=64, description="Quarterly: list the cases after this number (`cases_next`).")
+    ] = None,
+) -> dict[str, Any]:
+    """The quarterly notice's `cases` come a page at a time (`cases_total`, `cases_next`); the workbench's
+    printed notice and the .xlsx export list them all."""
+    return report_of(read, area, kind, period, unit, cases_limit=limit, cases_after=after)
 
 
 @router.get("/reports/{kind}/export.xlsx", summary="A periodic report as .xlsx")
 def periodic_report_export(kind: Kind, read: ReadSideDep, area: AreaDep, period: Period, unit: Unit = None) -> Response:
-    body = _report(read, area, kind, period, unit)
+    body = report_of(read, area, kind, period, unit)
     content = to_xlsx(report_sheets(body), read.cases.reference)
     return _file(content, XLSX, f"{body['title']}.xlsx", f"{kind}-{body['period']}.xlsx")

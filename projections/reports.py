@@ -62,8 +62,14 @@ def report(
     period: str,
     unit: str | None,
     today: date,
+    cases_limit: int | None = None,
+    cases_after: str | None = None,
 ) -> dict[str, Any]:
-    """The report of `unit` (default: the caller's own unit, else the district), counting only the area's cases."""
+    """The report of `unit` (default: the caller's own unit, else the district), counting only the area's cases.
+
+    The quarterly notice lists the period's cases by number: all of them (`cases_limit` None: the printed
+    notice, the .xlsx), or a page of `cases_limit` after the number `cases_after` (the JSON API: a
+    province's quarter is hundreds of thousands of rows, megabytes no dashboard should fetch at once)."""
     start, end, label = period_bounds(kind, period)
     district = next(iter(reference.grids.values()))["district"]
     code = unit or area.home_unit or district
@@ -101,6 +107,21 @@ def report(
         body["by_month"] = months["groups"]
     if kind == "quarterly":
         body["masking"] = MASKING_NOTICE
+        page, page_params = where, list(params)
+        if cases_after is not None:
+            page, page_params = f"{where} AND number > ?", [*params, cases_after]
+        bound = f" LIMIT {int(cases_limit) + 1}" if cases_limit is not None else ""
+        listed = views.query(
+            "SELECT number, title, community_name, petitioner_name, petitioner_phone, status, closed_date, rating "
+            f"FROM ledger_cases WHERE {page} ORDER BY number{bound}",
+            page_params,
+        )
+        more = cases_limit is not None and len(listed) > cases_limit
+        listed = listed[:cases_limit] if more else listed
+        if cases_limit is not None:
+            (total,) = views.query(f"SELECT COUNT(*) AS n FROM ledger_cases WHERE {where}", params)
+            body["cases_total"] = int(total["n"])
+            body["cases_next"] = listed[-1]["number"] if more else None  # pass as `after` for the next page
         body["cases"] = [
             {
                 "number": r["number"],
@@ -112,11 +133,7 @@ def report(
                 "closed_date": r["closed_date"],
                 "rating": r["rating"],
             }
-            for r in views.query(
-                "SELECT number, title, community_name, petitioner_name, petitioner_phone, status, closed_date, rating "
-                f"FROM ledger_cases WHERE {where} ORDER BY number",
-                params,
-            )
+            for r in listed
         ]
     return body
 

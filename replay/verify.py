@@ -73,7 +73,14 @@ def verify(
     started = time.perf_counter()
     chained_to = tracked_position(views, NAME)
     head = app.recorder.max_notification_id() or 0
-    seals = {int(r["position"]): r for r in views.query("SELECT * FROM audit_seals ORDER BY seal_no")}
+    # A published root is checked where the walk passes it: a walk from a seal starts before it.
+    limit = min(chained_to, published_root[0] - 1 if published_root else chained_to)
+    # A walk from the last seal needs that seal and those after it, not every seal ever made.
+    from_seal = "WHERE position >= (SELECT COALESCE(MAX(position), 0) FROM audit_seals WHERE position <= ?) "
+    sealed = views.query(
+        f"SELECT * FROM audit_seals {from_seal if since_seal else ''}ORDER BY seal_no", [limit] if since_seal else []
+    )
+    seals = {int(r["position"]): r for r in sealed}
     problems: list[Problem] = []
     heads: dict[str, tuple[int, str]] = {}
     log_hash = GENESIS  # follows the recorded links, to tell which row of the chain is wrong
@@ -86,8 +93,6 @@ def verify(
         problems.append(Problem(kind, position, str(stream) if stream else None, version, detail or DETAILS[kind]))
 
     if since_seal:
-        # A published root is checked where the walk passes it: start before it.
-        limit = min(chained_to, published_root[0] - 1 if published_root else chained_to)
         anchors = [p for p in seals if p <= limit]
         if anchors:
             after = max(anchors)
@@ -177,9 +182,13 @@ def _heads_before(views: SqliteViews | PostgresViews, position: int, streams: se
     ids = sorted(streams)
     for i in range(0, len(ids), 500):
         part = ids[i : i + 500]
+        # Only each stream's head row comes back (a stream's versions rise with its positions), not
+        # every earlier row of every stream the walk touches.
         rows = views.query(
-            "SELECT originator_id, originator_version, stream_hash FROM audit_chain "
-            f"WHERE originator_id IN ({','.join('?' * len(part))}) AND position <= ? ORDER BY position",
+            "SELECT c.originator_id, c.originator_version, c.stream_hash FROM audit_chain c JOIN ("
+            "SELECT originator_id, MAX(originator_version) AS head FROM audit_chain "
+            f"WHERE originator_id IN ({','.join('?' * len(part))}) AND position <= ? GROUP BY originator_id"
+            ") h ON c.originator_id = h.originator_id AND c.originator_version = h.head",
             [*part, position],
         )
         for r in rows:

@@ -360,6 +360,19 @@ def test_the_demo_district_shows_a_lit_board_rates_per_street_and_a_masked_notic
     body = notice.json()
     assert body["cases"] and all(re.fullmatch(r"1\d\d\*{4}\d{4}", c["phone"]) for c in body["cases"])
     assert all(c["petitioner"][1:] == "*" * (len(c["petitioner"]) - 1) for c in body["cases"])
+    # The notice's cases a page at a time, by number: every case once, the pages joined in order.
+    paged: list[str] = []
+    after = None
+    while True:
+        params = {"period": "2026-Q4", "limit": 17} | ({"after": after} if after else {})
+        page = client.get("/reports/quarterly", params=params).json()
+        assert len(page["cases"]) <= 17 and page["cases_total"] == body["cases_total"]
+        paged += [c["number"] for c in page["cases"]]
+        after = page["cases_next"]
+        if after is None:
+            break
+    assert len(paged) == body["cases_total"] > 17 and paged == sorted(set(paged))
+    assert paged[: len(body["cases"])] == [c["number"] for c in body["cases"]]
 
 
 def test_the_ledger_count_stops_at_its_cap_and_rides_in_the_cursor(

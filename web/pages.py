@@ -555,7 +555,7 @@ def report_page(
     today = read.today()
     default = {"monthly": today.strftime("%Y-%m"), "quarterly": f"{today.year}-Q{(today.month - 1) // 3 + 1}"}
     period = period or default.get(kind, str(today.year))
-    body = figures.periodic_report(kind, read, area_of(principal), period=period, unit=unit)
+    body = figures.report_of(read, area_of(principal), kind, period, unit)
     return page(request, "report.html", principal, active="reports", kind=kind, report=body, unit=unit, period=period)
 
 
