@@ -95,6 +95,8 @@ TABLES = [
     "CREATE INDEX IF NOT EXISTS ledger_cases_community ON ledger_cases (community)",
     "CREATE INDEX IF NOT EXISTS ledger_cases_lead_department ON ledger_cases (lead_department)",
     "CREATE INDEX IF NOT EXISTS ledger_cases_month ON ledger_cases (registered_month, street)",
+    # A page of the quarterly notice: each month's cases in number order (projections.reports).
+    "CREATE INDEX IF NOT EXISTS ledger_cases_month_number ON ledger_cases (registered_month, number)",
     "CREATE INDEX IF NOT EXISTS ledger_cases_registered_date ON ledger_cases (registered_date)",
     "CREATE INDEX IF NOT EXISTS ledger_cases_external ON ledger_cases (external_id, external_platform)",
     # The bounding-box filter (bbox=) seeks on longitude, then checks latitude in the index.

@@ -17,7 +17,7 @@ from projections.counts import PROBLEM, REPORT_CONDITIONS
 from projections.scores import scores
 from reference.model import ReferenceData
 from security.masking import mask_name, mask_phone
-from storage.views import PostgresViews, SqliteViews
+from storage.views import PostgresViews, Row, SqliteViews
 
 KINDS = {"monthly": "一月一通报", "quarterly": "一季一公示", "yearly": "一年一总结"}
 LEVELS = ("district", "street", "community", "grid")
@@ -107,20 +107,13 @@ def report(
         body["by_month"] = months["groups"]
     if kind == "quarterly":
         body["masking"] = MASKING_NOTICE
-        page, page_params = where, list(params)
-        if cases_after is not None:
-            page, page_params = f"{where} AND number > ?", [*params, cases_after]
-        bound = f" LIMIT {int(cases_limit) + 1}" if cases_limit is not None else ""
-        listed = views.query(
-            "SELECT number, title, community_name, petitioner_name, petitioner_phone, status, closed_date, rating "
-            f"FROM ledger_cases WHERE {page} ORDER BY number{bound}",
-            page_params,
-        )
-        more = cases_limit is not None and len(listed) > cases_limit
-        listed = listed[:cases_limit] if more else listed
-        if cases_limit is not None:
-            (total,) = views.query(f"SELECT COUNT(*) AS n FROM ledger_cases WHERE {where}", params)
-            body["cases_total"] = int(total["n"])
+        if cases_limit is None:
+            listed = views.query(f"SELECT {NOTICE_COLUMNS} FROM ledger_cases WHERE {where} ORDER BY number", params)
+        else:
+            listed = _notice_page(views, scope, scope_params, start, end, cases_limit + 1, cases_after)
+            more = len(listed) > cases_limit
+            listed = listed[:cases_limit]
+            body["cases_total"] = figures["received"]  # every petition registered in the period, as listed
             body["cases_next"] = listed[-1]["number"] if more else None  # pass as `after` for the next page
         body["cases"] = [
             {
@@ -136,6 +129,35 @@ def report(
             for r in listed
         ]
     return body
+
+
+NOTICE_COLUMNS = "number, title, community_name, petitioner_name, petitioner_phone, status, closed_date, rating"
+
+
+def _notice_page(
+    views: SqliteViews | PostgresViews,
+    scope: str,
+    scope_params: list[Any],
+    start: date,
+    end: date,
+    limit: int,
+    after: str | None,
+) -> list[Row]:
+    """`limit` of the period's cases by number after `after`: each month's first `limit` from the index on
+    (registered_month, number), merged. One scan in number order over the whole period would pass every
+    other period's rows (numbers lead with the street, not the date)."""
+    months, month = [], start.replace(day=1)
+    while month <= end:
+        months.append(month.isoformat()[:7])
+        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    past = " AND number > ?" if after is not None else ""
+    one = f"SELECT * FROM (SELECT {NOTICE_COLUMNS} FROM ledger_cases WHERE {scope} AND registered_month = ?{past} "
+    one += f"ORDER BY number LIMIT {int(limit)}) m"
+    params: list[Any] = []
+    for m in months:
+        params += [*scope_params, m, *([after] if after is not None else [])]
+    union = " UNION ALL ".join([one] * len(months))
+    return views.query(f"SELECT * FROM ({union}) p ORDER BY number LIMIT {int(limit)}", params)
 
 
 def _figures_from_rows(
