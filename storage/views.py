@@ -137,7 +137,9 @@ class PostgresViews:
             conninfo,
             min_size=1,
             max_size=max_size,
-            kwargs={"row_factory": dict_row, "options": f"-c search_path={schema}"},
+            # Autocommit: a single read is one round trip, not BEGIN, the query and COMMIT (three);
+            # transaction() still opens a real transaction for work of more than one statement.
+            kwargs={"row_factory": dict_row, "options": f"-c search_path={schema}", "autocommit": True},
             open=True,
         )
 
@@ -147,7 +149,8 @@ class PostgresViews:
             yield _PostgresCursor(cur)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        """One statement, atomic on its own."""
+        with self.pool.connection() as conn, conn.cursor() as cur:
             return _PostgresCursor(cur).execute(sql, params)
 
     def close(self) -> None:
