@@ -34,16 +34,17 @@ def department_evaluation(
     whistle_filter, params = ("AND blown_month = ?", [month]) if month else ("", [])
     in_area = [*whistle_params, *params]
     # Counted and the median taken in the database: the whistles never come to Python.
-    counts = {
-        r["department"]: r
-        for r in views.query(
+    if area.everywhere and rollup.covers(area):
+        summed = rollup.whistle_counts(views, report_in_within_hours, month)  # a province's: from the roll-up
+    else:
+        summed = views.query(
             "SELECT department, COUNT(*) AS whistled, COUNT(seconds_to_report) AS reported_in, "
             "SUM(CASE WHEN seconds_to_report <= ? THEN 1 ELSE 0 END) AS on_time, "
             "SUM(CASE WHEN seconds_to_report IS NULL AND transferred_at IS NOT NULL THEN 1 ELSE 0 END) AS transferred "
             f"FROM ledger_whistles WHERE {whistles_in} {whistle_filter} GROUP BY department",
             [limit_seconds, *in_area],
         )
-    }
+    counts = {r["department"]: r for r in summed}
     reported = {code: int(r["reported_in"] or 0) for code, r in counts.items()}
     # Every whistle of the area (no month, no case looked up): each department's middle is read off
     # its (department, seconds_to_report) index instead of ranking them all (a province's evaluation).

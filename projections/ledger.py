@@ -186,7 +186,7 @@ class Ledger:
     added_columns = ADDED_COLUMNS
     postgres_indexes = POSTGRES_INDEXES
     # Tables summed from the rows, filled from them by `minqing migrate` when it first creates them.
-    derived_tables: ClassVar = {rollup.TABLE: rollup.fill}
+    derived_tables: ClassVar = {rollup.TABLE: rollup.fill, rollup.WHISTLE_TABLE: rollup.fill_whistles}
 
     def __init__(self, vault: PersonalDataVault | None = None) -> None:
         # The rows hold the petitioner masked, read through the vault of the process that runs
@@ -238,15 +238,15 @@ class Ledger:
             touched = list(rows)
             rollup.withdraw(cur, touched)  # the roll-up's sums move with the rows, by delta (projections.rollup)
             self._upsert(cur, "ledger_cases", CASE_COLUMNS, ("case_id",), list(rows.values()))
+            if touched_whistles:  # a whistle's case is always among the rows (the whistle roll-up moves too)
+                self._upsert(
+                    cur,
+                    "ledger_whistles",
+                    WHISTLE_COLUMNS,
+                    ("case_id", "whistle_no", "department"),
+                    [whistles[k] for k in sorted(touched_whistles)],
+                )
             rollup.add(cur, touched)
-        if touched_whistles:
-            self._upsert(
-                cur,
-                "ledger_whistles",
-                WHISTLE_COLUMNS,
-                ("case_id", "whistle_no", "department"),
-                [whistles[k] for k in sorted(touched_whistles)],
-            )
 
     @staticmethod
     def _fold(row: Row, e: Any, shown_of: dict[int, Any]) -> None:

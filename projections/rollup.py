@@ -56,6 +56,43 @@ TABLES = [
 ]
 
 
+# The whistle evaluation's counts per department, month and whole hours taken to report in (-1: not
+# reported in), so the province's evaluation sums a few thousand keys instead of grouping every whistle.
+# "Reported within H hours" (seconds ≤ H × 3600) is exactly "report_hours ≤ H" with the hours rounded
+# up, whatever H the policy in force names. Only the everywhere area reads it (a whistle's street and
+# grid are those of its case when it was blown; an area's whistles are those of its cases now).
+WHISTLE_TABLE = "whistle_rollup"
+WHISTLE_KEY = ("department", "blown_month", "report_hours")
+WHISTLE_COUNTS = {
+    "whistled": "COUNT(*)",
+    "transferred": "SUM(CASE WHEN seconds_to_report IS NULL AND transferred_at IS NOT NULL THEN 1 ELSE 0 END)",
+}
+REPORT_HOURS = (
+    "CASE WHEN seconds_to_report IS NULL THEN -1 WHEN seconds_to_report <= 0 THEN 0 "
+    "ELSE (seconds_to_report + 3599) / 3600 END"
+)
+TABLES.append(
+    f"CREATE TABLE IF NOT EXISTS {WHISTLE_TABLE} (department TEXT NOT NULL, blown_month TEXT NOT NULL, "
+    "report_hours INTEGER NOT NULL, whistled BIGINT NOT NULL DEFAULT 0, transferred BIGINT NOT NULL DEFAULT 0, "
+    f"PRIMARY KEY ({', '.join(WHISTLE_KEY)}))"
+)
+
+
+def _whistle_contribution(where: str, sign: str = "") -> str:
+    counts = ", ".join(f"{sign}({expression})" for expression in WHISTLE_COUNTS.values())
+    return (
+        f"INSERT INTO {WHISTLE_TABLE} ({', '.join((*WHISTLE_KEY, *WHISTLE_COUNTS))}) "
+        f"SELECT department, COALESCE(blown_month, ''), {REPORT_HOURS}, {counts} FROM ledger_whistles "
+        f"WHERE {where} GROUP BY 1, 2, 3 ON CONFLICT ({', '.join(WHISTLE_KEY)}) DO UPDATE SET "
+        + ", ".join(f"{c} = {WHISTLE_TABLE}.{c} + excluded.{c}" for c in WHISTLE_COUNTS)
+    )
+
+
+def fill_whistles(views: SqliteViews | PostgresViews, cur: Cursor) -> None:
+    """`minqing migrate` on a ledger that had no whistle roll-up: summed from every whistle at once."""
+    cur.execute(_whistle_contribution("1 = 1"))
+
+
 def _contribution(dialect: str, where: str, sign: str = "") -> str:
     """INSERT the cases' counts per key (negated with sign '-'), adding to the keys already there."""
     keys = [DUE_MONTH[dialect] if c == "due_month" else f"COALESCE({c}, '')" for c in KEY]
@@ -74,10 +111,11 @@ def _apply(cur: Cursor, case_ids: list[str], sign: str) -> None:
     for i in range(0, len(case_ids), 500):
         chunk = case_ids[i : i + 500]
         cur.execute(_contribution(dialect, f"case_id IN ({','.join('?' * len(chunk))})", sign), chunk)
+        cur.execute(_whistle_contribution(f"case_id IN ({','.join('?' * len(chunk))})", sign), chunk)
 
 
 def withdraw(cur: Cursor, case_ids: list[str]) -> None:
-    """Before the cases' rows are written: take their present contribution out."""
+    """Before the cases' rows (and their whistles) are written: take their present contribution out."""
     _apply(cur, case_ids, "-")
 
 
@@ -85,11 +123,24 @@ def add(cur: Cursor, case_ids: list[str]) -> None:
     """After the cases' rows are written: put their new contribution in, drop the emptied keys."""
     _apply(cur, case_ids, "")
     cur.execute(f"DELETE FROM {TABLE} WHERE received = 0")
+    cur.execute(f"DELETE FROM {WHISTLE_TABLE} WHERE whistled = 0")
 
 
 def fill(views: SqliteViews | PostgresViews, cur: Cursor) -> None:
     """`minqing migrate` on a ledger that had no roll-up: every row's contribution in one statement."""
     cur.execute(_contribution(views.dialect, "1 = 1"))
+
+
+def whistle_counts(views: SqliteViews | PostgresViews, within_hours: int, month: str | None) -> list[Any]:
+    """Per department: whistled, reported_in, on_time (within `within_hours`), transferred."""
+    in_month, params = ("WHERE blown_month = ?", [month]) if month else ("", [])
+    return views.query(
+        "SELECT department, SUM(whistled) AS whistled, "
+        "SUM(CASE WHEN report_hours >= 0 THEN whistled ELSE 0 END) AS reported_in, "
+        "SUM(CASE WHEN report_hours >= 0 AND report_hours <= ? THEN whistled ELSE 0 END) AS on_time, "
+        f"SUM(transferred) AS transferred FROM {WHISTLE_TABLE} {in_month} GROUP BY department",
+        [within_hours, *params],
+    )
 
 
 # --- reading ------------------------------------------------------------------------

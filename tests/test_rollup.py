@@ -59,6 +59,25 @@ def summed_at_once(views: SqliteViews | PostgresViews) -> list[tuple[Any, ...]]:
         return [tuple(r.values()) for r in rows]
 
 
+WHISTLE_COLUMNS = ", ".join((*rollup.WHISTLE_KEY, *rollup.WHISTLE_COUNTS))
+
+
+def whistle_rows(views: SqliteViews | PostgresViews) -> list[tuple[Any, ...]]:
+    sql = f"SELECT {WHISTLE_COLUMNS} FROM {rollup.WHISTLE_TABLE} ORDER BY {WHISTLE_COLUMNS}"
+    return [tuple(r.values()) for r in views.query(sql)]
+
+
+def whistles_summed_at_once(views: SqliteViews | PostgresViews) -> list[tuple[Any, ...]]:
+    try:
+        with views.transaction() as cur:
+            cur.execute(f"DELETE FROM {rollup.WHISTLE_TABLE}")
+            rollup.fill_whistles(views, cur)
+            rows = cur.execute(f"SELECT {WHISTLE_COLUMNS} FROM {rollup.WHISTLE_TABLE} ORDER BY {WHISTLE_COLUMNS}")
+            raise _RollBack
+    except _RollBack:
+        return [tuple(r.values()) for r in rows]
+
+
 def areas(views: SqliteViews | PostgresViews) -> dict[str, Area]:
     """Everywhere, a street, one grid leader's grid and cases, two grids, and a department."""
     (street,) = views.query("SELECT MIN(street) AS s FROM ledger_cases")
@@ -116,6 +135,8 @@ def assert_the_rollup_answers_as_the_rows(client: TestClient, monkeypatch: pytes
     (summed,) = views.query(f"SELECT SUM(received) AS n, COUNT(*) AS keys FROM {rollup.TABLE}")
     assert int(summed["n"]) == int(ledger["n"]) > 0 and 0 < int(summed["keys"]) <= int(ledger["n"])
     assert rollup_rows(views) == summed_at_once(views)  # kept by delta = summed from the rows at once
+    (whistles,) = views.query(f"SELECT SUM(whistled) AS n FROM {rollup.WHISTLE_TABLE}")
+    assert int(whistles["n"] or 0) > 0 and whistle_rows(views) == whistles_summed_at_once(views)
     assert_the_same_answers(client, monkeypatch, today)
 
 
@@ -191,12 +212,14 @@ def test_the_rollup_answers_as_the_ledger_rows_through_commands_a_rebuild_and_a_
     assert rollup_rows(views) == before
 
     # A store made before the roll-up: `minqing migrate` creates it and sums it from the rows.
+    whistles_before = whistle_rows(views)
     with views.transaction() as cur:
         cur.execute(f"DROP TABLE {rollup.TABLE}")
+        cur.execute(f"DROP TABLE {rollup.WHISTLE_TABLE}")
     migrate(settings)
     fresh = open_views(settings)
     try:
-        assert rollup_rows(fresh) == before
+        assert rollup_rows(fresh) == before and whistle_rows(fresh) == whistles_before
     finally:
         fresh.close()
     assert_the_rollup_answers_as_the_rows(client, monkeypatch, today)
@@ -205,6 +228,11 @@ def test_the_rollup_answers_as_the_ledger_rows_through_commands_a_rebuild_and_a_
     with views.transaction() as cur:
         cur.execute(f"UPDATE {rollup.TABLE} SET satisfied = satisfied + 1 WHERE received > 0")
     with pytest.raises(AssertionError, match="satisfied"):
+        assert_the_same_answers(client, monkeypatch, today)
+    with views.transaction() as cur:
+        cur.execute(f"UPDATE {rollup.TABLE} SET satisfied = satisfied - 1 WHERE received > 0")
+        cur.execute(f"UPDATE {rollup.WHISTLE_TABLE} SET whistled = whistled + 1 WHERE report_hours = -1")
+    with pytest.raises(AssertionError, match="everywhere evaluation"):
         assert_the_same_answers(client, monkeypatch, today)
 
 
