@@ -13,8 +13,8 @@ from cases.policy import PolicyVersion
 from commands.errors import InvalidInputError
 from projections import rollup
 from projections.area import Area, and_area
-from projections.counts import PROBLEM, REPORT_CONDITIONS
-from projections.scores import scores
+from projections.counts import COUNTS, PROBLEM, REPORT_CONDITIONS
+from projections.scores import GROUPS, scores
 from reference.model import ReferenceData
 from security.masking import mask_name, mask_phone
 from storage.views import PostgresViews, Row, SqliteViews
@@ -83,8 +83,19 @@ def report(
     count = _figures_from_rollup if from_rollup else _figures_from_rows
     figures = count(views, scope, scope_params, start.isoformat(), end.isoformat(), as_of)
     where, params = f"{scope} AND registered_month BETWEEN ? AND ?", [*scope_params, first, last]
-    overall = scores(views, policy, area, by=level, where=where, params=params, from_rollup=from_rollup)["groups"]
-    ranking = scores(views, policy, area, by=CHILD[level], where=where, params=params, from_rollup=from_rollup)
+    bys = [level, CHILD[level], "channel", "category", *(["month"] if kind == "yearly" else [])]
+    counted: dict[str, list[dict[str, Any]]] = {}
+    if from_rollup:  # every grouping of the report from one pass over the roll-up where the store can
+        filters, filter_params = and_area(area, where, params)
+        grouped = rollup.grouped_at_once(views, [GROUPS[by] for by in bys], list(COUNTS), filters, filter_params)
+        counted = {by: grouped[GROUPS[by][0]] for by in bys}
+
+    def scored(by: str) -> dict[str, Any]:
+        rows = counted.get(by)
+        return scores(views, policy, area, by=by, where=where, params=params, from_rollup=from_rollup, counted=rows)
+
+    overall = scored(level)["groups"]
+    ranking = scored(CHILD[level])
     body: dict[str, Any] = {
         "kind": kind,
         "kind_label": KINDS[kind],
@@ -99,12 +110,11 @@ def report(
         "figures": figures,
         "rates": overall[0] if overall else None,
         "ranking": ranking["groups"],
-        "by_channel": _breakdown(views, "channel", where, params, from_rollup),
-        "by_category": _breakdown(views, "category", where, params, from_rollup),
+        "by_channel": _breakdown(views, "channel", where, params, counted.get("channel")),
+        "by_category": _breakdown(views, "category", where, params, counted.get("category")),
     }
     if kind == "yearly":
-        months = scores(views, policy, area, by="month", where=where, params=params, from_rollup=from_rollup)
-        body["by_month"] = months["groups"]
+        body["by_month"] = scored("month")["groups"]
     if kind == "quarterly":
         body["masking"] = MASKING_NOTICE
         if cases_limit is None:
@@ -237,12 +247,12 @@ def _figures_from_rollup(
 
 
 def _breakdown(
-    views: SqliteViews | PostgresViews, column: str, where: str, params: list[Any], from_rollup: bool
+    views: SqliteViews | PostgresViews, column: str, where: str, params: list[Any], counted: list[Any] | None
 ) -> dict[str, int]:
-    if from_rollup:
-        counted = f"NULLIF({column}, '') AS k, SUM(received) AS n FROM {rollup.TABLE}"
-        sql = f"SELECT {counted} WHERE {where} GROUP BY {column}"
+    """Cases received per value of `column`: from the roll-up's groups (`counted`), else from the rows."""
+    if counted is not None:
+        rows = [{"k": r["unit"], "n": r["received"]} for r in counted]
     else:
         sql = f"SELECT {column} AS k, COUNT(*) AS n FROM ledger_cases WHERE {where} GROUP BY {column}"
-    rows = views.query(sql, params)
+        rows = views.query(sql, params)
     return {r["k"]: int(r["n"]) for r in sorted(rows, key=lambda r: (-int(r["n"]), str(r["k"])))}

@@ -160,6 +160,32 @@ def grouped(key: str, label: str, counts: list[str], where: str) -> str:
     )
 
 
+def grouped_at_once(
+    views: SqliteViews | PostgresViews,
+    groupings: list[tuple[str, str]],
+    counts: list[str],
+    where: str,
+    params: list[Any],
+) -> dict[str, list[dict[str, Any]]]:
+    """`grouped` for several keys over the same rows: {key: its rows}. On PostgreSQL one scan of the
+    roll-up with GROUPING SETS (a year's report groups the same keys five ways); SQLite has none."""
+    keys = list(dict.fromkeys(groupings))
+    if views.dialect != "postgres" or len(keys) == 1:
+        return {key: views.query(grouped(key, label, counts, where), params) for key, label in keys}
+    columns = []
+    for i, (key, label) in enumerate(keys):
+        columns += [f"GROUPING({key}) AS g{i}", f"NULLIF({key}, '') AS u{i}", f"MAX(NULLIF({label}, '')) AS n{i}"]
+    sql = (
+        f"SELECT {', '.join(columns)}, {', '.join(f'SUM({c}) AS {c}' for c in counts)} FROM {TABLE} "
+        f"WHERE {where} GROUP BY GROUPING SETS ({', '.join(f'({key})' for key, _ in keys)})"
+    )
+    found: dict[str, list[dict[str, Any]]] = {key: [] for key, _ in keys}
+    for row in views.query(sql, params):
+        i = next(i for i in range(len(keys)) if row[f"g{i}"] == 0)
+        found[keys[i][0]].append({"unit": row[f"u{i}"], "name": row[f"n{i}"], **{c: row[c] for c in counts}})
+    return found
+
+
 def month_range(start: Any, end: Any) -> tuple[str, str]:
     """The months of a period made of whole months (its first and last day)."""
     return start.isoformat()[:7], end.isoformat()[:7]

@@ -58,16 +58,19 @@ def scores(
     where: str = "",
     params: list[Any] | None = None,
     from_rollup: bool = False,
+    counted: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """`where` names ledger columns; with `from_rollup`, key columns of the roll-up only (same names)."""
+    """`where` names ledger columns; with `from_rollup`, key columns of the roll-up only (same names).
+    `counted`: the groups' rows (unit, name, COUNTS) already read (projections.reports)."""
     key, label = GROUPS[by]
     filters, filter_params = and_area(area, where, params or [])
-    if from_rollup:
-        sql = rollup.grouped(key, label, list(COUNTS), filters)
+    if counted is not None:
+        rows = counted
+    elif from_rollup:
+        rows = views.query(rollup.grouped(key, label, list(COUNTS), filters), filter_params)
     else:
-        counted = f"{key} AS unit, MAX({label}) AS name, {COUNTS_SQL} FROM ledger_cases"
-        sql = f"SELECT {counted} WHERE {filters} GROUP BY {key}"
-    rows = views.query(sql, filter_params)
+        selected = f"{key} AS unit, MAX({label}) AS name, {COUNTS_SQL} FROM ledger_cases"
+        rows = views.query(f"SELECT {selected} WHERE {filters} GROUP BY {key}", filter_params)
     groups = []
     for row in rows:
         counts = {k: int(v or 0) for k, v in row.items() if k not in ("unit", "name")}
