@@ -73,6 +73,9 @@ def _reader(views: SqliteViews | PostgresViews) -> Iterator[Any]:
         # independent (a quarter of the states) and scans them all; the states valid at t are a few
         # thousand, found by the index (measured: 337 ms scanning, 25 ms through the index, 200 days back).
         cur.execute("SET LOCAL enable_seqscan = off")
+        # The same misestimate plans parallel workers for a few thousand rows: their start-up cost more
+        # than the scan (measured 200 days back: 23 / 18 / 16 ms a query with two workers).
+        cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         yield _OnCursor(cur)
 
 
