@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import DataError, InterfaceError, OperationalError, StoredEvent
@@ -33,7 +34,9 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composable, Identifier
+
+from commands.pg_arrays import accept_binary_arrays, bytea_array, int8_array, text_array, uuid_array
 
 MESSAGE = "a person key used by this save was erased"
 
@@ -46,36 +49,56 @@ class PostgresLog(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         table = Identifier(datastore.schema, events_table_name)
-        self.insert_rows_statement: Composed = SQL(
-            "INSERT INTO {0} (originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%b::{1}[], %b::bigint[], %b::text[], %b::bytea[]) RETURNING notification_id"
-        ).format(table, Identifier(datastore.originator_id_type))
-        self.notify_statement = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
+        self.uuid_ids = datastore.originator_id_type == "uuid"
+        self.insert_rows_statement = (
+            SQL(
+                "INSERT INTO {0} (originator_id, originator_version, topic, state) "
+                "SELECT * FROM unnest(%b::{1}[], %b::bigint[], %b::text[], %b::bytea[]) RETURNING notification_id"
+            )
+            .format(table, Identifier(datastore.originator_id_type))
+            .as_bytes(None)
+        )
+        self.notify_statement = SQL("NOTIFY {0}").format(Identifier(self.channel_name)).as_bytes(None)
+        self.lock_statements = [
+            statement.as_bytes(None) if isinstance(statement, Composable) else statement
+            for statement in self.lock_table_statements
+        ]
         # A key gone divides by zero, and the transaction fails with it.
-        self.check_keys_statement = SQL(
-            "SELECT 1 / (count(*) = %s)::int AS live FROM (SELECT 1 FROM {0} "
-            "WHERE person_id = ANY(%s) AND wrapped IS NOT NULL FOR SHARE) AS keys"
-        ).format(Identifier(datastore.schema, "person_keys"))
+        self.check_keys_statement = (
+            SQL(
+                "SELECT 1 / (count(*) = %s)::int AS live FROM (SELECT 1 FROM {0} "
+                "WHERE person_id = ANY(%s) AND wrapped IS NOT NULL FOR SHARE) AS keys"
+            )
+            .format(Identifier(datastore.schema, "person_keys"))
+            .as_bytes(None)
+        )
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if not stored_events or self.datastore.enable_db_functions:
             return super().insert_events(stored_events, **kwargs)
+        # Built before the transaction begins: none of this work is done under the table lock.
+        ids = [e.originator_id for e in stored_events]
         columns = (
-            [e.originator_id for e in stored_events],
-            [e.originator_version for e in stored_events],
-            [e.topic for e in stored_events],
-            [e.state for e in stored_events],
+            uuid_array(cast(list[UUID], ids)) if self.uuid_ids else text_array(map(str, ids)),
+            int8_array([e.originator_version for e in stored_events]),
+            text_array([e.topic for e in stored_events]),
+            bytea_array([e.state for e in stored_events]),
         )
         with self.datastore.get_connection() as conn:
+            if conn.info.encoding != "utf-8":  # the topics above were encoded as UTF-8
+                return super().insert_events(stored_events, **kwargs)
             statements, insert = conn.cursor(), conn.cursor()
+            accept_binary_arrays(insert)
             try:
-                # One pipeline, one sync: the server runs BEGIN to COMMIT without waiting for us.
+                # One pipeline, one sync: the server runs BEGIN to COMMIT without waiting for this
+                # process, and the lock comes last, just before the insert and the commit.
                 with conn.pipeline():
                     statements.execute(b"BEGIN")
                     self._insert_events(statements, stored_events, **kwargs)
-                    self._lock_table(statements)
                     statements.execute(self.notify_statement, prepare=True)
+                    for statement in self.lock_statements:
+                        statements.execute(statement, prepare=True)
                     insert.execute(self.insert_rows_statement, columns, prepare=True)
                     statements.execute(b"COMMIT")
             except BaseException:
