@@ -10,14 +10,16 @@ committed first, the check fails and the save with it (`PersonKeyGoneError`); th
 forgets the key, seals again (a new person) and retries. On SQLite writers are serialised by
 the file lock, which gives the same order.
 
-The PostgreSQL save is also the library's, sent more cheaply (issue 15): the same statements (the
-key check, `SET LOCAL lock_timeout`, `LOCK TABLE … IN EXCLUSIVE MODE`, `NOTIFY`, the insert and its
-`RETURNING notification_id`) in the same transaction, but (1) the rows go as four parallel arrays in
-binary — the library sends one array of a composite type, which psycopg dumps field by field in
-Python text format, escaping every byte of every state — and (2) `BEGIN … COMMIT` goes in one
-pipeline, so the table lock is held for the server's own work and the WAL flush, not across a
-round trip to this process (which, busy with other requests, may take milliseconds to answer).
-Positions still follow commit order: the lock is taken before the insert and released by the commit.
+The PostgreSQL save is the library's, sent more cheaply (issue 15): the same work (the key check,
+the lock timeout, `LOCK TABLE … IN EXCLUSIVE MODE`, the notification, the insert and its `RETURNING
+notification_id`) in one transaction, but (1) the rows go as four parallel arrays in binary, built
+before the transaction (commands/pg_arrays.py) — the library sends one array of a composite type,
+which psycopg dumps field by field in Python text format, escaping every byte of every state;
+(2) `BEGIN … COMMIT` goes in one pipeline with the lock last, so the table lock is held for the
+server's own work and the WAL flush, never across a round trip to this process (which, busy with
+other requests, may take milliseconds to answer); (3) five statements instead of seven: the lock
+timeout, the NOTIFY (as `pg_notify`) and the key check are one SELECT. Positions still follow
+commit order: the lock is taken before the insert and released by the commit.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Composable, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 
 from commands.pg_arrays import accept_binary_arrays, bytea_array, int8_array, text_array, uuid_array
 
@@ -58,12 +60,21 @@ class PostgresLog(PostgresApplicationRecorder):
             .format(table, Identifier(datastore.originator_id_type))
             .as_bytes(None)
         )
-        self.notify_statement = SQL("NOTIFY {0}").format(Identifier(self.channel_name)).as_bytes(None)
-        self.lock_statements = [
-            statement.as_bytes(None) if isinstance(statement, Composable) else statement
-            for statement in self.lock_table_statements
-        ]
+        # The library's SET LOCAL lock_timeout and NOTIFY, as one statement (pg_notify is NOTIFY; both
+        # take effect at commit), and with the check of the person keys when the batch sealed data.
+        prologue = SQL("SELECT set_config('lock_timeout', {0}, true), pg_notify({1}, '')").format(
+            Literal(f"{datastore.lock_timeout}s"), Literal(self.channel_name)
+        )
+        self.prologue_statement = prologue.as_bytes(None)
         # A key gone divides by zero, and the transaction fails with it.
+        self.prologue_checking_keys_statement = (
+            prologue
+            + SQL(
+                ", (SELECT 1 / (count(*) = %s)::int FROM (SELECT 1 FROM {0} "
+                "WHERE person_id = ANY(%s) AND wrapped IS NOT NULL FOR SHARE) AS keys)"
+            ).format(Identifier(datastore.schema, "person_keys"))
+        ).as_bytes(None)
+        self.lock_statement = SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(table).as_bytes(None)
         self.check_keys_statement = (
             SQL(
                 "SELECT 1 / (count(*) = %s)::int AS live FROM (SELECT 1 FROM {0} "
@@ -95,10 +106,11 @@ class PostgresLog(PostgresApplicationRecorder):
                 # process, and the lock comes last, just before the insert and the commit.
                 with conn.pipeline():
                     statements.execute(b"BEGIN")
-                    self._insert_events(statements, stored_events, **kwargs)
-                    statements.execute(self.notify_statement, prepare=True)
-                    for statement in self.lock_statements:
-                        statements.execute(statement, prepare=True)
+                    if persons := sorted(set(kwargs.get("persons") or ())):
+                        statements.execute(self.prologue_checking_keys_statement, (len(persons), persons), prepare=True)
+                    else:
+                        statements.execute(self.prologue_statement, prepare=True)
+                    statements.execute(self.lock_statement, prepare=True)
                     insert.execute(self.insert_rows_statement, columns, prepare=True)
                     statements.execute(b"COMMIT")
             except BaseException:
@@ -114,7 +126,7 @@ class PostgresLog(PostgresApplicationRecorder):
         super()._insert_events(curs, stored_events, **kwargs)
         persons = sorted(set(kwargs.get("persons") or ()))
         if persons:
-            curs.execute(self.check_keys_statement, (len(persons), persons))  # pipelined with the insert
+            curs.execute(self.check_keys_statement, (len(persons), persons))  # the library's save (fallbacks)
 
 
 class SQLiteLog(SQLiteApplicationRecorder):
