@@ -40,11 +40,8 @@ def accept_binary_arrays(cursor: Cursor[object]) -> None:
 
 
 def _array(element_oid: int, items: Sequence[bytes]) -> BinaryArray:
-    parts = [_HEADER.pack(1, 0, element_oid, len(items), 1)]
-    for item in items:
-        parts.append(_LENGTH.pack(len(item)))
-        parts.append(item)
-    return BinaryArray(b"".join(parts))
+    length = _LENGTH.pack
+    return BinaryArray(_HEADER.pack(1, 0, element_oid, len(items), 1) + b"".join([length(len(i)) + i for i in items]))
 
 
 def uuid_array(values: Iterable[UUID]) -> BinaryArray:
