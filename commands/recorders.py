@@ -34,11 +34,11 @@ from eventsourcing.persistence import DataError, InterfaceError, OperationalErro
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import retry
-from psycopg import Cursor
+from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier, Literal
 
-from commands.pg_arrays import accept_binary_arrays, bytea_array, int8_array, text_array, uuid_array
+from commands.pg_arrays import BinaryArray, accept_binary_arrays, bytea_array, int8_array, text_array, uuid_array
 
 MESSAGE = "a person key used by this save was erased"
 
@@ -97,30 +97,35 @@ class PostgresLog(PostgresApplicationRecorder):
             bytea_array([e.state for e in stored_events]),
         )
         with self.datastore.get_connection() as conn:
-            if conn.info.encoding != "utf-8":  # the topics above were encoded as UTF-8
-                return super().insert_events(stored_events, **kwargs)
-            statements, insert = conn.cursor(), conn.cursor()
-            accept_binary_arrays(insert)
-            try:
-                # One pipeline, one sync: the server runs BEGIN to COMMIT without waiting for this
-                # process, and the lock comes last, just before the insert and the commit.
-                with conn.pipeline():
-                    statements.execute(b"BEGIN")
-                    if persons := sorted(set(kwargs.get("persons") or ())):
-                        statements.execute(self.prologue_checking_keys_statement, (len(persons), persons), prepare=True)
-                    else:
-                        statements.execute(self.prologue_statement, prepare=True)
-                    statements.execute(self.lock_statement, prepare=True)
-                    insert.execute(self.insert_rows_statement, columns, prepare=True)
-                    statements.execute(b"COMMIT")
-            except BaseException:
-                # The transaction failed (a conflict, a key gone): nothing was saved. A connection
-                # that cannot even roll back is closed by the pool.
-                with contextlib.suppress(psycopg.Error):
-                    conn.rollback()
-                raise
-            # RETURNING gives the rows in the order of the arrays, as the library's insert does.
-            return [row["notification_id"] for row in insert.fetchall()]
+            if conn.info.encoding == "utf-8":  # the topics above were encoded as UTF-8
+                return self._save_in_one_pipeline(conn, columns, **kwargs)
+        return super().insert_events(stored_events, **kwargs)  # after the connection went back to the pool
+
+    def _save_in_one_pipeline(
+        self, conn: Connection[DictRow], columns: tuple[BinaryArray, ...], **kwargs: Any
+    ) -> list[int]:
+        statements, insert = conn.cursor(), conn.cursor()
+        accept_binary_arrays(insert)
+        try:
+            # One pipeline, one sync: the server runs BEGIN to COMMIT without waiting for this
+            # process, and the lock comes last, just before the insert and the commit.
+            with conn.pipeline():
+                statements.execute(b"BEGIN")
+                if persons := sorted(set(kwargs.get("persons") or ())):
+                    statements.execute(self.prologue_checking_keys_statement, (len(persons), persons), prepare=True)
+                else:
+                    statements.execute(self.prologue_statement, prepare=True)
+                statements.execute(self.lock_statement, prepare=True)
+                insert.execute(self.insert_rows_statement, columns, prepare=True)
+                statements.execute(b"COMMIT")
+        except BaseException:
+            # The transaction failed (a conflict, a key gone): nothing was saved. A connection
+            # that cannot even roll back is closed by the pool.
+            with contextlib.suppress(psycopg.Error):
+                conn.rollback()
+            raise
+        # RETURNING gives the rows in the order of the arrays, as the library's insert does.
+        return [row["notification_id"] for row in insert.fetchall()]
 
     def _insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         super()._insert_events(curs, stored_events, **kwargs)
