@@ -60,29 +60,21 @@ class PostgresLog(PostgresApplicationRecorder):
             .format(table, Identifier(datastore.originator_id_type))
             .as_bytes(None)
         )
+        # The person keys the batch sealed with, still live: a key gone divides by zero, and the
+        # transaction fails with it. FOR SHARE: an erasure waits for this commit.
+        keys_live = SQL(
+            "(SELECT 1 / (count(*) = %s)::int FROM (SELECT 1 FROM {0} "
+            "WHERE person_id = ANY(%s) AND wrapped IS NOT NULL FOR SHARE) AS keys)"
+        ).format(Identifier(datastore.schema, "person_keys"))
         # The library's SET LOCAL lock_timeout and NOTIFY, as one statement (pg_notify is NOTIFY; both
-        # take effect at commit), and with the check of the person keys when the batch sealed data.
+        # take effect at commit), with the key check when the batch sealed personal data.
         prologue = SQL("SELECT set_config('lock_timeout', {0}, true), pg_notify({1}, '')").format(
             Literal(f"{datastore.lock_timeout}s"), Literal(self.channel_name)
         )
         self.prologue_statement = prologue.as_bytes(None)
-        # A key gone divides by zero, and the transaction fails with it.
-        self.prologue_checking_keys_statement = (
-            prologue
-            + SQL(
-                ", (SELECT 1 / (count(*) = %s)::int FROM (SELECT 1 FROM {0} "
-                "WHERE person_id = ANY(%s) AND wrapped IS NOT NULL FOR SHARE) AS keys)"
-            ).format(Identifier(datastore.schema, "person_keys"))
-        ).as_bytes(None)
+        self.prologue_checking_keys_statement = (prologue + SQL(", ") + keys_live).as_bytes(None)
         self.lock_statement = SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(table).as_bytes(None)
-        self.check_keys_statement = (
-            SQL(
-                "SELECT 1 / (count(*) = %s)::int AS live FROM (SELECT 1 FROM {0} "
-                "WHERE person_id = ANY(%s) AND wrapped IS NOT NULL FOR SHARE) AS keys"
-            )
-            .format(Identifier(datastore.schema, "person_keys"))
-            .as_bytes(None)
-        )
+        self.check_keys_statement = (SQL("SELECT ") + keys_live + SQL(" AS live")).as_bytes(None)  # the fallback
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
