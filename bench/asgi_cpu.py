@@ -2,7 +2,9 @@
 
 Drives the ASGI app the way uvicorn does (lifespan, then one request at a time, or C at once)
 against PostgreSQL with tokens and per-person encryption on, and prints the worker's own CPU
-time per request (time.process_time: this process only, not PostgreSQL's) and the wall time.
+time per request (time.process_time: this process only) and the wall time; and, when PostgreSQL
+runs on this machine, its backends' CPU per request (utime + stime in /proc/<pid>/stat of this
+database's backends, read before and after each phase) and its commits per request.
 
     MINQING_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/x python bench/asgi_cpu.py [N] [C]
 """
@@ -13,9 +15,11 @@ import asyncio
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
 
 from config.settings import Settings
 from service import create_app, migrate
@@ -77,8 +81,30 @@ async def request(app: Any, path: str, body: bytes, token: str) -> tuple[int, by
     return out["status"], out["body"]
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def database_load(url: str) -> tuple[float | None, int]:
+    """CPU seconds spent so far by this database's backends (None if /proc does not show them)
+    and the commits of the database so far."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")]
+        commits = conn.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+        committed = int(commits.fetchone()[0])  # type: ignore[index]
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None, committed
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / TICKS, committed
+
+
 async def main(n: int, concurrency: int) -> None:
     settings = Settings.from_environ()
+    url = settings.database_url
+    assert url, "MINQING_DATABASE_URL: the benchmark runs on PostgreSQL"
     migrate(settings)
     app = create_app(settings)
     startup: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -110,12 +136,16 @@ async def main(n: int, concurrency: int) -> None:
                 if name == "register" and status == 201:
                     ids.append(orjson.loads(body)["case_id"])
 
+        pg_cpu, commits = database_load(url)
         cpu, wall = time.process_time(), time.perf_counter()
         await asyncio.gather(*(client() for _ in range(concurrency)))
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        pg_after, commits_after = database_load(url)
+        pg = f"{(pg_after - pg_cpu) / n * 1e6:5.0f} µs" if pg_cpu is not None and pg_after is not None else "?"
         print(
             f"{name:9s} n={n} c={concurrency} cpu/request={cpu / n * 1e6:7.0f} µs "
-            f"wall/request={wall / n * 1e6:7.0f} µs  {n / wall:6.0f}/s  statuses={statuses}",
+            f"wall/request={wall / n * 1e6:7.0f} µs  {n / wall:6.0f}/s  statuses={statuses}  "
+            f"postgres cpu/request={pg} commits/request={(commits_after - commits) / n:.2f}",
             file=sys.stderr,
         )
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypedDict, Unpack, cast
 from uuid import UUID, uuid4
 
 import orjson
-from eventsourcing.application import AggregateNotFoundError, Application, Recording
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Recording
 from eventsourcing.persistence import DataError, IntegrityError
 from eventsourcing.postgres import PostgresApplicationRecorder
 
@@ -187,7 +187,18 @@ class Cases(Application):
             for e in events
             if isinstance(getattr(e, "petitioner", None), dict) and "person" in e.petitioner
         ]
-        return super().save(*events, persons=persons) if persons else super().save(*events)
+        # Application.save's own steps, without its `isinstance(obj, DomainEventProtocol)` per object:
+        # a runtime Protocol check costs ~20 µs on Python 3.11 (three per registration), and every
+        # object here is an event the group commit already collected from its aggregate.
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        processing.events.extend(events)
+        if persons:
+            processing.saved_kwargs["persons"] = persons
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
+        self.notify(processing.events)
+        return recordings
 
     def close(self) -> None:
         if self.vault is not None:

@@ -29,6 +29,8 @@ from uuid import UUID
 from eventsourcing.application import Recording
 from eventsourcing.persistence import IntegrityError
 
+from commands.wakeup import Wakeup
+
 MAX_BATCH = 64
 
 
@@ -43,7 +45,7 @@ class _Pending:
                 continue
             self.events.extend(obj.collect_events() if hasattr(obj, "collect_events") else [obj])
         self.ids = {e.originator_id for e in self.events}
-        self.wake = threading.Event()
+        self.wake = Wakeup()
         self.lead = False
         self.recordings: list[Recording[Any]] = []
         self.error: BaseException | None = None

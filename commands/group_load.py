@@ -20,6 +20,8 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
+from commands.wakeup import Wakeup
+
 MAX_BATCH = 64
 
 
@@ -28,7 +30,7 @@ class _Wanted:
 
     def __init__(self, key: UUID) -> None:
         self.key = key
-        self.wake = threading.Event()
+        self.wake = Wakeup()
         self.lead = False
         self.done = False
         self.events: list[StoredEvent] = []
