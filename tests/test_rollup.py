@@ -46,14 +46,16 @@ class _RollBack(Exception):
     pass
 
 
-def summed_at_once(views: SqliteViews | PostgresViews) -> list[tuple[Any, ...]]:
-    """The roll-up as `minqing migrate` sums it from the rows in one statement (then rolled back)."""
-    columns = ", ".join((*rollup.KEY, *rollup.COUNT_COLUMNS))
+def summed_at_once(
+    views: SqliteViews | PostgresViews, table: str = rollup.TABLE, columns: str = "", fill: Any = rollup.fill
+) -> list[tuple[Any, ...]]:
+    """A roll-up as `minqing migrate` sums it from the rows in one statement (then rolled back)."""
+    columns = columns or ", ".join((*rollup.KEY, *rollup.COUNT_COLUMNS))
     try:
         with views.transaction() as cur:
-            cur.execute(f"DELETE FROM {rollup.TABLE}")
-            rollup.fill(views, cur)
-            rows = cur.execute(f"SELECT {columns} FROM {rollup.TABLE} ORDER BY {columns}")
+            cur.execute(f"DELETE FROM {table}")
+            fill(views, cur)
+            rows = cur.execute(f"SELECT {columns} FROM {table} ORDER BY {columns}")
             raise _RollBack
     except _RollBack:
         return [tuple(r.values()) for r in rows]
@@ -68,14 +70,7 @@ def whistle_rows(views: SqliteViews | PostgresViews) -> list[tuple[Any, ...]]:
 
 
 def whistles_summed_at_once(views: SqliteViews | PostgresViews) -> list[tuple[Any, ...]]:
-    try:
-        with views.transaction() as cur:
-            cur.execute(f"DELETE FROM {rollup.WHISTLE_TABLE}")
-            rollup.fill_whistles(views, cur)
-            rows = cur.execute(f"SELECT {WHISTLE_COLUMNS} FROM {rollup.WHISTLE_TABLE} ORDER BY {WHISTLE_COLUMNS}")
-            raise _RollBack
-    except _RollBack:
-        return [tuple(r.values()) for r in rows]
+    return summed_at_once(views, rollup.WHISTLE_TABLE, WHISTLE_COLUMNS, rollup.fill_whistles)
 
 
 def areas(views: SqliteViews | PostgresViews) -> dict[str, Area]:
