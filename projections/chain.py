@@ -29,7 +29,7 @@ from storage.views import Cursor, upsert
 NAME = "audit_chain"
 GENESIS = "0" * 64
 # A request verifies from the last seal (replay.verify): this bounds its walk.
-SEAL_EVERY = 2_000
+SEAL_EVERY = 500  # ~0.1 ms an event walked (100k province): a request walks ~50 ms at most
 CHAIN_COLUMNS = ("position", "originator_id", "originator_version", "event_hash", "stream_hash", "log_hash")
 
 TABLES = [
