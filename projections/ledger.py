@@ -20,7 +20,7 @@ from cases.case import Case
 from cases.clock import local_date
 from commands.cases import PersonalDataVault
 from projections import board_states, rollup
-from projections.catch_up import CachedRows, StoredRows, caching_rows
+from projections.catch_up import CachedRows, Derived, StoredRows, caching_rows
 from projections.checkpoints import CHECKPOINTS, next_due
 from security.personal import reveal_masked_many
 from storage.views import Cursor, PostgresViews, Row, SqliteViews
@@ -509,8 +509,11 @@ class Ledger:
             )
             states.step(case_id, before, row, event, linked_before=linked_before)
         self.rows.write_states(cur, states)
-        if rows:
+        if rows and self.rows.sums_rollup_at_end:
+            self._upsert(cur, "ledger_cases", CASE_COLUMNS, ("case_id",), list(rows.values()))
+        elif rows:
             touched = list(rows)
+            rollup.summed_if_stale(cur)  # a catch-up that held it back stopped before its end
             rollup.withdraw(cur, touched)  # the roll-up's sums move with the rows, by delta (projections.rollup)
             self._upsert(cur, "ledger_cases", CASE_COLUMNS, ("case_id",), list(rows.values()))
             rollup.add(cur, touched)
@@ -586,6 +589,12 @@ class Ledger:
     def _upsert(self, cur: Cursor, table: str, columns: tuple[str, ...], key: tuple[str, ...], rows: list[Row]) -> None:
         self.rows.write(cur, table, columns, key, rows)
 
+    def resume(self, views: SqliteViews | PostgresViews) -> None:
+        """Before a runner goes on (Runner.catch_up): the roll-up summed again if a catch-up from
+        empty held it back and stopped before its end (projections.rollup.STALE)."""
+        with views.transaction() as cur:
+            rollup.summed_if_stale(cur)
+
     def caching(self, views: SqliteViews | PostgresViews, ahead: int = 0) -> AbstractContextManager[CachedRows | None]:
         """While a runner catches up `ahead` records: the rows kept between batches (projections.catch_up)."""
-        return caching_rows(self, views, KEYS, ahead=ahead)
+        return caching_rows(self, views, KEYS, ahead=ahead, derived=Derived(rollup.hold_back, rollup.summed_again))
