@@ -28,7 +28,7 @@ from projections import board_states
 from storage.views import Cursor, PostgresViews, Row, SqliteViews, _PostgresCursor, upsert
 
 # A batch while catching up: large enough that most cases begin and end in one.
-CATCH_UP_BATCH = 20_000
+CATCH_UP_BATCH = 60_000
 # Cases whose rows are kept in memory while catching up (~6 KB each): past this the older half
 # is forgotten and later batches read back what they miss, as the live runner does.
 CACHE_LIMIT = 200_000
