@@ -2,6 +2,7 @@
 
     python bench/province.py [--cases 1000000] [--fill-workers 2] [--seconds 5] [--runs 3]
                              [--schema NAME --keep] [--reuse NAME]
+                             [--fill-only] [--project-only NAME [--projections ledger] [--profile FILE]]
 
 1. Templates: the demo's planner (demo/stories.py, every path of the lifecycle)
    runs 600 cases through the real commands into a scratch SQLite store, once
@@ -17,13 +18,16 @@
    run by `wrk` (Debian's) at 1 and 8 connections for --seconds, --runs times;
    the table prints p50/p99 (median over runs) with the target beside it.
 
-The schema is dropped at the end unless --keep. Results: bench/results/province.json.
+The schema is dropped at the end unless --keep (or --fill-only). --project-only NAME times step 3
+again on a filled schema: the views' tables are dropped and made afresh, then caught up from empty
+(under cProfile with --profile). Results: bench/results/province.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import cProfile
 import gc
 import json
 import multiprocessing
@@ -37,6 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import nullcontext
 from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
@@ -51,9 +56,10 @@ from bench.machine import machine as machine_of  # noqa: E402
 from commands.records import CaseNumberIssued  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from projections.ledger_query import encode_cursor  # noqa: E402
+from projections.runner import create_tables  # noqa: E402
 from projections.runtime import ReadSide  # noqa: E402
 from service import build_cases, migrate  # noqa: E402
-from storage.views import PostgresViews  # noqa: E402
+from storage.views import PostgresViews, table_names  # noqa: E402
 
 PG = os.environ.get("MINQING_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 CACHE = ROOT / "var" / "bench"
@@ -262,7 +268,7 @@ def fill(url: str, schema: str, tpl: list[dict[str, Any]], args: argparse.Namesp
 # --- project ------------------------------------------------------------------------
 
 
-def project(url: str) -> dict[str, Any]:
+def project(url: str, names: list[str] | None = None, profile: str | None = None) -> dict[str, Any]:
     cases = build_cases(settings(url))
     views = PostgresViews(url)
     read = ReadSide(cases, views)
@@ -270,11 +276,22 @@ def project(url: str) -> dict[str, Any]:
     out: dict[str, Any] = {"head": head}
     try:
         for runner in read.runners:
-            started = time.perf_counter()
-            runner.catch_up()
-            seconds = time.perf_counter() - started
-            out[runner.projection.name] = {"seconds": round(seconds, 1), "log_records_per_s": round(head / seconds)}
-            print(f"project: {runner.projection.name} {head / seconds:,.0f} log records/s", file=sys.stderr)
+            if names and runner.projection.name not in names:
+                continue
+            profiler = cProfile.Profile() if profile else None
+            cpu, started = time.process_time(), time.perf_counter()
+            with profiler or nullcontext():
+                runner.catch_up()
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+            out[runner.projection.name] = {
+                "seconds": round(seconds, 1),
+                "log_records_per_s": round(head / seconds),
+                "cpu_us_per_record": round(cpu / head * 1e6, 1),
+                "load_average": [round(x, 2) for x in os.getloadavg()],
+            }
+            if profiler and profile:
+                profiler.dump_stats(f"{profile}.{runner.projection.name}")
+            print(f"project: {runner.projection.name} {out[runner.projection.name]}", file=sys.stderr)
     finally:
         read.close()
         cases.close()
@@ -286,6 +303,26 @@ def project(url: str) -> dict[str, Any]:
         conn.execute(f"VACUUM ANALYZE {', '.join(f'{schema}.{t}' for t in tables)}")
     out["vacuum_analyze_seconds"] = round(time.perf_counter() - started, 1)
     return out
+
+
+def unproject(url: str, names: list[str] | None) -> None:
+    """A filled schema's views back to empty: their tables dropped and made again, positions at 0."""
+    cases = build_cases(settings(url))
+    views = PostgresViews(url)
+    read = ReadSide(cases, views)
+    try:
+        for runner in read.runners:
+            projection = runner.projection
+            if names and projection.name not in names:
+                continue
+            with views.transaction() as cur:
+                for table in table_names(projection.tables):
+                    cur.execute(f"DROP TABLE IF EXISTS {table}")
+                cur.execute("DELETE FROM projection_tracking WHERE projection = ?", [projection.name])
+            create_tables(views, projection)
+    finally:
+        read.close()
+        cases.close()
 
 
 # --- serve and read -----------------------------------------------------------------
@@ -487,7 +524,16 @@ def main() -> None:
     parser.add_argument("--schema", help="name of the schema to create (default: a fresh bench_… name)")
     parser.add_argument("--reuse", help="an existing filled and projected schema: only measure the reads")
     parser.add_argument("--keep", action="store_true", help="do not drop the schema at the end")
+    parser.add_argument("--fill-only", action="store_true", help="generate the province and stop (keeps the schema)")
+    parser.add_argument("--project-only", metavar="NAME", help="a filled schema: its views afresh, caught up, timed")
+    parser.add_argument("--projections", nargs="*", help="with --project-only: these projections only (ledger, …)")
+    parser.add_argument("--profile", metavar="FILE", help="with --project-only: cProfile each catch-up into FILE.name")
     args = parser.parse_args()
+    if args.project_only:
+        url = f"{PG}?schema={args.project_only}"
+        unproject(url, args.projections)
+        print(json.dumps(project(url, args.projections, args.profile)))
+        return
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     results: dict[str, Any] = {"machine": machine(), "date": date.today().isoformat(), "args": vars(args)}
     schema = args.reuse or args.schema or f"bench_{uuid.uuid4().hex[:10]}"
@@ -499,11 +545,13 @@ def main() -> None:
             migrate(settings(url))  # every table, as `minqing migrate` makes them
             results["fill"] = fill(url, schema, templates(now), args)
             print(f"fill: {results['fill']}", file=sys.stderr)
+            if args.fill_only:
+                return
             results["project"] = project(url)
         results["in_process"] = in_process(url, schema, args.runs)
         results["reads"] = measure(url, schema, now, args)
     finally:
-        if not args.keep and not args.reuse:
+        if not args.keep and not args.reuse and not args.fill_only:
             with psycopg.connect(PG, autocommit=True) as conn:
                 conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     out = ROOT / "bench" / "results" / f"province-{args.cases}.json"

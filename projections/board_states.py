@@ -72,32 +72,33 @@ class StateKeeper:
         version = event.originator_version
         # A linked duplicate (重复件) is not an open item of its own: it follows its main case.
         was_open = before is not None and before[_STATUS] != "closed" and not linked_before
-        if was_open and before == after and not row.get("main_case"):
-            self._change(case_id, version=version)
+        linked = row["main_case"]
+        if was_open and before == after and not linked:
+            # Most events: no board column moved, the open state only reaches a later version.
+            current = self.current.get(case_id)
+            if current is not None:
+                self.new[current]["version"] = version
+            else:
+                self.stored.setdefault(case_id, {})["version"] = version
             return
         at = span(event.timestamp)
         if was_open:
-            self._change(case_id, span_to=at)
-        if row["status"] == "closed" or row.get("main_case"):
+            self._end(case_id, at)
+        if row["status"] == "closed" or linked:
             self.current.pop(case_id, None)
             return
         key = (case_id, version)
-        self.new[key] = dict(zip(BOARD_FIELDS, after, strict=True)) | {
-            "case_id": case_id,
-            "since_version": version,
-            "version": version,
-            "span_from": at,
-            "span_to": OPEN_END,
-        }
+        state = dict(zip(BOARD_FIELDS, after, strict=True))
+        state.update(case_id=case_id, since_version=version, version=version, span_from=at, span_to=OPEN_END)
+        self.new[key] = state
         self.current[case_id] = key
 
-    def _change(self, case_id: str, **values: int) -> None:
-        if case_id in self.current:
-            self.new[self.current[case_id]].update(values)
-            if "span_to" in values:
-                del self.current[case_id]
+    def _end(self, case_id: str, at: int) -> None:
+        current = self.current.pop(case_id, None)
+        if current is not None:
+            self.new[current]["span_to"] = at
         else:
-            self.stored.setdefault(case_id, {}).update(values)
+            self.stored.setdefault(case_id, {})["span_to"] = at
 
     def write(self, cur: Cursor) -> None:
         # The stored open states first: the new ones are open too.

@@ -8,16 +8,20 @@ not one round trip per event.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, ClassVar
+
+from eventsourcing.domain import Aggregate
 
 from cases.case import Case
 from cases.clock import local_date
 from commands.cases import PersonalDataVault
 from projections import board_states, rollup
-from projections.catch_up import CachedRows, StoredRows, caching_rows
-from projections.checkpoints import next_due
+from projections.catch_up import CachedRows, Derived, StoredRows, caching_rows
+from projections.checkpoints import CHECKPOINTS, next_due
 from security.personal import reveal_masked_many
 from storage.views import Cursor, PostgresViews, Row, SqliteViews
 
@@ -66,6 +70,15 @@ COUNTERS = (
     *REOPEN_COUNTERS,
     "duplicate_count", "attachment_count",
 )  # fmt: skip
+
+
+EMPTY_ROW: Row = dict.fromkeys(CASE_COLUMNS) | dict.fromkeys(COUNTERS, 0)  # a case's row before its first event
+UNIT_COLUMNS = ("district", "district_name", "street", "street_name", "community", "community_name", "grid",
+                "grid_name", "micro_grid")  # fmt: skip
+# What projections.checkpoints.next_due reads of a row.
+DUE_INPUTS = itemgetter(*(c for pair in CHECKPOINTS.values() for c in pair if c != "clear_due"), "supervision_due")
+WHISTLE_EVENTS = (Case.WhistleBlown, Case.DepartmentReported, Case.Transferred)
+DUPLICATE_EVENTS = (Case.DuplicateAttached, Case.DuplicateDetached)
 
 
 def _case_column_type(column: str) -> str:
@@ -180,6 +193,265 @@ def _summoned(key: tuple[str, int, str], row: Row, at: datetime) -> Row:
     }  # fmt: skip
 
 
+# --- the fold: one function per event class, found by the event's class (or a base of it) ---------
+
+
+def _registered(row: Row, e: Any, shown_of: dict[int, Any]) -> None:
+    at = e.timestamp
+    units = e.units
+    shown = shown_of[id(e)]
+    day = _day(at)
+    row.update(
+        case_id=str(e.originator_id),
+        number=e.number,
+        registered_at=_iso(at),
+        registered_date=day,
+        registered_month=day[:7],
+        channel=e.channel,
+        category=e.category,
+        title=e.title,
+        description=e.description,
+        location=e.location,
+        # Masked here, never clear: erasure later overwrites these (security.erasure).
+        petitioner_name=shown.get("name") if shown else None,
+        petitioner_phone=shown.get("phone") if shown else None,
+        petitioner_id=e.petitioner.get("person"),
+        status="registered",
+        latitude=e.latitude,
+        longitude=e.longitude,
+        media_url=e.media_url,
+        **{k: units.get(k) for k in UNIT_COLUMNS},
+    )
+
+
+def _deadlines(row: Row, e: Any, _: Any = None) -> None:
+    row["policy_version"] = e.policy_version
+    deadlines = e.deadlines
+    for name in ("accept", "progress", "resolve"):
+        row[f"{name}_due"] = deadlines.get(name, {}).get("due")
+    provisional = any(d.get("provisional") for d in deadlines.values())
+    row["deadlines_provisional"] = "yes" if provisional else "no"
+
+
+def _classified(row: Row, e: Any, _: Any) -> None:
+    row.update(handling_type=e.handling_type, tier=e.tier, status="classified")
+    _deadlines(row, e)
+
+
+def _assigned(row: Row, e: Any, _: Any) -> None:
+    row.update(assignee=e.assignee, assignee_name=e.assignee_name, assigned_at=_iso(e.timestamp), status="assigned")
+
+
+def _returned(row: Row, e: Any, _: Any) -> None:
+    row.update(assignee=None, assignee_name=None, status="returned")
+    row["returned_count"] += 1
+
+
+def _accepted(row: Row, e: Any, _: Any) -> None:
+    at = e.timestamp
+    row.update(accepted_at=_iso(at), accepted_date=_day(at), status="in_progress")
+
+
+def _progress_reported(row: Row, e: Any, _: Any) -> None:
+    row["progress_date"] = row["progress_date"] or _day(e.timestamp)
+
+
+def _whistle_blown(row: Row, e: Any, _: Any) -> None:
+    row["whistle_count"] += 1
+
+
+def _consultation_held(row: Row, e: Any, _: Any) -> None:
+    row["lead_department"] = e.lead_department
+
+
+def _leader_took_case(row: Row, e: Any, _: Any) -> None:
+    row.update(leader=e.leader, leader_name=e.leader_name)
+
+
+def _rectification_planned(row: Row, e: Any, _: Any) -> None:
+    row.update(
+        measures=e.measures,
+        responsible_unit=e.responsible_unit,
+        responsible_person=e.responsible_person,
+        rectification_deadline=e.deadline,
+        status="rectifying",
+    )
+
+
+def _deadline_extended(row: Row, e: Any, _: Any) -> None:
+    row[f"{e.deadline}_due"] = e.new_due
+    row["extended_count"] += 1
+
+
+def _rectified(row: Row, e: Any, _: Any) -> None:
+    at = e.timestamp
+    row.update(rectified_at=_iso(at), status="rectified")
+    row["resolved_date"] = row["resolved_date"] or _day(at)
+    row["progress_date"] = row["progress_date"] or _day(at)
+
+
+def _resident_verified(row: Row, e: Any, _: Any) -> None:
+    if row["first_verification_passed"] is None:
+        row["first_verification_passed"] = "yes" if e.passed else "no"
+    if e.passed:
+        row.update(verified_at=_iso(e.timestamp), status="verified")
+    else:
+        row["failed_verifications"] += 1
+        row["status"] = "rectifying"
+
+
+def _closed(row: Row, e: Any, _: Any) -> None:
+    at = e.timestamp
+    day = _day(at)
+    row.update(
+        closed_at=_iso(at),
+        closed_date=day,
+        closed_month=day[:7],
+        suggestion_outcome=e.suggestion_outcome,
+        status="closed",
+    )
+    row["resolved_date"] = row["resolved_date"] or day
+    row["progress_date"] = row["progress_date"] or day
+
+
+def _feedback_given(row: Row, e: Any, _: Any) -> None:
+    if e.reached:
+        row.update(feedback_method=e.method, feedback_at=_iso(e.timestamp))
+
+
+def _rated(row: Row, e: Any, _: Any) -> None:
+    row.update(rating=e.satisfaction, rated_at=_iso(e.timestamp))
+
+
+def _supervision_notice_issued(row: Row, e: Any, _: Any) -> None:
+    row["supervision_count"] += 1
+    row["supervision_due"] = e.new_due
+
+
+def _order_imported(row: Row, e: Any, _: Any) -> None:
+    row.update(external_platform=e.platform, external_id=e.external_id, received_at=e.received_at)
+
+
+def _located(row: Row, e: Any, _: Any) -> None:
+    row.update(latitude=e.latitude, longitude=e.longitude)
+
+
+def _linked_as_duplicate(row: Row, e: Any, _: Any) -> None:
+    # The duplicate shows the main case's status while it follows it (Ledger._follow).
+    row.update(main_case=e.main_case, main_number=e.main_number, linked_at=_iso(e.timestamp), status=e.main_status)
+
+
+def _duplicate_unlinked(row: Row, e: Any, _: Any) -> None:
+    row.update(main_case=None, main_number=None, linked_at=None, status=e.status)
+
+
+def _duplicate_attached(row: Row, e: Any, _: Any) -> None:
+    row["duplicate_count"] += 1
+
+
+def _duplicate_detached(row: Row, e: Any, _: Any) -> None:
+    row["duplicate_count"] = max(0, row["duplicate_count"] - 1)
+
+
+def _attachment_added(row: Row, e: Any, _: Any) -> None:
+    row["attachment_count"] += 1
+    # Open311's media_url (open311/media.py): the stored file once fetched, else the link kept.
+    if e.stage == "registration" and e.url and (e.sha256 or row["media_url"] is None):
+        row["media_url"] = f"/cases/{e.originator_id}/attachments/{e.sha256}" if e.sha256 else e.url
+
+
+# Issue 17: follow-up calls, reopening, reassignment, transfer, requests and decisions.
+
+
+def _follow_up_called(row: Row, e: Any, _: Any) -> None:
+    if e.reached:
+        row.update(follow_up_at=_iso(e.timestamp), follow_up_resolved="yes" if e.resolved else "no")
+
+
+def _reopened(row: Row, e: Any, _: Any) -> None:
+    # Back to handling on fresh deadlines: the checkpoints of the new round start unmet.
+    row["reopened_count"] = e.reopen_no
+    row["pending_requests"] = 0  # the closed round's requests lapse
+    row.update(
+        reopened_at=_iso(e.timestamp),
+        status="assigned" if row["assignee"] else "returned",
+        policy_version=e.policy_version,
+        deadlines_provisional="yes" if any(d.get("provisional") for d in e.deadlines.values()) else "no",
+        **{f"{n}_due": e.deadlines.get(n, {}).get("due") for n in ("accept", "progress", "resolve")},
+        **dict.fromkeys(ROUND_COLUMNS),
+    )
+
+
+def _reassigned(row: Row, e: Any, _: Any) -> None:
+    row.update(assignee=e.assignee, assignee_name=e.assignee_name)
+    row["reassigned_count"] += 1
+
+
+def _transferred(row: Row, e: Any, _: Any) -> None:
+    if e.lead:
+        row["lead_department"] = e.to_department
+    row["transferred_count"] += 1
+
+
+def _requested(row: Row, e: Any, _: Any) -> None:
+    row["pending_requests"] += 1
+
+
+def _request_decided(row: Row, e: Any, _: Any) -> None:
+    row["pending_requests"] = max(0, row["pending_requests"] - 1)
+    row["approved_requests" if e.approved else "refused_requests"] += 1
+
+
+def _unfolded(row: Row, e: Any, _: Any) -> None:
+    """An event that changes no ledger column (a department reporting in: its whistle row only)."""
+
+
+Fold = Callable[[Row, Any, dict[int, Any]], None]
+FOLDS: dict[type, Fold] = {
+    Case.Registered: _registered,
+    Case.Classified: _classified,
+    Case.DeadlinesRecomputed: _deadlines,
+    Case.Assigned: _assigned,
+    Case.Returned: _returned,
+    Case.Accepted: _accepted,
+    Case.ProgressReported: _progress_reported,
+    Case.WhistleBlown: _whistle_blown,
+    Case.ConsultationHeld: _consultation_held,
+    Case.LeaderTookCase: _leader_took_case,
+    Case.RectificationPlanned: _rectification_planned,
+    Case.DeadlineExtended: _deadline_extended,
+    Case.Rectified: _rectified,
+    Case.ResidentVerified: _resident_verified,
+    Case.Closed: _closed,
+    Case.FeedbackGiven: _feedback_given,
+    Case.Rated: _rated,
+    Case.SupervisionNoticeIssued: _supervision_notice_issued,
+    Case.OrderImported: _order_imported,
+    Case.Located: _located,
+    Case.LinkedAsDuplicate: _linked_as_duplicate,
+    Case.DuplicateUnlinked: _duplicate_unlinked,
+    Case.DuplicateAttached: _duplicate_attached,
+    Case.DuplicateDetached: _duplicate_detached,
+    Case.AttachmentAdded: _attachment_added,
+    Case.FollowUpCalled: _follow_up_called,
+    Case.Reopened: _reopened,
+    Case.Reassigned: _reassigned,
+    Case.Transferred: _transferred,
+    Case.ExtensionRequested: _requested,
+    Case.ReturnRequested: _requested,
+    Case.RequestDecided: _request_decided,
+}
+
+
+# A subclass folds as its nearest folded base (Case.ClosedWithMain as Case.Closed), as `match` on the
+# classes did; an event that changes no column (a department reporting in) folds to nothing.
+FOLDS |= {
+    cls: next((FOLDS[base] for base in cls.__mro__ if base in FOLDS), _unfolded)
+    for cls in vars(Case).values()
+    if isinstance(cls, type) and issubclass(cls, Aggregate.Event) and cls not in FOLDS
+}
+
+
 class Ledger:
     name = NAME
     tables = TABLES + board_states.TABLES + rollup.TABLES
@@ -195,38 +467,46 @@ class Ledger:
         self.rows: StoredRows = StoredRows()  # how a batch reads and writes its rows; see caching()
 
     def apply_batch(self, cur: Cursor, events: list[tuple[int, Any]]) -> None:
+        case_of = [str(e.originator_id) for _, e in events]  # once per event: str(UUID) is Python code
+        registered = [e for _, e in events if isinstance(e, Case.Registered)]
         # A case registered in this batch has no rows yet: only older cases are
         # read back (while catching up that is a handful per batch, not all).
-        born_here = {str(e.originator_id) for _, e in events if isinstance(e, Case.Registered)}
-        case_ids = sorted({str(e.originator_id) for _, e in events} - born_here)
+        case_ids = sorted(set(case_of).difference(str(e.originator_id) for e in registered))
         rows = self._load(cur, "ledger_cases", case_ids)
         whistles = {
             (r["case_id"], r["whistle_no"], r["department"]): r
             for r in self._load_many(cur, "ledger_whistles", case_ids)
         }
         touched_whistles: set[tuple[str, int, str]] = set()
-        registered = [e for _, e in events if isinstance(e, Case.Registered)]
         shown = dict(
             zip(map(id, registered), reveal_masked_many([e.petitioner for e in registered], self.vault), strict=True)
         )
         states = board_states.StateKeeper()
         duplicates = self._duplicates(cur, rows)
-        for position, event in events:
-            case_id = str(event.originator_id)
+        folds = FOLDS
+        for (position, event), case_id in zip(events, case_of, strict=True):
             row = rows.get(case_id)
-            before = states.before(case_id, row)
-            linked_before = bool(row and row.get("main_case"))
             if row is None:
                 if not isinstance(event, Case.Registered):
                     continue  # a case registered before this view's first event cannot be folded
-                row = rows[case_id] = dict.fromkeys(CASE_COLUMNS) | dict.fromkeys(COUNTERS, 0)
-            if isinstance(event, (Case.WhistleBlown, Case.DepartmentReported, Case.Transferred)):
+                row = rows[case_id] = EMPTY_ROW.copy()
+                before, linked_before, due_inputs = None, False, None
+            else:
+                before = states.before(case_id, row)
+                linked_before = bool(row.get("main_case"))
+                # next_due depends on these columns only: recomputed when they move, and after a
+                # case's first event in a batch (a row read back is taken as stored, not trusted).
+                due_inputs = DUE_INPUTS(row) if case_id in states.last else None
+            if isinstance(event, WHISTLE_EVENTS):
                 touched_whistles |= self._whistle(whistles, case_id, row, event)
-            self._fold(row, event, shown)
-            if isinstance(event, (Case.DuplicateAttached, Case.DuplicateDetached)):
+            folds.get(type(event), _unfolded)(row, event, shown)
+            if isinstance(event, DUPLICATE_EVENTS):
                 self._attach(cur, rows, duplicates, case_id, event)
-            self._follow(rows, duplicates.get(case_id, ()), row)
-            row["next_due"] = next_due(row)
+            linked = duplicates.get(case_id)
+            if linked:
+                self._follow(rows, linked, row)
+            if due_inputs is None or due_inputs != DUE_INPUTS(row):
+                row["next_due"] = next_due(row)
             row["version"], row["position"], row["last_event"] = (
                 event.originator_version,
                 position,
@@ -234,164 +514,25 @@ class Ledger:
             )
             states.step(case_id, before, row, event, linked_before=linked_before)
         self.rows.write_states(cur, states)
-        if rows:
-            touched = list(rows)
-            rollup.withdraw(cur, touched)  # the roll-up's sums move with the rows, by delta (projections.rollup)
-            self._upsert(cur, "ledger_cases", CASE_COLUMNS, ("case_id",), list(rows.values()))
-            if touched_whistles:  # a whistle's case is always among the rows (the whistle roll-up moves too)
-                self._upsert(
-                    cur,
-                    "ledger_whistles",
-                    WHISTLE_COLUMNS,
-                    ("case_id", "whistle_no", "department"),
-                    [whistles[k] for k in sorted(touched_whistles)],
-                )
-            rollup.add(cur, touched)
-
-    @staticmethod
-    def _fold(row: Row, e: Any, shown_of: dict[int, Any]) -> None:
-        at = e.timestamp
-        match e:
-            case Case.Registered():
-                units = e.units
-                shown = shown_of[id(e)]
-                row.update(
-                    case_id=str(e.originator_id),
-                    number=e.number,
-                    registered_at=_iso(at),
-                    registered_date=_day(at),
-                    registered_month=_day(at)[:7],
-                    channel=e.channel,
-                    category=e.category,
-                    title=e.title,
-                    description=e.description,
-                    location=e.location,
-                    # Masked here, never clear: erasure later overwrites these (security.erasure).
-                    petitioner_name=shown.get("name") if shown else None,
-                    petitioner_phone=shown.get("phone") if shown else None,
-                    petitioner_id=e.petitioner.get("person"),
-                    status="registered",
-                    latitude=e.latitude,
-                    longitude=e.longitude,
-                    media_url=e.media_url,
-                    **{k: units.get(k) for k in ("district", "district_name", "street", "street_name")},
-                    **{k: units.get(k) for k in ("community", "community_name", "grid", "grid_name", "micro_grid")},
-                )
-            case Case.Classified() | Case.DeadlinesRecomputed():
-                if isinstance(e, Case.Classified):
-                    row.update(handling_type=e.handling_type, tier=e.tier, status="classified")
-                row["policy_version"] = e.policy_version
-                for name in ("accept", "progress", "resolve"):
-                    row[f"{name}_due"] = e.deadlines.get(name, {}).get("due")
-                provisional = any(d.get("provisional") for d in e.deadlines.values())
-                row["deadlines_provisional"] = "yes" if provisional else "no"
-            case Case.Assigned():
-                row.update(assignee=e.assignee, assignee_name=e.assignee_name, assigned_at=_iso(at), status="assigned")
-            case Case.Returned():
-                row.update(assignee=None, assignee_name=None, status="returned")
-                row["returned_count"] += 1
-            case Case.Accepted():
-                row.update(accepted_at=_iso(at), accepted_date=_day(at), status="in_progress")
-            case Case.ProgressReported():
-                row["progress_date"] = row["progress_date"] or _day(at)
-            case Case.WhistleBlown():
-                row["whistle_count"] += 1
-            case Case.ConsultationHeld():
-                row["lead_department"] = e.lead_department
-            case Case.LeaderTookCase():
-                row.update(leader=e.leader, leader_name=e.leader_name)
-            case Case.RectificationPlanned():
-                row.update(
-                    measures=e.measures,
-                    responsible_unit=e.responsible_unit,
-                    responsible_person=e.responsible_person,
-                    rectification_deadline=e.deadline,
-                    status="rectifying",
-                )
-            case Case.DeadlineExtended():
-                row[f"{e.deadline}_due"] = e.new_due
-                row["extended_count"] += 1
-            case Case.Rectified():
-                row.update(rectified_at=_iso(at), status="rectified")
-                row["resolved_date"] = row["resolved_date"] or _day(at)
-                row["progress_date"] = row["progress_date"] or _day(at)
-            case Case.ResidentVerified():
-                if row["first_verification_passed"] is None:
-                    row["first_verification_passed"] = "yes" if e.passed else "no"
-                if e.passed:
-                    row.update(verified_at=_iso(at), status="verified")
-                else:
-                    row["failed_verifications"] += 1
-                    row["status"] = "rectifying"
-            case Case.Closed():
-                row.update(
-                    closed_at=_iso(at),
-                    closed_date=_day(at),
-                    closed_month=_day(at)[:7],
-                    suggestion_outcome=e.suggestion_outcome,
-                    status="closed",
-                )
-                row["resolved_date"] = row["resolved_date"] or _day(at)
-                row["progress_date"] = row["progress_date"] or _day(at)
-            case Case.FeedbackGiven() if e.reached:
-                row.update(feedback_method=e.method, feedback_at=_iso(at))
-            case Case.Rated():
-                row.update(rating=e.satisfaction, rated_at=_iso(at))
-            case Case.SupervisionNoticeIssued():
-                row["supervision_count"] += 1
-                row["supervision_due"] = e.new_due
-            case Case.OrderImported():
-                row.update(external_platform=e.platform, external_id=e.external_id, received_at=e.received_at)
-            case Case.Located():
-                row.update(latitude=e.latitude, longitude=e.longitude)
-            case Case.LinkedAsDuplicate():
-                # The duplicate shows the main case's status while it follows it (Ledger._follow).
-                row.update(main_case=e.main_case, main_number=e.main_number, linked_at=_iso(at), status=e.main_status)
-            case Case.DuplicateUnlinked():
-                row.update(main_case=None, main_number=None, linked_at=None, status=e.status)
-            case Case.DuplicateAttached():
-                row["duplicate_count"] += 1
-            case Case.DuplicateDetached():
-                row["duplicate_count"] = max(0, row["duplicate_count"] - 1)
-            case Case.AttachmentAdded():
-                row["attachment_count"] += 1
-                # Open311's media_url (open311/media.py): the stored file once fetched, else the link kept.
-                if e.stage == "registration" and e.url and (e.sha256 or row["media_url"] is None):
-                    row["media_url"] = f"/cases/{e.originator_id}/attachments/{e.sha256}" if e.sha256 else e.url
-            case _:
-                Ledger._fold_second_handling(row, e)
-
-    @staticmethod
-    def _fold_second_handling(row: Row, e: Any) -> None:
-        """Issue 17: follow-up calls, reopening, reassignment, transfer, requests and decisions."""
-        at = e.timestamp
-        match e:
-            case Case.FollowUpCalled() if e.reached:
-                row.update(follow_up_at=_iso(at), follow_up_resolved="yes" if e.resolved else "no")
-            case Case.Reopened():
-                # Back to handling on fresh deadlines: the checkpoints of the new round start unmet.
-                row["reopened_count"] = e.reopen_no
-                row["pending_requests"] = 0  # the closed round's requests lapse
-                row.update(
-                    reopened_at=_iso(at),
-                    status="assigned" if row["assignee"] else "returned",
-                    policy_version=e.policy_version,
-                    deadlines_provisional="yes" if any(d.get("provisional") for d in e.deadlines.values()) else "no",
-                    **{f"{n}_due": e.deadlines.get(n, {}).get("due") for n in ("accept", "progress", "resolve")},
-                    **dict.fromkeys(ROUND_COLUMNS),
-                )
-            case Case.Reassigned():
-                row.update(assignee=e.assignee, assignee_name=e.assignee_name)
-                row["reassigned_count"] += 1
-            case Case.Transferred():
-                if e.lead:
-                    row["lead_department"] = e.to_department
-                row["transferred_count"] += 1
-            case Case.ExtensionRequested() | Case.ReturnRequested():
-                row["pending_requests"] += 1
-            case Case.RequestDecided():
-                row["pending_requests"] = max(0, row["pending_requests"] - 1)
-                row["approved_requests" if e.approved else "refused_requests"] += 1
+        if not rows:
+            return
+        # The roll-ups' sums move with the rows and whistles, by delta (projections.rollup); a catch-up from
+        # empty sums them once at its end instead. A whistle's case is always among the rows.
+        by_delta = not self.rows.sums_rollup_at_end
+        if by_delta:
+            rollup.summed_if_stale(cur)  # a catch-up that held it back stopped before its end
+            rollup.withdraw(cur, list(rows))
+        self._upsert(cur, "ledger_cases", CASE_COLUMNS, ("case_id",), list(rows.values()))
+        if touched_whistles:
+            self._upsert(
+                cur,
+                "ledger_whistles",
+                WHISTLE_COLUMNS,
+                ("case_id", "whistle_no", "department"),
+                [whistles[k] for k in sorted(touched_whistles)],
+            )
+        if by_delta:
+            rollup.add(cur, list(rows))
 
     def _duplicates(self, cur: Cursor, rows: dict[str, Row]) -> dict[str, set[str]]:
         """The linked duplicates of the batch's main cases, their rows loaded beside the others."""
@@ -456,6 +597,12 @@ class Ledger:
     def _upsert(self, cur: Cursor, table: str, columns: tuple[str, ...], key: tuple[str, ...], rows: list[Row]) -> None:
         self.rows.write(cur, table, columns, key, rows)
 
+    def resume(self, views: SqliteViews | PostgresViews) -> None:
+        """Before a runner goes on (Runner.catch_up): the roll-up summed again if a catch-up from
+        empty held it back and stopped before its end (projections.rollup.STALE)."""
+        with views.transaction() as cur:
+            rollup.summed_if_stale(cur)
+
     def caching(self, views: SqliteViews | PostgresViews, ahead: int = 0) -> AbstractContextManager[CachedRows | None]:
         """While a runner catches up `ahead` records: the rows kept between batches (projections.catch_up)."""
-        return caching_rows(self, views, KEYS, ahead=ahead)
+        return caching_rows(self, views, KEYS, ahead=ahead, derived=Derived(rollup.hold_back, rollup.summed_again))

@@ -131,6 +131,34 @@ def fill(views: SqliteViews | PostgresViews, cur: Cursor) -> None:
     cur.execute(_contribution(views.dialect, "1 = 1"))
 
 
+# While a catch-up from empty holds it back (projections.catch_up), projection_tracking holds this
+# row: the roll-up is then summed once from the rows at the end, not moved by delta every batch.
+# Should that catch-up stop before its end, the next batch applied the live way finds the row and
+# sums the roll-up first (`summed_if_stale`), in its own transaction: never a delta on stale sums.
+STALE = "ledger_rollup:stale"
+
+
+def hold_back(cur: Cursor) -> None:
+    cur.execute("INSERT INTO projection_tracking (projection, position) VALUES (?, 0) ON CONFLICT DO NOTHING", [STALE])
+
+
+def summed_again(cur: Cursor) -> None:
+    """The roll-ups made again from every row and whistle, one statement each, and no longer held back."""
+    cur.execute(f"DELETE FROM {TABLE}")
+    cur.execute(_contribution(dialect_of(cur), "1 = 1"))
+    cur.execute(f"DELETE FROM {WHISTLE_TABLE}")
+    cur.execute(_whistle_contribution("1 = 1"))
+    cur.execute("DELETE FROM projection_tracking WHERE projection = ?", [STALE])
+
+
+def summed_if_stale(cur: Cursor) -> None:
+    if cur.execute("SELECT 1 AS stale FROM projection_tracking WHERE projection = ?", [STALE]):
+        summed_again(cur)
+
+
+# --- reading ------------------------------------------------------------------------
+
+
 def whistle_counts(views: SqliteViews | PostgresViews, within_hours: int, month: str | None) -> list[Any]:
     """Per department: whistled, reported_in, on_time (within `within_hours`), transferred."""
     in_month, params = ("WHERE blown_month = ?", [month]) if month else ("", [])
@@ -141,9 +169,6 @@ def whistle_counts(views: SqliteViews | PostgresViews, within_hours: int, month:
         f"SUM(transferred) AS transferred FROM {WHISTLE_TABLE} {in_month} GROUP BY department",
         [within_hours, *params],
     )
-
-
-# --- reading ------------------------------------------------------------------------
 
 
 def covers(area: Area) -> bool:

@@ -231,6 +231,9 @@ class Runner:
         """Apply batches until `stop` (or the head). A projection that can keep its rows between
         batches (`caching`, projections.catch_up) does so from empty tables, in larger batches."""
         total = 0
+        resume: Callable[[SqliteViews | PostgresViews], None] | None = getattr(self.projection, "resume", None)
+        if resume:
+            resume(self.views)  # what a catch-up stopped before its end left to finish (Ledger.resume)
         caching = getattr(self.projection, "caching", None)
         ahead = (stop if stop is not None else self.cases.recorder.max_notification_id() or 0) - self.position
         if ahead < self.catch_up_batch:
@@ -273,6 +276,7 @@ class Runner:
     def run_forever(self, stop: threading.Event, *, idle: float = 0.02) -> None:
         """Follow the log until `stop` is set; stand by while another runner is active."""
         standby_logged = False
+        resumed = False  # the first pass after taking the lock is a catch-up, which resumes first
         try:
             while not stop.is_set():
                 try:
@@ -283,9 +287,11 @@ class Runner:
                         stop.wait(1.0)
                         continue
                     # A fresh view (a first start, a wiped store) is built the fast way first.
-                    consumed = self.catch_up(halt=stop) if self.position == 0 else self.run_once()
+                    consumed = self.catch_up(halt=stop) if self.position == 0 or not resumed else self.run_once()
+                    resumed = True
                 except Exception as e:  # the runner must outlive a database blip
                     log.warning("projection_error", projection=self.projection.name, error=repr(e))
+                    resumed = False
                     self.lock.release()
                     stop.wait(1.0)
                     continue

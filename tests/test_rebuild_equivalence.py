@@ -17,7 +17,7 @@ import pytest
 from commands.cases import Cases
 from config.settings import Settings
 from demo.stories import load_demo
-from projections import catch_up
+from projections import catch_up, rollup
 from projections.catch_up import CachedRows
 from projections.ledger import Ledger
 from projections.runner import Runner, create_tables
@@ -29,6 +29,9 @@ TABLES = {
     "ledger_cases": "case_id",
     "ledger_whistles": "case_id, whistle_no, department",
     "board_states": "case_id, since_version",
+    # Summed from the rows once at the end of a catch-up from empty, by delta the live way.
+    rollup.TABLE: ", ".join(rollup.KEY),
+    rollup.WHISTLE_TABLE: ", ".join(rollup.WHISTLE_KEY),
 }
 
 
@@ -81,7 +84,9 @@ def fresh_views(settings: Settings, tmp_path: Path) -> Iterator[Any]:
 
 
 def contents(views: SqliteViews | PostgresViews) -> dict[str, list[dict[str, Any]]]:
-    return {table: views.query(f"SELECT * FROM {table} ORDER BY {order}") for table, order in TABLES.items()}
+    tables = {table: views.query(f"SELECT * FROM {table} ORDER BY {order}") for table, order in TABLES.items()}
+    # Nothing left marked stale once a catch-up has ended (projections.rollup.STALE).
+    return tables | {"tracking": views.query("SELECT projection FROM projection_tracking ORDER BY projection")}
 
 
 def built_the_live_way(cases: Cases, views: SqliteViews | PostgresViews, batch_size: int) -> None:
@@ -184,3 +189,27 @@ def test_a_long_catch_up_drops_the_indexes_meanwhile_and_makes_them_again(
     if isinstance(views, PostgresViews):
         assert before and max(seen_during) < len(before)  # only the keys while catching up
         assert views.query(indexes) == before
+
+
+def test_a_catch_up_that_stops_before_summing_its_roll_up_leaves_it_to_the_next_one(
+    demo: Cases, fresh_views: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = fresh_views()
+    built_the_live_way(demo, live, batch_size=1000)
+    summed_again = rollup.summed_again
+
+    def dies(cur: Any) -> None:
+        raise RuntimeError("the process died after its last batch")
+
+    monkeypatch.setattr(rollup, "summed_again", dies)
+    views = fresh_views()
+    runner = Runner(demo, views, WatchedLedger(demo), batch_size=100, catch_up_batch=100)
+    with pytest.raises(RuntimeError):
+        runner.catch_up()
+    assert runner.position == (demo.recorder.max_notification_id() or 0)  # every batch committed…
+    stale = views.query("SELECT projection FROM projection_tracking WHERE projection = ?", [rollup.STALE])
+    assert stale and not views.query(f"SELECT * FROM {rollup.TABLE}")  # …but the roll-up held back
+
+    monkeypatch.setattr(rollup, "summed_again", summed_again)
+    assert Runner(demo, views, WatchedLedger(demo)).catch_up() == 0  # nothing to read, and yet:
+    assert contents(views) == contents(live)
