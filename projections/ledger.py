@@ -518,10 +518,10 @@ class Ledger:
             return
         # The roll-ups' sums move with the rows and whistles, by delta (projections.rollup); a catch-up from
         # empty sums them once at its end instead. A whistle's case is always among the rows.
-        by_delta = not self.rows.sums_rollup_at_end
+        by_delta, touched = not self.rows.sums_rollup_at_end, list(rows)
         if by_delta:
             rollup.summed_if_stale(cur)  # a catch-up that held it back stopped before its end
-            rollup.withdraw(cur, list(rows))
+            rollup.withdraw(cur, touched)
         self._upsert(cur, "ledger_cases", CASE_COLUMNS, ("case_id",), list(rows.values()))
         if touched_whistles:
             self._upsert(
@@ -532,7 +532,7 @@ class Ledger:
                 [whistles[k] for k in sorted(touched_whistles)],
             )
         if by_delta:
-            rollup.add(cur, list(rows))
+            rollup.add(cur, touched)
 
     def _duplicates(self, cur: Cursor, rows: dict[str, Row]) -> dict[str, set[str]]:
         """The linked duplicates of the batch's main cases, their rows loaded beside the others."""

@@ -110,8 +110,9 @@ def _apply(cur: Cursor, case_ids: list[str], sign: str) -> None:
     dialect = dialect_of(cur)
     for i in range(0, len(case_ids), 500):
         chunk = case_ids[i : i + 500]
-        cur.execute(_contribution(dialect, f"case_id IN ({','.join('?' * len(chunk))})", sign), chunk)
-        cur.execute(_whistle_contribution(f"case_id IN ({','.join('?' * len(chunk))})", sign), chunk)
+        of_chunk = f"case_id IN ({','.join('?' * len(chunk))})"
+        cur.execute(_contribution(dialect, of_chunk, sign), chunk)
+        cur.execute(_whistle_contribution(of_chunk, sign), chunk)
 
 
 def withdraw(cur: Cursor, case_ids: list[str]) -> None:
